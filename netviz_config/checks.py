@@ -1,0 +1,122 @@
+"""Checks on single config values. Each returns None when the value is good, otherwise the
+form that was expected (the loader adds the field name and the value that was given)."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+
+REQUIRED = object()
+
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_LABEL_KEY = re.compile(r"^([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
+_LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
+_VERSION = re.compile(r"^v?\d+\.\d+\.\d+([-+][0-9A-Za-z.-]+)?$")
+_CPU = re.compile(r"^\d+(\.\d+)?m?$")
+_MEMORY = re.compile(r"^\d+(Ki|Mi|Gi|K|M|G)?$")
+_DURATION = re.compile(r"^(\d+(ms|s|m|h))+$")
+_SQL_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,40}$")
+_PFSENSE_IF = re.compile(r"^(wan|lan|opt\d{1,3})$")
+# repository[:tag][@sha256:digest]; a tag of `latest` or no tag at all is not pinned.
+_IMAGE = re.compile(r"^[a-z0-9][a-z0-9._/-]*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[0-9a-f]{64})?$")
+
+
+def ip_address(value: str):
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return "an IPv4 or IPv6 address such as 10.0.20.1"
+    return None
+
+
+def network(value: str):
+    try:
+        ipaddress.ip_network(value, strict=True)
+    except ValueError:
+        return "a network in CIDR form with no host bits set, such as 10.0.20.0/24"
+    return None
+
+
+def tcp_port(value: int):
+    return None if 1 <= value <= 65535 else "a port between 1 and 65535"
+
+
+def node_port(value: int):
+    return None if 30000 <= value <= 32767 else "a NodePort between 30000 and 32767 (Kubernetes' default range)"
+
+
+def vlan_id(value: int):
+    return None if 1 <= value <= 4094 else "a VLAN id between 1 and 4094"
+
+
+def positive(value: int):
+    return None if value > 0 else "a whole number above 0"
+
+
+def non_negative(value: int):
+    return None if value >= 0 else "a whole number of 0 or more"
+
+
+def non_empty(value: str):
+    return None if value.strip() else "a non-empty string"
+
+
+def dns_label(value: str):
+    return None if _DNS_LABEL.match(value) else "a DNS label: lower-case letters, digits and '-', at most 63"
+
+
+def label_key(value: str):
+    return None if _LABEL_KEY.match(value) else "a Kubernetes label key such as grafana_dashboard"
+
+
+def label_value(value: str):
+    if not value:
+        return "a non-empty name"
+    return None if _LABEL_VALUE.match(value) else "letters, digits, '-', '_' or '.', starting and ending with a letter or digit, at most 63"
+
+
+def version(value: str):
+    return None if _VERSION.match(value) else "an exact version such as 1.2.3 (no ranges)"
+
+
+def cpu_quantity(value: str):
+    return None if _CPU.match(value) else "a CPU quantity such as 50m or 0.5"
+
+
+def memory_quantity(value: str):
+    return None if _MEMORY.match(value) else "a memory quantity such as 100Mi or 1Gi"
+
+
+def duration(value: str):
+    return None if _DURATION.match(value) else "a Prometheus duration such as 30s or 1m"
+
+
+def sql_identifier(value: str):
+    return None if _SQL_IDENTIFIER.match(value) else "lower-case letters, digits and '_', starting with a letter"
+
+
+def pfsense_interface(value: str):
+    return None if _PFSENSE_IF.match(value) else "a pfSense interface name: wan, lan or optN"
+
+
+def url(value: str):
+    return None if re.match(r"^https?://[^\s]+$", value) else "an http(s) URL"
+
+
+def pinned_image(value: str):
+    if not _IMAGE.match(value) or ":" not in value.rsplit("/", 1)[-1] and "@" not in value:
+        return "an image with an explicit tag or digest, such as repo/name:1.2.3"
+    if value.rsplit("/", 1)[-1].endswith(":latest"):
+        return "a pinned tag, not latest"
+    return None
+
+
+def at_least_one(value):
+    return None if len(value) > 0 else "at least one entry"
+
+
+def one_of(*choices: str):
+    def check(value: str):
+        return None if value in choices else "one of " + ", ".join(choices)
+
+    return check

@@ -1,0 +1,235 @@
+"""The shape of the user's network, as frozen dataclasses.
+
+Every field carries its documentation and, where needed, a check. `loader.py` walks these
+classes to read and validate a TOML file, so adding a setting is adding one field here.
+
+Standard library only: the flow exporter reads the same file inside a stock Python image.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+from . import checks
+
+
+def setting(default=checks.REQUIRED, *, doc: str, check=None, factory=None):
+    """A config field. `default=REQUIRED` makes it mandatory; `check(value) -> str|None`
+    returns what was expected when the value is wrong."""
+    meta = {"doc": doc, "check": check}
+    if factory is not None:
+        return field(default_factory=factory, metadata=meta)
+    if default is checks.REQUIRED:
+        return field(metadata={**meta, "required": True})
+    return field(default=default, metadata=meta)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Subnet:
+    """A VLAN or subnet. Flow metrics group traffic by `name`."""
+
+    name: str = setting(doc="Label used in dashboards, e.g. `servers`.", check=checks.label_value)
+    cidr: str = setting(doc="The network, e.g. `10.0.20.0/24`.", check=checks.network)
+    vlan_id: Optional[int] = setting(None, doc="802.1Q VLAN id, shown in docs only.", check=checks.vlan_id)
+    pfsense_interface: Optional[str] = setting(
+        None,
+        doc="pfSense interface name on this subnet (`lan`, `opt1`, ...). softflowd exports the "
+        "flows it sees there; leave unset for subnets pfSense does not route.",
+        check=checks.pfsense_interface,
+    )
+    netflow_if_index: Optional[int] = setting(
+        None,
+        doc="Interface index softflowd reports for that interface (NetFlow INPUT_SNMP, GoFlow2 "
+        "`in_if`). Lets the flow exporter count a flow seen on two interfaces once.",
+        check=checks.non_negative,
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Host:
+    """A device worth naming in dashboards (top talkers)."""
+
+    name: str = setting(doc="Display name, e.g. `truenas`.", check=checks.label_value)
+    address: str = setting(doc="Its IP address.", check=checks.ip_address)
+
+
+@dataclass(frozen=True, kw_only=True)
+class KubernetesNode:
+    name: str = setting(doc="Node name as `kubectl get nodes` shows it.", check=checks.label_value)
+    address: str = setting(doc="The node's IP address (must be in a configured subnet).", check=checks.ip_address)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Kubernetes:
+    kubeconfig: str = setting("~/.kube/config", doc="Path of the kubeconfig the providers use.", check=checks.non_empty)
+    context: str = setting("", doc="kubeconfig context; empty uses the file's current context.")
+    nodes: tuple[KubernetesNode, ...] = setting(doc="Every node of the cluster.", check=checks.at_least_one)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Pfsense:
+    address: str = setting(doc="pfSense address NetFlow comes from and SSH goes to.", check=checks.ip_address)
+    ssh_user: str = setting("admin", doc="SSH user (its shell must run commands passed by SSH).", check=checks.non_empty)
+    ssh_port: int = setting(22, doc="SSH port.", check=checks.tcp_port)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Caretta:
+    namespace: str = setting("caretta", doc="Namespace of the Caretta agents.", check=checks.dns_label)
+    release_name: str = setting("caretta", doc="Helm release name.", check=checks.dns_label)
+    chart_repository: str = setting("https://helm.groundcover.com/", doc="Helm repository of the chart.", check=checks.url)
+    chart_version: str = setting("0.0.16", doc="Chart version (0.0.16 is the last published).", check=checks.version)
+    cpu_request: str = setting("50m", doc="CPU request per agent.", check=checks.cpu_quantity)
+    memory_request: str = setting("100Mi", doc="Memory request per agent.", check=checks.memory_quantity)
+    cpu_limit: str = setting("200m", doc="CPU limit per agent.", check=checks.cpu_quantity)
+    memory_limit: str = setting(
+        "512Mi",
+        doc="Memory limit per agent. On kernels >= 6.1 the eBPF maps are charged to the pod, "
+        "and ~100Mi is OOM-killed (caretta issue #78).",
+        check=checks.memory_quantity,
+    )
+    poll_interval_seconds: int = setting(5, doc="How often agents read their eBPF maps.", check=checks.positive)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Goflow2:
+    namespace: str = setting("goflow2", doc="Namespace of the collector.", check=checks.dns_label)
+    image: str = setting(
+        "netsampler/goflow2:c9824f4",
+        doc="Collector image, pinned. `c9824f4` is the build of release v2.2.6; a `v2.2.6` tag "
+        "is unconfirmed upstream.",
+        check=checks.pinned_image,
+    )
+    netflow_port: int = setting(2055, doc="UDP port the collector listens on inside the pod.", check=checks.tcp_port)
+    netflow_node_port: int = setting(32055, doc="Fixed NodePort pfSense sends NetFlow to.", check=checks.node_port)
+    metrics_port: int = setting(8080, doc="Collector's own metrics and `/__health`.", check=checks.tcp_port)
+    collector_node: str = setting(
+        "",
+        doc="Node whose address pfSense exports to; empty picks the first node. The NodePort "
+        "answers on every node, but pfSense can name only one.",
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class FlowExporter:
+    image: str = setting("python:3.11.14-alpine3.22", doc="Stock Python image the exporter runs in.", check=checks.pinned_image)
+    port: int = setting(9108, doc="HTTP port of `/metrics` and `/healthz`.", check=checks.tcp_port)
+    max_series: int = setting(
+        10000,
+        doc="Hard cap on the exporter's flow series; the least recently updated are evicted beyond it.",
+        check=checks.positive,
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Prometheus:
+    release_name: str = setting("prometheus", doc="Helm release name.", check=checks.dns_label)
+    chart_repository: str = setting(
+        "https://prometheus-community.github.io/helm-charts", doc="Helm repository.", check=checks.url
+    )
+    chart_version: str = setting("29.27.0", doc="prometheus-community `prometheus` chart version.", check=checks.version)
+    scrape_interval: str = setting("30s", doc="Interval of netviz's scrape jobs.", check=checks.duration)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Grafana:
+    release_name: str = setting("grafana", doc="Helm release name.", check=checks.dns_label)
+    chart_repository: str = setting(
+        "https://grafana-community.github.io/helm-charts", doc="Helm repository.", check=checks.url
+    )
+    chart_version: str = setting("12.11.1", doc="grafana-community `grafana` chart version.", check=checks.version)
+    admin_existing_secret: str = setting(
+        "",
+        doc="Secret holding the admin login (keys `admin-user`, `admin-password`); empty lets the "
+        "chart generate a password into a Secret of its own.",
+    )
+    dashboard_label: str = setting("grafana_dashboard", doc="Label the dashboard sidecar watches.", check=checks.label_key)
+    dashboard_label_value: str = setting("1", doc="Value of that label.", check=checks.label_value)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Monitoring:
+    namespace: str = setting("monitoring", doc="Namespace of Prometheus and Grafana.", check=checks.dns_label)
+    prometheus: Prometheus = setting(factory=Prometheus, doc="Prometheus chart.")
+    grafana: Grafana = setting(factory=Grafana, doc="Grafana chart.")
+
+
+@dataclass(frozen=True, kw_only=True)
+class LocalState:
+    directory: str = setting(
+        "terraform-state",
+        doc="Folder of the per-stack state files `<stack>.tfstate`, relative to this config "
+        "file. Never inside `cdktf.out` (synth deletes folders there).",
+        check=checks.non_empty,
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class S3State:
+    bucket: str = setting(doc="Bucket name.", check=checks.non_empty)
+    key_prefix: str = setting("netviz", doc="Each stack's state is `<key_prefix>/<stack>.tfstate`.", check=checks.non_empty)
+    region: str = setting(doc="Bucket region.", check=checks.non_empty)
+    endpoint: str = setting("", doc="S3-compatible endpoint (MinIO...), empty for AWS.")
+    use_path_style: bool = setting(False, doc="Path-style addressing, for MinIO.")
+    # Credentials come from the usual AWS environment variables or profile, never this file.
+
+
+@dataclass(frozen=True, kw_only=True)
+class KubernetesState:
+    namespace: str = setting("default", doc="Namespace of the state Secrets.", check=checks.dns_label)
+    secret_suffix_prefix: str = setting(
+        "netviz", doc="Secret `tfstate-default-<prefix>-<stack>` holds each stack.", check=checks.dns_label
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class PgState:
+    schema_prefix: str = setting("netviz", doc="Each stack gets schema `<prefix>_<stack>`.", check=checks.sql_identifier)
+    # The connection string is read from PG_CONN_STR by Terraform, so no password lands here.
+
+
+@dataclass(frozen=True, kw_only=True)
+class State:
+    backend: str = setting("local", doc="One of local, s3, kubernetes, pg.", check=checks.one_of("local", "s3", "kubernetes", "pg"))
+    local: LocalState = setting(factory=LocalState, doc="Settings of the local backend.")
+    s3: Optional[S3State] = setting(None, doc="Settings of the s3 backend.")
+    kubernetes: Optional[KubernetesState] = setting(None, doc="Settings of the kubernetes backend.")
+    pg: Optional[PgState] = setting(None, doc="Settings of the pg backend.")
+
+
+@dataclass(frozen=True, kw_only=True)
+class NetworkConfig:
+    """The whole of the user's network, as read from `network.toml`."""
+
+    subnets: tuple[Subnet, ...] = setting(doc="Subnets/VLANs, each with a name.", check=checks.at_least_one)
+    kubernetes: Kubernetes = setting(doc="The cluster netviz deploys to.")
+    pfsense: Pfsense = setting(doc="The pfSense router that exports NetFlow.")
+    hosts: tuple[Host, ...] = setting(factory=tuple, doc="Named devices.")
+    caretta: Caretta = setting(factory=Caretta, doc="Caretta eBPF agents.")
+    goflow2: Goflow2 = setting(factory=Goflow2, doc="GoFlow2 collector.")
+    flow_exporter: FlowExporter = setting(factory=FlowExporter, doc="Flow records to Prometheus metrics.")
+    monitoring: Monitoring = setting(factory=Monitoring, doc="Prometheus and Grafana.")
+    state: State = setting(factory=State, doc="Where each stack keeps its Terraform state.")
+    # Folder of the file this was read from; relative paths in it resolve from here.
+    base_dir: str = field(default=".", metadata={"internal": True})
+
+    def subnet_of(self, address: str) -> Optional[Subnet]:
+        """The configured subnet holding `address`, or None (external)."""
+        import ipaddress
+
+        ip = ipaddress.ip_address(address)
+        for subnet in self.subnets:
+            net = ipaddress.ip_network(subnet.cidr)
+            if ip.version == net.version and ip in net:
+                return subnet
+        return None
+
+    @property
+    def collector_node(self) -> KubernetesNode:
+        """The node pfSense sends NetFlow to."""
+        wanted = self.goflow2.collector_node
+        for node in self.kubernetes.nodes:
+            if node.name == wanted or not wanted:
+                return node
+        raise AssertionError("validated in loader")  # pragma: no cover
