@@ -1,0 +1,40 @@
+#!/usr/bin/env python3
+"""netviz: one App, three stacks (caretta, goflow2, platform), all from one network config.
+
+The config is read and validated before any stack is built: a bad value stops synth with a
+message naming the field, and no Terraform is written."""
+
+from __future__ import annotations
+
+import sys
+
+import netviz_config
+
+
+def main() -> int:
+    path = netviz_config.config_path()
+    try:
+        config = netviz_config.load(path)
+    except netviz_config.ConfigError as error:
+        print(f"netviz: invalid network config\n{error}", file=sys.stderr)
+        return 2
+    with open(path, encoding="utf-8") as f:
+        config_toml = f.read()
+
+    # Imported only now: loading the provider bindings takes seconds, wasted on a bad config.
+    from cdktf import App
+
+    from stacks.caretta import CarettaStack
+    from stacks.goflow2 import Goflow2Stack
+    from stacks.platform import PlatformStack
+
+    app = App()
+    caretta = CarettaStack(app, "caretta", config)
+    goflow2 = Goflow2Stack(app, "goflow2", config, config_toml)
+    PlatformStack(app, "platform", config, caretta=caretta.exports, goflow2=goflow2.exports)
+    app.synth()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,38 @@
+"""A Grafana dashboard shipped as a ConfigMap that Grafana's sidecar picks up."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from cdktf_cdktf_provider_kubernetes.config_map_v1 import ConfigMapV1, ConfigMapV1Metadata
+from constructs import Construct
+
+from .helm_release import MANAGED_BY
+
+
+@dataclass(frozen=True, kw_only=True)
+class DashboardConfigMapProps:
+    namespace: str
+    name: str
+    """ConfigMap name, also the file name the sidecar writes (`<name>.json`)."""
+    dashboard: Mapping[str, Any]
+    """The dashboard JSON model."""
+    sidecar_labels: Mapping[str, str]
+    """The label(s) Grafana's dashboard sidecar watches for."""
+
+
+class DashboardConfigMap(Construct):
+    def __init__(self, scope: Construct, id: str, props: DashboardConfigMapProps):
+        super().__init__(scope, id)
+        ConfigMapV1(
+            self,
+            "config-map",
+            metadata=ConfigMapV1Metadata(
+                name=props.name,
+                namespace=props.namespace,
+                labels={**MANAGED_BY, **props.sidecar_labels},
+            ),
+            data={f"{props.name}.json": json.dumps(props.dashboard, indent=2, sort_keys=True)},
+        )

@@ -1,0 +1,326 @@
+"""The NetFlow collector pod: GoFlow2 decodes NetFlow, the flow exporter turns its records into
+bounded Prometheus metrics. Both in one pod, joined by a FIFO in a shared emptyDir, stock images only.
+
+    pfSense --UDP--> NodePort --> [goflow2] --JSON lines--> FIFO --> [flow-exporter] --> /metrics
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping
+
+import cdktf_cdktf_provider_kubernetes.deployment_v1 as k8s
+from cdktf_cdktf_provider_kubernetes.config_map_v1 import ConfigMapV1, ConfigMapV1Metadata
+from cdktf_cdktf_provider_kubernetes.service_v1 import ServiceV1, ServiceV1Metadata, ServiceV1Spec, ServiceV1SpecPort
+from constructs import Construct
+
+from .helm_release import MANAGED_BY, NetvizNamespace
+from .scrape import PodScrapeTarget
+
+NAME = "goflow2"
+POD_LABELS = {"app.kubernetes.io/name": NAME, "app.kubernetes.io/component": "netflow-collector"}
+NETFLOW_PORT_NAME = "netflow"
+COLLECTOR_METRICS_PORT_NAME = "metrics"
+EXPORTER_METRICS_PORT_NAME = "exporter-metrics"
+
+FLOWS_DIR = "/run/flows"
+FIFO = f"{FLOWS_DIR}/goflow2.fifo"
+APP_DIR = "/opt/netviz"
+CONFIG_DIR = "/etc/netviz"
+# One uid for both containers so they can share the FIFO; neither image needs root.
+RUN_AS = 10001
+
+
+@dataclass(frozen=True, kw_only=True)
+class FlowCollectorProps:
+    namespace: str = NAME
+    collector_image: str
+    """Pinned GoFlow2 image."""
+    exporter_image: str
+    """Pinned stock Python image that runs the flow exporter's mounted code."""
+    netflow_port: int = 2055
+    netflow_node_port: int = 32055
+    """Fixed NodePort pfSense sends NetFlow v9 to (UDP)."""
+    collector_metrics_port: int = 8080
+    exporter_metrics_port: int = 9108
+    exporter_files: Mapping[str, str] = field(default_factory=dict)
+    """Path (relative to the exporter's PYTHONPATH) -> content of every file the exporter runs."""
+    network_config_toml: str
+    """The network config file, as the stacks read it; the exporter reads the same."""
+    goflow2_mapping_yaml: str
+    """GoFlow2 `-mapping` file that prints only the fields the exporter reads."""
+    scrape_interval: str = "30s"
+
+
+def _resources(cpu_req: str, mem_req: str, cpu_lim: str, mem_lim: str):
+    return k8s.DeploymentV1SpecTemplateSpecContainerResources(
+        requests={"cpu": cpu_req, "memory": mem_req}, limits={"cpu": cpu_lim, "memory": mem_lim}
+    )
+
+
+def _locked_down():
+    return k8s.DeploymentV1SpecTemplateSpecContainerSecurityContext(
+        run_as_non_root=True,
+        read_only_root_filesystem=True,
+        allow_privilege_escalation=False,
+        capabilities=k8s.DeploymentV1SpecTemplateSpecContainerSecurityContextCapabilities(drop=["ALL"]),
+    )
+
+
+def _configmap_key(path: str) -> str:
+    # ConfigMap keys cannot hold '/': flatten, and map back with `items` at mount time.
+    return path.replace("/", "__")
+
+
+class FlowCollector(Construct):
+    """GoFlow2 and the flow exporter, a NodePort for NetFlow and a ClusterIP port for metrics."""
+
+    def __init__(self, scope: Construct, id: str, props: FlowCollectorProps):
+        super().__init__(scope, id)
+        namespace = NetvizNamespace(self, "namespace", name=props.namespace)
+        self.namespace = namespace.name
+        labels = dict(POD_LABELS, **MANAGED_BY)
+
+        files = {
+            _configmap_key(p): c for p, c in sorted(props.exporter_files.items())
+        }
+        files["network.toml"] = props.network_config_toml
+        files["goflow2-mapping.yaml"] = props.goflow2_mapping_yaml
+        config_map = ConfigMapV1(
+            self,
+            "files",
+            metadata=ConfigMapV1Metadata(name=f"{NAME}-files", namespace=self.namespace, labels=labels),
+            data=files,
+        )
+        code_items = [
+            k8s.DeploymentV1SpecTemplateSpecVolumeConfigMapItems(key=_configmap_key(p), path=p)
+            for p in sorted(props.exporter_files)
+        ]
+        config_items = [
+            k8s.DeploymentV1SpecTemplateSpecVolumeConfigMapItems(key=k, path=k)
+            for k in ("network.toml", "goflow2-mapping.yaml")
+        ]
+
+        flows_mount = k8s.DeploymentV1SpecTemplateSpecContainerVolumeMount(name="flows", mount_path=FLOWS_DIR)
+        config_mount = k8s.DeploymentV1SpecTemplateSpecContainerVolumeMount(
+            name="config", mount_path=CONFIG_DIR, read_only=True
+        )
+
+        # Created before either container starts, so neither races the other to make it.
+        make_fifo = k8s.DeploymentV1SpecTemplateSpecInitContainer(
+            name="make-fifo",
+            image=props.exporter_image,
+            command=["/bin/sh", "-c", f"[ -p {FIFO} ] || mkfifo -m 0660 {FIFO}"],
+            volume_mount=[k8s.DeploymentV1SpecTemplateSpecInitContainerVolumeMount(name="flows", mount_path=FLOWS_DIR)],
+            security_context=k8s.DeploymentV1SpecTemplateSpecInitContainerSecurityContext(
+                run_as_non_root=True,
+                read_only_root_filesystem=True,
+                allow_privilege_escalation=False,
+                capabilities=k8s.DeploymentV1SpecTemplateSpecInitContainerSecurityContextCapabilities(drop=["ALL"]),
+            ),
+            resources=k8s.DeploymentV1SpecTemplateSpecInitContainerResources(
+                requests={"cpu": "10m", "memory": "16Mi"}, limits={"cpu": "100m", "memory": "32Mi"}
+            ),
+        )
+
+        goflow2_args = [
+            f"-listen=netflow://:{props.netflow_port}",
+            f"-addr=:{props.collector_metrics_port}",
+            "-format=json",
+            f"-mapping={CONFIG_DIR}/goflow2-mapping.yaml",
+            "-transport=file",
+            f"-transport.file={FIFO}",
+        ]
+        # The shell holds the FIFO open read-write (fd 3) for as long as GoFlow2 runs. GoFlow2
+        # opens its file once and only reopens on SIGHUP: without a reader kept here, a restart of
+        # the exporter would leave GoFlow2 writing into a broken pipe forever. With it, GoFlow2
+        # just waits (the pipe buffer fills) until the exporter is back, then carries on.
+        goflow2 = k8s.DeploymentV1SpecTemplateSpecContainer(
+            name=NAME,
+            image=props.collector_image,
+            command=["/bin/sh", "-c", 'exec 3<>"$0"; exec /goflow2 "$@"', FIFO, *goflow2_args],
+            port=[
+                k8s.DeploymentV1SpecTemplateSpecContainerPort(
+                    name=NETFLOW_PORT_NAME, container_port=props.netflow_port, protocol="UDP"
+                ),
+                k8s.DeploymentV1SpecTemplateSpecContainerPort(
+                    name=COLLECTOR_METRICS_PORT_NAME, container_port=props.collector_metrics_port, protocol="TCP"
+                ),
+            ],
+            liveness_probe=k8s.DeploymentV1SpecTemplateSpecContainerLivenessProbe(
+                http_get=k8s.DeploymentV1SpecTemplateSpecContainerLivenessProbeHttpGet(
+                    path="/__health", port=COLLECTOR_METRICS_PORT_NAME
+                ),
+                period_seconds=20,
+            ),
+            readiness_probe=k8s.DeploymentV1SpecTemplateSpecContainerReadinessProbe(
+                http_get=k8s.DeploymentV1SpecTemplateSpecContainerReadinessProbeHttpGet(
+                    path="/__health", port=COLLECTOR_METRICS_PORT_NAME
+                ),
+                period_seconds=10,
+            ),
+            volume_mount=[flows_mount, config_mount],
+            security_context=_locked_down(),
+            resources=_resources("50m", "100Mi", "500m", "256Mi"),
+        )
+
+        exporter = k8s.DeploymentV1SpecTemplateSpecContainer(
+            name="flow-exporter",
+            image=props.exporter_image,
+            command=[
+                "python",
+                "-m",
+                "flow_exporter",
+                f"--config={CONFIG_DIR}/network.toml",
+                f"--input={FIFO}",
+                f"--listen=0.0.0.0:{props.exporter_metrics_port}",
+            ],
+            env=[
+                k8s.DeploymentV1SpecTemplateSpecContainerEnv(name="PYTHONPATH", value=APP_DIR),
+                # Read-only root filesystem: nowhere to write .pyc files, so don't try.
+                k8s.DeploymentV1SpecTemplateSpecContainerEnv(name="PYTHONDONTWRITEBYTECODE", value="1"),
+                k8s.DeploymentV1SpecTemplateSpecContainerEnv(name="PYTHONUNBUFFERED", value="1"),
+            ],
+            port=[
+                k8s.DeploymentV1SpecTemplateSpecContainerPort(
+                    name=EXPORTER_METRICS_PORT_NAME, container_port=props.exporter_metrics_port, protocol="TCP"
+                )
+            ],
+            liveness_probe=k8s.DeploymentV1SpecTemplateSpecContainerLivenessProbe(
+                http_get=k8s.DeploymentV1SpecTemplateSpecContainerLivenessProbeHttpGet(
+                    path="/healthz", port=EXPORTER_METRICS_PORT_NAME
+                ),
+                period_seconds=20,
+            ),
+            readiness_probe=k8s.DeploymentV1SpecTemplateSpecContainerReadinessProbe(
+                http_get=k8s.DeploymentV1SpecTemplateSpecContainerReadinessProbeHttpGet(
+                    path="/healthz", port=EXPORTER_METRICS_PORT_NAME
+                ),
+                period_seconds=10,
+            ),
+            volume_mount=[
+                flows_mount,
+                config_mount,
+                k8s.DeploymentV1SpecTemplateSpecContainerVolumeMount(name="code", mount_path=APP_DIR, read_only=True),
+            ],
+            security_context=_locked_down(),
+            resources=_resources("50m", "64Mi", "1", "128Mi"),
+        )
+
+        self.deployment = k8s.DeploymentV1(
+            self,
+            "deployment",
+            metadata=k8s.DeploymentV1Metadata(name=NAME, namespace=self.namespace, labels=labels),
+            spec=k8s.DeploymentV1Spec(
+                replicas="1",
+                # One collector at a time: two would split pfSense's NetFlow templates and flows.
+                strategy=k8s.DeploymentV1SpecStrategy(type="Recreate"),
+                selector=k8s.DeploymentV1SpecSelector(match_labels=dict(POD_LABELS)),
+                template=k8s.DeploymentV1SpecTemplate(
+                    metadata=k8s.DeploymentV1SpecTemplateMetadata(
+                        labels=labels,
+                        # Code or config changed: roll the pod so it runs what was synthesized.
+                        annotations={"netviz/files-sha256": _digest(files)},
+                    ),
+                    spec=k8s.DeploymentV1SpecTemplateSpec(
+                        security_context=k8s.DeploymentV1SpecTemplateSpecSecurityContext(
+                            run_as_non_root=True,
+                            run_as_user=str(RUN_AS),
+                            run_as_group=str(RUN_AS),
+                            fs_group=str(RUN_AS),
+                            seccomp_profile=k8s.DeploymentV1SpecTemplateSpecSecurityContextSeccompProfile(
+                                type="RuntimeDefault"
+                            ),
+                        ),
+                        init_container=[make_fifo],
+                        container=[goflow2, exporter],
+                        volume=[
+                            k8s.DeploymentV1SpecTemplateSpecVolume(
+                                name="flows", empty_dir=k8s.DeploymentV1SpecTemplateSpecVolumeEmptyDir(size_limit="16Mi")
+                            ),
+                            k8s.DeploymentV1SpecTemplateSpecVolume(
+                                name="code",
+                                config_map=k8s.DeploymentV1SpecTemplateSpecVolumeConfigMap(
+                                    name=config_map.metadata.name, items=code_items
+                                ),
+                            ),
+                            k8s.DeploymentV1SpecTemplateSpecVolume(
+                                name="config",
+                                config_map=k8s.DeploymentV1SpecTemplateSpecVolumeConfigMap(
+                                    name=config_map.metadata.name, items=config_items
+                                ),
+                            ),
+                        ],
+                    ),
+                ),
+            ),
+        )
+
+        netflow = ServiceV1(
+            self,
+            "netflow-service",
+            metadata=ServiceV1Metadata(name=f"{NAME}-netflow", namespace=self.namespace, labels=labels),
+            spec=ServiceV1Spec(
+                type="NodePort",
+                selector=dict(POD_LABELS),
+                port=[
+                    ServiceV1SpecPort(
+                        name=NETFLOW_PORT_NAME,
+                        protocol="UDP",
+                        port=props.netflow_port,
+                        target_port=NETFLOW_PORT_NAME,
+                        node_port=props.netflow_node_port,
+                    )
+                ],
+            ),
+        )
+        ServiceV1(
+            self,
+            "metrics-service",
+            metadata=ServiceV1Metadata(name=f"{NAME}-metrics", namespace=self.namespace, labels=labels),
+            spec=ServiceV1Spec(
+                type="ClusterIP",
+                selector=dict(POD_LABELS),
+                port=[
+                    ServiceV1SpecPort(
+                        name=COLLECTOR_METRICS_PORT_NAME,
+                        protocol="TCP",
+                        port=props.collector_metrics_port,
+                        target_port=COLLECTOR_METRICS_PORT_NAME,
+                    ),
+                    ServiceV1SpecPort(
+                        name=EXPORTER_METRICS_PORT_NAME,
+                        protocol="TCP",
+                        port=props.exporter_metrics_port,
+                        target_port=EXPORTER_METRICS_PORT_NAME,
+                    ),
+                ],
+            ),
+        )
+
+        self.netflow_node_port = netflow.spec.port.get(0).node_port
+        """The NodePort as a token: a stack that reads it gets it from this stack's state."""
+        self.pod_labels = dict(POD_LABELS)
+        self.collector_scrape_target = PodScrapeTarget(
+            job_name="goflow2",
+            namespace=self.namespace,
+            pod_labels=dict(POD_LABELS),
+            port_name=COLLECTOR_METRICS_PORT_NAME,
+            scrape_interval=props.scrape_interval,
+        )
+        self.exporter_scrape_target = PodScrapeTarget(
+            job_name="flow-exporter",
+            namespace=self.namespace,
+            pod_labels=dict(POD_LABELS),
+            port_name=EXPORTER_METRICS_PORT_NAME,
+            scrape_interval=props.scrape_interval,
+        )
+
+
+def _digest(files: Mapping[str, str]) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    for k in sorted(files):
+        h.update(k.encode() + b"\0" + files[k].encode() + b"\0")
+    return h.hexdigest()

@@ -1,0 +1,55 @@
+"""A pinned Helm release in a namespace netviz owns."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from cdktf_cdktf_provider_helm.release import Release
+from cdktf_cdktf_provider_kubernetes.namespace_v1 import NamespaceV1, NamespaceV1Metadata
+from constructs import Construct
+
+MANAGED_BY = {"app.kubernetes.io/managed-by": "netviz"}
+
+
+@dataclass(frozen=True, kw_only=True)
+class PinnedChartProps:
+    release_name: str
+    chart: str
+    repository: str
+    version: str
+    """Exact chart version: Helm then installs the same thing every time."""
+    namespace: str
+    values: Mapping[str, Any] = field(default_factory=dict)
+    """Chart values; rendered as JSON (valid YAML), so tokens inside strings still resolve."""
+
+
+class NetvizNamespace(Construct):
+    """A namespace netviz creates and labels as its own."""
+
+    def __init__(self, scope: Construct, id: str, *, name: str):
+        super().__init__(scope, id)
+        self.resource = NamespaceV1(self, "namespace", metadata=NamespaceV1Metadata(name=name, labels=dict(MANAGED_BY)))
+        self.name: str = self.resource.metadata.name
+        """The namespace name as a token: using it makes Terraform create the namespace first."""
+
+
+class PinnedChart(Construct):
+    """One Helm release, pinned, with atomic upgrades so a failed upgrade rolls back."""
+
+    def __init__(self, scope: Construct, id: str, props: PinnedChartProps):
+        super().__init__(scope, id)
+        self.release = Release(
+            self,
+            "release",
+            name=props.release_name,
+            chart=props.chart,
+            repository=props.repository,
+            version=props.version,
+            namespace=props.namespace,
+            atomic=True,
+            cleanup_on_fail=True,
+            timeout=600,
+            values=[json.dumps(props.values, indent=2, sort_keys=True)],
+        )
