@@ -1,0 +1,51 @@
+"""Finding the real tools the tests run, and failing clearly when one is missing."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+
+import pytest
+
+# The Debian package each tool comes from, so the failure says how to get it.
+APT_PACKAGES = {
+    "prometheus": "prometheus",
+    "promtool": "prometheus",
+    "softflowd": "softflowd",
+    "tcpdump": "tcpdump",
+    "ip": "iproute2",
+}
+
+
+class ToolMissing(RuntimeError):
+    """A tool a test needs is not installed (the test fails; it is never skipped)."""
+
+
+def require_tool(name: str) -> str:
+    """The absolute path of executable `name`, or fail the running test naming the tool.
+
+    Looks on PATH and in the sbin folders (softflowd lives in /usr/sbin, which a non-login
+    shell may not have on PATH)."""
+    path = shutil.which(name) or shutil.which(name, path="/usr/local/sbin:/usr/sbin:/sbin")
+    if path is None:
+        package = APT_PACKAGES.get(name, name)
+        message = f"required tool {name!r} is not installed (install it with: apt-get install -y {package})"
+        pytest.fail(message, pytrace=False)
+    return path
+
+
+def require_root(purpose: str) -> None:
+    """Fail (not skip) when not root: network namespaces and packet capture need it."""
+    if os.geteuid() != 0:
+        pytest.fail(f"{purpose} needs root (network namespaces, veth, tcpdump); run the tests as root", pytrace=False)
+
+
+def free_port(host: str = "127.0.0.1", kind: int = socket.SOCK_STREAM) -> int:
+    """A port the kernel considers free right now on `host` (TCP by default).
+
+    There is a window between this and the caller binding it; callers that start a server retry
+    on "address already in use"."""
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
