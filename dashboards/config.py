@@ -1,0 +1,104 @@
+"""The one object that drives both dashboards: selectors, uids, defaults.
+
+Like a monitoring mixin's `_config`: every query takes its scrape-job selector from here, so a
+deployment whose jobs are named differently renders matching dashboards by passing its own
+`DashboardConfig` to `render_all(config)`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+_MATCHER = re.compile(r'^[a-zA-Z_][a-zA-Z0-9_]*\s*(=|!=|=~|!~)\s*"(?:[^"\\]|\\.)*"$')
+_UID = re.compile(r"^[a-zA-Z0-9_-]{1,40}$")
+
+
+@dataclass(frozen=True, kw_only=True)
+class DashboardConfig:
+    """Selectors and identities of netviz's dashboards.
+
+    Selectors are PromQL label matchers without braces, e.g. `job="caretta"`, or "" for none;
+    several matchers are joined by commas (`job="caretta",cluster="home"`).
+    """
+
+    caretta_selector: str = 'job="caretta"'
+    """Selects Caretta's agents (every DaemonSet pod, scraped one by one). Default `job="caretta"`."""
+
+    goflow2_selector: str = 'job="goflow2"'
+    """Selects the GoFlow2 collector's own `/metrics`. Default `job="goflow2"`."""
+
+    flow_exporter_selector: str = 'job="netviz-flow-exporter"'
+    """Selects the flow exporter (flow records -> Prometheus). Default `job="netviz-flow-exporter"`."""
+
+    pod_topology_uid: str = "netviz-pod-topology"
+    """Stable uid of "K8s Pod Topology": links and bookmarks survive re-imports."""
+
+    network_flows_uid: str = "netviz-network-flows"
+    """Stable uid of "Network Flows"."""
+
+    default_time_from: str = "now-1h"
+    """Time range a dashboard opens with (`now-1h`); node-graph edges are bytes over this range."""
+
+    refresh: str = "1m"
+    """Auto-refresh interval a dashboard opens with."""
+
+    top_n: int = 10
+    """Rows in the "top" tables and bars (top talkers, connections, workloads, destinations)."""
+
+    edge_thickness_bytes: tuple[int, int, int] = (1024**2, 100 * 1024**2, 10 * 1024**3)
+    """Bytes over the range at which a node-graph edge steps to thickness 2, 3 and 4 (1 MiB, 100 MiB,
+    10 GiB): a byte count cannot be a stroke width, so edges get one of four widths."""
+
+    tags: tuple[str, ...] = ("netviz",)
+    """Tags of both dashboards (Grafana's dashboard search filters by them)."""
+
+    def __post_init__(self) -> None:
+        problems = []
+        for name in ("caretta_selector", "goflow2_selector", "flow_exporter_selector"):
+            value = getattr(self, name)
+            for matcher in _split_matchers(value):
+                if not _MATCHER.match(matcher):
+                    problems.append(
+                        f'{name} must be PromQL label matchers without braces such as job="caretta", '
+                        f"but {value!r} was provided"
+                    )
+                    break
+        for name in ("pod_topology_uid", "network_flows_uid"):
+            value = getattr(self, name)
+            if not _UID.match(value):
+                problems.append(f"{name} must be 1-40 letters, digits, '-' or '_', but {value!r} was provided")
+        if not 1 <= self.top_n <= 100:
+            problems.append(f"top_n must be between 1 and 100, but {self.top_n} was provided")
+        steps = self.edge_thickness_bytes
+        if len(steps) != 3 or any(b <= a for a, b in zip(steps, steps[1:])) or steps[0] <= 0:
+            problems.append(f"edge_thickness_bytes must be three increasing byte counts above 0, but {steps!r} was provided")
+        if problems:
+            raise ValueError("; ".join(problems))
+
+
+def _split_matchers(selector: str) -> list[str]:
+    """Split `a="x",b=~"y,z"` on the commas between matchers (not those inside quotes)."""
+    parts, current, quoted, escaped = [], "", False, False
+    for ch in selector:
+        if escaped:
+            current, escaped = current + ch, False
+            continue
+        if ch == "\\":
+            current, escaped = current + ch, True
+            continue
+        if ch == '"':
+            quoted = not quoted
+        if ch == "," and not quoted:
+            parts.append(current.strip())
+            current = ""
+            continue
+        current += ch
+    if current.strip():
+        parts.append(current.strip())
+    return parts
+
+
+def selector(*matchers: str) -> str:
+    """`{a,b}` from matcher strings, skipping empty ones: `metric + selector(cfg.x, 'role="1"')`."""
+    return "{" + ", ".join(m for m in matchers if m) + "}"

@@ -1,0 +1,288 @@
+""""Network Flows": what crosses the router, from pfSense's NetFlow via GoFlow2 and the flow exporter.
+
+GoFlow2 has no per-flow metrics (FACTS): netviz's flow exporter turns GoFlow2's JSON records into
+bounded counters (tests/CONTRACTS.md). Bytes over the selected range are `increase(...[$__range])`
+of those counters; rates over time are `rate(...[$__rate_interval]) * 8` in bits/s. The
+"Collector health" row reads GoFlow2's own metrics (netsampler/goflow2 metrics/metrics.go:
+`goflow2_flow_traffic_packets_total{remote_ip,local_ip,local_port,type}`,
+`goflow2_flow_decoder_error_total{router,name}`, `goflow2_flow_process_nf_errors_total{router,error}`,
+`goflow2_flow_dropped_packets_total{remote_ip,local_ip,local_port}`) and the exporter's self metrics.
+"""
+
+from __future__ import annotations
+
+from grafana_foundation_sdk.models import dashboard
+
+from . import style
+from .config import DashboardConfig, selector
+
+TITLE = "Network Flows"
+FILENAME = "netviz-network-flows.json"
+
+FLOW_BYTES = "netviz_flow_bytes_total"
+HOST_BYTES = "netviz_host_bytes_total"
+EXTERNAL_BYTES = "netviz_external_bytes_total"
+SERVICE_BYTES = "netviz_service_bytes_total"
+EXTERNAL = "external"  # the subnet label of an address in no configured subnet (CONTRACTS)
+
+
+def _over_range(cfg: DashboardConfig, metric: str, *matchers: str) -> str:
+    return f"increase({metric}{selector(cfg.flow_exporter_selector, *matchers)}[$__range])"
+
+
+def _bits_per_second(cfg: DashboardConfig, metric: str, *matchers: str) -> str:
+    return f"rate({metric}{selector(cfg.flow_exporter_selector, *matchers)}[$__rate_interval])"
+
+
+def _rate(sel: str, metric: str, *matchers: str) -> str:
+    return f"rate({metric}{selector(sel, *matchers)}[$__rate_interval])"
+
+
+# ---- traffic ---------------------------------------------------------------------------------
+
+
+def subnet_sent(cfg: DashboardConfig) -> str:
+    return f"sum by (src_subnet) ({_bits_per_second(cfg, FLOW_BYTES)}) * 8"
+
+
+def subnet_received(cfg: DashboardConfig) -> str:
+    return f"sum by (dst_subnet) ({_bits_per_second(cfg, FLOW_BYTES)}) * 8"
+
+
+def inter_vlan(cfg: DashboardConfig) -> str:
+    """Bytes per (source subnet, destination subnet) over the range; configured subnets only."""
+    return (
+        "sum by (src_subnet, dst_subnet) ("
+        + _over_range(cfg, FLOW_BYTES, f'src_subnet!="{EXTERNAL}"', f'dst_subnet!="{EXTERNAL}"')
+        + ")"
+    )
+
+
+def protocols(cfg: DashboardConfig) -> str:
+    return f"sum by (proto) ({_over_range(cfg, FLOW_BYTES)})"
+
+
+def top_talkers(cfg: DashboardConfig) -> str:
+    """Local hosts by bytes sent plus received over the range."""
+    return f"topk({cfg.top_n}, sum by (name, host, subnet) ({_over_range(cfg, HOST_BYTES)}))"
+
+
+def external_destinations(cfg: DashboardConfig) -> str:
+    """External peers by bytes exchanged (both directions) over the range."""
+    return f"topk({cfg.top_n}, sum by (peer) ({_over_range(cfg, EXTERNAL_BYTES)}))"
+
+
+def services(cfg: DashboardConfig) -> str:
+    return f"topk({cfg.top_n}, sum by (service, proto, port) ({_over_range(cfg, SERVICE_BYTES)}))"
+
+
+# ---- collector health ------------------------------------------------------------------------
+
+
+def netflow_packets_per_exporter(cfg: DashboardConfig) -> str:
+    """UDP datagrams GoFlow2 received per exporting device (NetFlow packets per exporter)."""
+    return f"sum by (remote_ip, type) ({_rate(cfg.goflow2_selector, 'goflow2_flow_traffic_packets_total')})"
+
+
+def decoder_errors(cfg: DashboardConfig) -> str:
+    return f"sum by (router, name) ({_rate(cfg.goflow2_selector, 'goflow2_flow_decoder_error_total')})"
+
+
+def netflow_errors(cfg: DashboardConfig) -> str:
+    return f"sum by (router, error) ({_rate(cfg.goflow2_selector, 'goflow2_flow_process_nf_errors_total')})"
+
+
+def dropped_packets(cfg: DashboardConfig) -> str:
+    return f"sum by (remote_ip) ({_rate(cfg.goflow2_selector, 'goflow2_flow_dropped_packets_total')})"
+
+
+def records_read(cfg: DashboardConfig) -> str:
+    return f"sum({_rate(cfg.flow_exporter_selector, 'netviz_flow_exporter_records_total')})"
+
+
+def records_duplicate(cfg: DashboardConfig) -> str:
+    return f"sum({_rate(cfg.flow_exporter_selector, 'netviz_flow_exporter_records_duplicate_total')})"
+
+
+def records_rejected(cfg: DashboardConfig) -> str:
+    return f"sum by (reason) ({_rate(cfg.flow_exporter_selector, 'netviz_flow_exporter_records_rejected_total')})"
+
+
+def exporter_series(cfg: DashboardConfig) -> str:
+    return f"sum(netviz_flow_exporter_series{selector(cfg.flow_exporter_selector)})"
+
+
+def exporter_series_limit(cfg: DashboardConfig) -> str:
+    return f"max(netviz_flow_exporter_series_limit{selector(cfg.flow_exporter_selector)})"
+
+
+def exporter_evictions(cfg: DashboardConfig) -> str:
+    return f"sum({_rate(cfg.flow_exporter_selector, 'netviz_flow_exporter_evictions_total')})"
+
+
+def newest_record_age(cfg: DashboardConfig) -> str:
+    return f"time() - max(netviz_flow_exporter_last_record_timestamp_seconds{selector(cfg.flow_exporter_selector)})"
+
+
+def _matrix() -> dashboard.DataTransformerConfig:
+    """Rows: source subnet; columns: destination subnet; cells: bytes (0 where none flowed)."""
+    return dashboard.DataTransformerConfig(
+        id_val="groupingToMatrix",
+        options={"rowField": "src_subnet", "columnField": "dst_subnet", "valueField": "Value", "emptyValue": "zero"},
+    )
+
+
+def build(cfg: DashboardConfig):
+    board = style.new_dashboard(
+        TITLE,
+        cfg.network_flows_uid,
+        "Traffic between your subnets/VLANs and the internet, from pfSense NetFlow (softflowd -> GoFlow2 -> netviz flow exporter).",
+        cfg,
+    ).variables([style.datasource_variable()])
+    r = style.range_query
+    layout = style.Layout(board)
+    layout.panel(
+        style.timeseries(
+            "Traffic sent by subnet",
+            "Bits per second leaving each subnet (\"external\" = the internet and any address outside "
+            "your configured subnets), as seen in NetFlow, sampling rate applied.",
+            style.BITS_PER_SECOND,
+            [r(subnet_sent(cfg), "{{src_subnet}}")],
+            stack=True,
+        )
+    )
+    layout.panel(
+        style.timeseries(
+            "Traffic received by subnet",
+            "Bits per second arriving in each subnet (\"external\" = leaving for the internet).",
+            style.BITS_PER_SECOND,
+            [r(subnet_received(cfg), "{{dst_subnet}}")],
+            stack=True,
+        )
+    )
+    layout.panel(
+        style.table(
+            "Inter-VLAN traffic",
+            "Bytes between your subnets over the selected time range: a row per source subnet, a column "
+            "per destination subnet. Traffic to and from the internet is under \"External destinations\".",
+            style.BYTES,
+            [style.table_query(inter_vlan(cfg))],
+            transformations=[_matrix()],
+            width=12,
+        )
+    )
+    layout.panel(
+        style.piechart(
+            "Protocol breakdown",
+            "Share of bytes per IP protocol (TCP, UDP, ICMP...) over the selected time range, all subnets.",
+            style.BYTES,
+            [style.instant_query(protocols(cfg), "{{proto}}")],
+            width=12,
+        )
+    )
+    layout.panel(
+        style.table(
+            "Top talkers",
+            "Local hosts that sent plus received the most bytes over the selected time range. Named "
+            "hosts from network.toml show their name, others their address.",
+            style.BYTES,
+            [style.table_query(top_talkers(cfg))],
+            sort_by="Value",
+        )
+    )
+    layout.panel(
+        style.table(
+            "External destinations",
+            "Internet addresses your network exchanged the most bytes with (both directions) over the "
+            "selected time range.",
+            style.BYTES,
+            [style.table_query(external_destinations(cfg))],
+            sort_by="Value",
+        )
+    )
+    layout.panel(
+        style.bargauge(
+            "Top services",
+            "Bytes per well-known server port (https, dns, ...; \"other\" for the rest) over the selected time range.",
+            style.BYTES,
+            [style.instant_query(services(cfg), "{{service}} ({{proto}}/{{port}})")],
+            width=24,
+        )
+    )
+    layout.row("Collector health")
+    layout.panel(
+        style.timeseries(
+            "NetFlow packets per exporter",
+            "UDP datagrams GoFlow2 receives per exporting device (remote_ip) and protocol. Flat zero "
+            "means pfSense (softflowd) sends nothing or a firewall drops it.",
+            style.PACKETS_PER_SECOND,
+            [r(netflow_packets_per_exporter(cfg), "{{remote_ip}} ({{type}})")],
+            width=8,
+        )
+    )
+    layout.panel(
+        style.timeseries(
+            "Collector errors and drops",
+            "GoFlow2 decoder errors per exporter, NetFlow processing errors by kind (template_not_found "
+            "right after a restart is normal until the exporter resends its templates) and datagrams "
+            "dropped before decoding.",
+            style.PER_SECOND,
+            [
+                r(decoder_errors(cfg), "decoder error {{name}} from {{router}}", "A"),
+                r(netflow_errors(cfg), "NetFlow {{error}} from {{router}}", "B"),
+                r(dropped_packets(cfg), "dropped from {{remote_ip}}", "C"),
+            ],
+            width=8,
+        )
+    )
+    layout.panel(
+        style.timeseries(
+            "Exporter records",
+            "Flow records the netviz flow exporter reads per second, and those it does not count "
+            "because the same flow was already counted on another interface.",
+            style.RECORDS_PER_SECOND,
+            [r(records_read(cfg), "read", "A"), r(records_duplicate(cfg), "duplicate (not counted)", "B")],
+            width=8,
+        )
+    )
+    layout.panel(
+        style.timeseries(
+            "Rejected records by reason",
+            "Records the exporter refused, per second, by reason (invalid_json, missing_field, ...). "
+            "Anything above zero means GoFlow2's output is not what the exporter expects.",
+            style.RECORDS_PER_SECOND,
+            [r(records_rejected(cfg), "{{reason}}")],
+            width=8,
+        )
+    )
+    layout.panel(
+        style.timeseries(
+            "Exporter series",
+            "Flow series the exporter holds against its cap (max_series). At the cap it evicts the "
+            "least recently updated series, whose counters then restart.",
+            style.COUNT,
+            [r(exporter_series(cfg), "series", "A"), r(exporter_series_limit(cfg), "limit", "B")],
+            width=8,
+        )
+    )
+    layout.panel(
+        style.timeseries(
+            "Series evictions",
+            "Series evicted per second because the cap was reached. Sustained evictions mean the "
+            "cap is too low for your traffic (raise flow_exporter.max_series).",
+            style.PER_SECOND,
+            [r(exporter_evictions(cfg), "evictions")],
+            width=8,
+        )
+    )
+    layout.panel(
+        style.stat(
+            "Newest flow record age",
+            "Seconds since the newest flow record the exporter read was received by GoFlow2. It grows "
+            "when NetFlow stops arriving; softflowd exports a flow only when it expires (its timeouts).",
+            style.SECONDS,
+            [style.instant_query(newest_record_age(cfg), "age")],
+            width=24,
+        )
+    )
+    return board

@@ -1,0 +1,333 @@
+"""House style: one place for units, legends, descriptions and query shapes.
+
+Every panel of every netviz dashboard is built through these helpers, so they all share the
+datasource variable, units, legend placement, and the rule that no panel ships without a
+description (`ValueError` otherwise). Modules per dashboard only say *what* to show.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Iterable, Optional
+
+from grafana_foundation_sdk.builders import bargauge as bargauge_builder
+from grafana_foundation_sdk.builders import common as common_builder
+from grafana_foundation_sdk.builders import dashboard as dashboard_builder
+from grafana_foundation_sdk.builders import nodegraph as nodegraph_builder
+from grafana_foundation_sdk.builders import piechart as piechart_builder
+from grafana_foundation_sdk.builders import prometheus as prometheus_builder
+from grafana_foundation_sdk.builders import stat as stat_builder
+from grafana_foundation_sdk.builders import table as table_builder
+from grafana_foundation_sdk.builders import timeseries as timeseries_builder
+from grafana_foundation_sdk.cog.encoder import JSONEncoder
+from grafana_foundation_sdk.models import common, dashboard, prometheus
+from grafana_foundation_sdk.models import nodegraph as nodegraph_model
+from grafana_foundation_sdk.models import piechart as piechart_model
+
+# Grafana unit ids (Standard options > Unit).
+BYTES = "bytes"  # IEC: KiB, MiB, GiB
+BITS_PER_SECOND = "bps"  # SI: kb/s, Mb/s
+PACKETS_PER_SECOND = "pps"
+RECORDS_PER_SECOND = "recps"
+PER_SECOND = "cps"  # counts per second
+COUNT = "short"
+SECONDS = "s"
+
+DATASOURCE_VARIABLE = "datasource"
+DATASOURCE = common.DataSourceRef(type_val="prometheus", uid="${" + DATASOURCE_VARIABLE + "}")
+
+# What the node-graph contract calls its frames (FACTS.md, Grafana Node Graph).
+NODES_REF = "nodes"
+EDGES_REF = "edges"
+
+
+def _require(description: str, title: str) -> str:
+    if not description or not description.strip():
+        raise ValueError(f"panel {title!r} needs a description (what question it answers), but none was provided")
+    return description
+
+
+# ---- queries ---------------------------------------------------------------------------------
+
+
+def range_query(expr: str, legend: str, ref_id: str = "A") -> prometheus_builder.Dataquery:
+    """A time-series query over the dashboard range, one line per series named by `legend`."""
+    return (
+        prometheus_builder.Dataquery()
+        .expr(expr)
+        .legend_format(legend)
+        .range()
+        .format(prometheus.PromQueryFormat.TIME_SERIES)
+        .editor_mode(prometheus.QueryEditorMode.CODE)
+        .ref_id(ref_id)
+        .datasource(DATASOURCE)
+    )
+
+
+def table_query(expr: str, ref_id: str = "A") -> prometheus_builder.Dataquery:
+    """An instant query in table format: one row per series, one column per label plus `Value`."""
+    return (
+        prometheus_builder.Dataquery()
+        .expr(expr)
+        .instant()
+        .format(prometheus.PromQueryFormat.TABLE)
+        .editor_mode(prometheus.QueryEditorMode.CODE)
+        .ref_id(ref_id)
+        .datasource(DATASOURCE)
+    )
+
+
+def instant_query(expr: str, legend: str, ref_id: str = "A") -> prometheus_builder.Dataquery:
+    """An instant query whose series are named by `legend` (bar gauges, pie charts, stats)."""
+    return (
+        prometheus_builder.Dataquery()
+        .expr(expr)
+        .legend_format(legend)
+        .instant()
+        .format(prometheus.PromQueryFormat.TIME_SERIES)
+        .editor_mode(prometheus.QueryEditorMode.CODE)
+        .ref_id(ref_id)
+        .datasource(DATASOURCE)
+    )
+
+
+# ---- variables -------------------------------------------------------------------------------
+
+
+def datasource_variable() -> dashboard_builder.DatasourceVariable:
+    return (
+        dashboard_builder.DatasourceVariable(DATASOURCE_VARIABLE)
+        .label("Data source")
+        .type("prometheus")
+        .description("The Prometheus that scrapes netviz's exporters.")
+    )
+
+
+def query_variable(
+    name: str, label: str, query: str, *, description: str, regex: str = "", depends_on: str = ""
+) -> dashboard_builder.QueryVariable:
+    """A multi-select variable with an All option matching everything (`.*`).
+
+    `query` is a Grafana Prometheus variable query: `label_values(<selector>, <label>)` or
+    `query_result(<PromQL>)` with a `regex` that picks the value out of each result line.
+    """
+    variable = (
+        dashboard_builder.QueryVariable(name)
+        .label(label)
+        .description(_require(description, name))
+        .datasource(DATASOURCE)
+        .query(query)
+        .definition(query)
+        .multi(True)
+        .include_all(True)
+        .all_value(".*")
+        .current(dashboard.VariableOption(selected=True, text=["All"], value=["$__all"]))
+        .refresh(dashboard.VariableRefresh.ON_TIME_RANGE_CHANGED)
+        .sort(dashboard.VariableSort.ALPHABETICAL_ASC)
+    )
+    if regex:
+        variable = variable.regex(regex)
+    return variable
+
+
+# ---- panels ----------------------------------------------------------------------------------
+
+
+def _legend_table(calcs: Iterable[str]) -> common_builder.VizLegendOptions:
+    return (
+        common_builder.VizLegendOptions()
+        .display_mode(common.LegendDisplayMode.TABLE)
+        .placement(common.LegendPlacement.BOTTOM)
+        .show_legend(True)
+        .calcs(list(calcs))
+        .sort_by("Mean")
+        .sort_desc(True)
+    )
+
+
+def timeseries(
+    title: str, description: str, unit: str, targets: list, *, width: int = 12, height: int = 8, stack: bool = False
+) -> timeseries_builder.Panel:
+    """Lines over time with a table legend (mean, max) sorted by mean."""
+    panel = (
+        timeseries_builder.Panel()
+        .title(title)
+        .description(_require(description, title))
+        .datasource(DATASOURCE)
+        .targets(targets)
+        .unit(unit)
+        .min(0)
+        .span(width)
+        .height(height)
+        .fill_opacity(10 if not stack else 40)
+        .line_width(1)
+        .legend(_legend_table(["mean", "max"]))
+        .tooltip(common_builder.VizTooltipOptions().mode(common.TooltipDisplayMode.MULTI).sort(common.SortOrder.DESCENDING))
+    )
+    if stack:
+        panel = panel.stacking(common_builder.StackingConfig().mode(common.StackingMode.NORMAL))
+    return panel
+
+
+def table(
+    title: str,
+    description: str,
+    unit: str,
+    targets: list,
+    *,
+    width: int = 12,
+    height: int = 8,
+    transformations: Optional[list[dashboard.DataTransformerConfig]] = None,
+    sort_by: str = "",
+) -> table_builder.Panel:
+    """A table of an instant query; the numeric columns take `unit`, the Time column is hidden."""
+    panel = (
+        table_builder.Panel()
+        .title(title)
+        .description(_require(description, title))
+        .datasource(DATASOURCE)
+        .targets(targets)
+        .unit(unit)
+        .span(width)
+        .height(height)
+        .override_by_name("Time", [dashboard.DynamicConfigValue(id_val="custom.hidden", value=True)])
+    )
+    hide_time = dashboard.DataTransformerConfig(
+        id_val="organize", options={"excludeByName": {"Time": True}, "indexByName": {}, "renameByName": {}}
+    )
+    panel = panel.transformations([hide_time, *(transformations or [])])
+    if sort_by:
+        panel = panel.sort_by([common_builder.TableSortByFieldState().display_name(sort_by).desc(True)])
+    return panel
+
+
+def bargauge(title: str, description: str, unit: str, targets: list, *, width: int = 12, height: int = 8) -> bargauge_builder.Panel:
+    """Horizontal bars, one per series, for "top N" rankings at the end of the range."""
+    return (
+        bargauge_builder.Panel()
+        .title(title)
+        .description(_require(description, title))
+        .datasource(DATASOURCE)
+        .targets(targets)
+        .unit(unit)
+        .min(0)
+        .span(width)
+        .height(height)
+        .orientation(common.VizOrientation.HORIZONTAL)
+        .display_mode(common.BarGaugeDisplayMode.GRADIENT)
+        .reduce_options(common_builder.ReduceDataOptions().calcs(["lastNotNull"]).values(False))
+    )
+
+
+def piechart(title: str, description: str, unit: str, targets: list, *, width: int = 8, height: int = 8) -> piechart_builder.Panel:
+    """A donut of shares at the end of the range, legend with values and percentages."""
+    return (
+        piechart_builder.Panel()
+        .title(title)
+        .description(_require(description, title))
+        .datasource(DATASOURCE)
+        .targets(targets)
+        .unit(unit)
+        .span(width)
+        .height(height)
+        .pie_type(piechart_model.PieChartType.DONUT)
+        .reduce_options(common_builder.ReduceDataOptions().calcs(["lastNotNull"]).values(False))
+        .legend(
+            piechart_builder.PieChartLegendOptions()
+            .display_mode(common.LegendDisplayMode.TABLE)
+            .placement(common.LegendPlacement.RIGHT)
+            .show_legend(True)
+            .values([piechart_model.PieChartLegendValues.VALUE, piechart_model.PieChartLegendValues.PERCENT])
+        )
+    )
+
+
+
+def stat(title: str, description: str, unit: str, targets: list, *, width: int = 6, height: int = 4) -> stat_builder.Panel:
+    """One big number per series (last value)."""
+    return (
+        stat_builder.Panel()
+        .title(title)
+        .description(_require(description, title))
+        .datasource(DATASOURCE)
+        .targets(targets)
+        .unit(unit)
+        .span(width)
+        .height(height)
+        .graph_mode(common.BigValueGraphMode.AREA)
+        .reduce_options(common_builder.ReduceDataOptions().calcs(["lastNotNull"]).values(False))
+    )
+
+
+def nodegraph(
+    title: str, description: str, nodes_expr: str, edges_expr: str, *, node_unit: str, edge_unit: str, width: int = 24, height: int = 16
+) -> nodegraph_builder.Panel:
+    """A Node Graph fed by two instant table queries, refIds `nodes` and `edges`.
+
+    The field names Grafana reads (id, title, subtitle, detail__*, source, target, thickness)
+    must be the label names the queries produce: no rename transformation is used (FACTS).
+    """
+    return (
+        nodegraph_builder.Panel()
+        .title(title)
+        .description(_require(description, title))
+        .datasource(DATASOURCE)
+        .targets([table_query(nodes_expr, NODES_REF), table_query(edges_expr, EDGES_REF)])
+        .span(width)
+        .height(height)
+        .nodes(nodegraph_builder.NodeOptions().main_stat_unit(node_unit))
+        .edges(nodegraph_builder.EdgeOptions().main_stat_unit(edge_unit))
+        .zoom_mode(nodegraph_model.ZoomMode.COOPERATIVE)
+    )
+
+
+def row(title: str) -> dashboard_builder.Row:
+    """An expanded row: the panels that follow it on the dashboard belong to it."""
+    return dashboard_builder.Row(title).collapsed(False)
+
+
+# ---- dashboard -------------------------------------------------------------------------------
+
+
+class Layout:
+    """Adds rows and panels in reading order and numbers panels 1, 2, 3... so ids never churn."""
+
+    def __init__(self, board: dashboard_builder.Dashboard):
+        self.board = board
+        self._next_id = 1
+
+    def _id(self) -> int:
+        value, self._next_id = self._next_id, self._next_id + 1
+        return value
+
+    def panel(self, panel) -> "Layout":
+        self.board.with_panel(panel.id(self._id()))
+        return self
+
+    def row(self, title: str) -> "Layout":
+        self.board.with_row(row(title).id(self._id()))
+        return self
+
+
+def new_dashboard(title: str, uid: str, description: str, config) -> dashboard_builder.Dashboard:
+    return (
+        dashboard_builder.Dashboard(title)
+        .uid(uid)
+        .description(description)
+        .tags(list(config.tags))
+        .editable()
+        .time(config.default_time_from, "now")
+        .refresh(config.refresh)
+        .timezone("browser")
+        .tooltip(dashboard.DashboardCursorSync.CROSSHAIR)
+    )
+
+
+def to_dict(board: dashboard_builder.Dashboard) -> dict:
+    """The dashboard as plain JSON data (what Grafana imports)."""
+    return json.loads(JSONEncoder(sort_keys=True).encode(board.build()))
+
+
+def to_json(data: dict) -> str:
+    """Stable text: sorted keys, 2-space indent, trailing newline, so diffs show only real changes."""
+    return json.dumps(data, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
