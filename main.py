@@ -24,14 +24,10 @@ def main() -> int:
     # Imported only now: loading the provider bindings takes seconds, wasted on a bad config.
     from cdktf import App
 
-    from stacks.caretta import CarettaStack
-    from stacks.goflow2 import Goflow2Stack
-    from stacks.platform import PlatformStack
+    from stacks.app import build
 
     app = App()
-    caretta = CarettaStack(app, "caretta", config)
-    goflow2 = Goflow2Stack(app, "goflow2", config, config_toml)
-    PlatformStack(app, "platform", config, caretta=caretta.exports, goflow2=goflow2.exports)
+    build(app, config, config_toml)
     app.synth()
     return 0
 

@@ -16,7 +16,14 @@ from netviz_constructs.state_backend import use_state_backend
 class NetvizStack(TerraformStack):
     def __init__(self, scope: Construct, name: str, config: NetworkConfig, *, helm: bool = True):
         super().__init__(scope, name)
-        use_state_backend(self, name, config.state, config.base_dir)
+        use_state_backend(
+            self,
+            name,
+            config.state,
+            config.base_dir,
+            kubeconfig=config.kubernetes.kubeconfig,
+            kube_context=config.kubernetes.context,
+        )
         ClusterProviders(
             self,
             "cluster",

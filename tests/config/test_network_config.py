@@ -1,0 +1,130 @@
+"""network.toml: the design note's values load; every kind of bad value is refused by name."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+import netviz_config
+from tests.synth import DEFAULT_CONFIG, REPO, toml_of
+
+
+def load_text(tmp_path, text):
+    path = tmp_path / "network.toml"
+    path.write_text(text)
+    return netviz_config.load(str(path))
+
+
+def problems_of(tmp_path, text):
+    with pytest.raises(netviz_config.ConfigError) as err:
+        load_text(tmp_path, text)
+    return err.value.problems
+
+
+def test_default_config_is_the_design_note():
+    c = netviz_config.load(str(DEFAULT_CONFIG))
+    assert {s.name: s.cidr for s in c.subnets} == {
+        "home": "192.168.1.0/24",
+        "storage": "10.0.10.0/24",
+        "kubernetes": "10.0.20.0/24",
+    }
+    assert [n.address for n in c.kubernetes.nodes] == [f"10.0.20.{i}" for i in range(100, 105)]
+    assert {h.name: h.address for h in c.hosts} == {
+        "isp-router": "192.168.1.1",
+        "proxmox": "192.168.1.127",
+        "pfsense": "10.0.20.1",
+        "truenas": "10.0.10.15",
+    }
+    assert c.pfsense.address == "10.0.20.1"
+    assert c.goflow2.netflow_node_port == 32055
+    assert c.subnet_of("10.0.10.15").name == "storage"
+    assert c.subnet_of("8.8.8.8") is None
+
+
+def edit(old, new):
+    text = DEFAULT_CONFIG.read_text()
+    assert old in text, old
+    return text.replace(old, new, 1)
+
+
+def test_invalid_ip_address_is_named(tmp_path):
+    (p,) = problems_of(tmp_path, edit('address = "10.0.10.15"', 'address = "10.0.10.256"'))
+    assert p == "hosts[3].address: expected an IPv4 or IPv6 address such as 10.0.20.1, but '10.0.10.256' was provided"
+
+
+def test_invalid_cidr_is_named(tmp_path):
+    (p,) = problems_of(tmp_path, edit('cidr = "10.0.10.0/24"', 'cidr = "10.0.10.0/33"'))
+    assert p.startswith("subnets[1].cidr: expected a network in CIDR form")
+    assert "'10.0.10.0/33'" in p
+
+
+def test_cidr_with_host_bits_is_refused(tmp_path):
+    (p,) = problems_of(tmp_path, edit('cidr = "10.0.10.0/24"', 'cidr = "10.0.10.15/24"'))
+    assert p.startswith("subnets[1].cidr:") and "no host bits" in p
+
+
+def test_overlapping_subnets_are_refused(tmp_path):
+    (p,) = problems_of(tmp_path, edit('cidr = "10.0.10.0/24"', 'cidr = "10.0.0.0/16"'))
+    assert p == (
+        "subnets[2].cidr: expected a network that overlaps no other subnet, but '10.0.20.0/24' "
+        "overlaps subnets[1] 'storage' (10.0.0.0/16)"
+    )
+
+
+def test_node_outside_every_subnet_is_refused(tmp_path):
+    (p,) = problems_of(tmp_path, edit('address = "10.0.20.104"', 'address = "10.0.30.104"'))
+    assert p.startswith("kubernetes.nodes[4].address: expected an address inside a configured subnet")
+    assert "'10.0.30.104' (k8s-node-4)" in p
+
+
+@pytest.mark.parametrize("port", [80, 29999, 32768])
+def test_nodeport_outside_30000_32767_is_refused(tmp_path, port):
+    (p,) = problems_of(tmp_path, edit("netflow_node_port = 32055", f"netflow_node_port = {port}"))
+    assert p == (
+        "goflow2.netflow_node_port: expected a NodePort between 30000 and 32767 (Kubernetes' default range), "
+        f"but {port} was provided"
+    )
+
+
+def test_nodeport_of_the_wrong_type_is_refused(tmp_path):
+    (p,) = problems_of(tmp_path, edit("netflow_node_port = 32055", 'netflow_node_port = "32055"'))
+    assert p == "goflow2.netflow_node_port: expected a whole number, but '32055' was provided"
+
+
+def test_unknown_key_is_refused_with_the_known_ones(tmp_path):
+    (p,) = problems_of(tmp_path, edit('ssh_user = "admin"', 'ssh_user = "admin"\nssh_pasword = "x"'))
+    assert p.startswith("pfsense.ssh_pasword: unknown key (expected one of: address, ssh_port, ssh_user")
+
+
+def test_missing_required_value_is_named(tmp_path):
+    text = edit('[pfsense]\naddress = "10.0.20.1"\n', "[pfsense]\n")
+    (p,) = problems_of(tmp_path, text)
+    assert p.startswith("pfsense.address: missing required value")
+
+
+def test_every_problem_is_reported_at_once(tmp_path):
+    text = edit("netflow_node_port = 32055", "netflow_node_port = 1")
+    text = text.replace('cidr = "10.0.10.0/24"', 'cidr = "nope"')
+    problems = problems_of(tmp_path, text)
+    assert [p.split(":")[0] for p in problems] == ["subnets[1].cidr", "goflow2.netflow_node_port"]
+
+
+def test_latest_image_tag_is_refused(tmp_path):
+    (p,) = problems_of(tmp_path, edit('[goflow2]\n', '[goflow2]\nimage = "netsampler/goflow2:latest"\n'))
+    assert p == "goflow2.image: expected a pinned tag, not latest, but 'netsampler/goflow2:latest' was provided"
+
+
+def test_shipped_file_has_no_unknown_sections():
+    assert set(toml_of(DEFAULT_CONFIG.read_text())) <= {f.name for f in __import__("dataclasses").fields(netviz_config.NetworkConfig)}
+
+
+def test_bad_config_stops_synth_before_any_terraform_is_written(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text(edit("netflow_node_port = 32055", "netflow_node_port = 80"))
+    outdir = tmp_path / "out"
+    env = dict(os.environ, NETVIZ_CONFIG=str(bad), CDKTF_OUTDIR=str(outdir))
+    proc = subprocess.run([sys.executable, "main.py"], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert "goflow2.netflow_node_port: expected a NodePort between 30000 and 32767" in proc.stderr
+    assert not outdir.exists()

@@ -1,0 +1,48 @@
+"""caretta stack: the upstream chart, pinned, without its bundled Grafana/VictoriaMetrics."""
+
+
+def test_namespace_is_caretta(synthesized):
+    ns = synthesized.resource("caretta", "kubernetes_namespace_v1", "caretta_namespace")
+    assert ns["metadata"]["name"] == "caretta"
+
+
+def test_release_is_the_pinned_groundcover_chart(synthesized):
+    release = synthesized.resource("caretta", "helm_release", "caretta_chart_release")
+    assert release["chart"] == "caretta"
+    assert release["version"] == "0.0.16"
+    assert release["repository"] == "https://helm.groundcover.com/"
+    assert release["namespace"] == "${kubernetes_namespace_v1.caretta_namespace.metadata[0].name}"
+
+
+def test_bundled_grafana_and_victoria_metrics_are_off(synthesized):
+    values = synthesized.helm_values("caretta", "caretta_chart_release")
+    assert values["grafana"] == {"enabled": False}
+    assert values["victoria-metrics-single"] == {"enabled": False}
+
+
+def test_resources_request_little_and_limit_survives_kernel_6_1_map_accounting(synthesized):
+    resources = synthesized.helm_values("caretta", "caretta_chart_release")["resources"]
+    assert resources["requests"] == {"cpu": "50m", "memory": "100Mi"}
+    # caretta issue #78: ~100Mi is OOM-killed on kernels >= 6.1; the chart's own limit is 300Mi.
+    limit = resources["limits"]["memory"]
+    assert limit.endswith("Mi") and int(limit[:-2]) >= 300, limit
+
+
+def test_every_node_runs_an_agent_control_plane_included(synthesized):
+    tolerations = synthesized.helm_values("caretta", "caretta_chart_release")["tolerations"]
+    # An Exists toleration without a key matches every taint, node-role.kubernetes.io/control-plane too.
+    assert {"operator": "Exists"} in tolerations
+
+
+def test_metrics_port_matches_what_platform_scrapes(synthesized):
+    values = synthesized.helm_values("caretta", "caretta_chart_release")
+    from netviz_constructs.caretta_agents import METRICS_PORT
+
+    assert values["prometheusPort"] == METRICS_PORT == 7117
+
+
+def test_namespace_is_exported_for_the_platform_stack(synthesized):
+    outputs = synthesized.stacks["caretta"]["output"]
+    assert {o["value"] for o in outputs.values()} == {
+        "${kubernetes_namespace_v1.caretta_namespace.metadata[0].name}"
+    }

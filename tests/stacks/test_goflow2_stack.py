@@ -1,0 +1,90 @@
+"""goflow2 stack: the collector pod (GoFlow2 + flow exporter), its NodePort and metrics port."""
+
+import pytest
+
+
+@pytest.fixture(scope="module")
+def deployment(synthesized):
+    return synthesized.resource("goflow2", "kubernetes_deployment_v1", "goflow2_deployment")
+
+
+@pytest.fixture(scope="module")
+def pod(deployment):
+    return deployment["spec"]["template"]["spec"]
+
+
+def containers(pod):
+    return {c["name"]: c for c in pod["container"]}
+
+
+def test_namespace_is_goflow2(synthesized, deployment):
+    ns = synthesized.resource("goflow2", "kubernetes_namespace_v1", "goflow2_namespace")
+    assert ns["metadata"]["name"] == "goflow2"
+    assert deployment["metadata"]["namespace"] == "${kubernetes_namespace_v1.goflow2_namespace.metadata[0].name}"
+
+
+def test_collector_image_is_pinned_goflow2(pod):
+    image = containers(pod)["goflow2"]["image"]
+    assert image.startswith("netsampler/goflow2:") and not image.endswith(":latest")
+
+
+def test_collector_listens_for_netflow_on_udp_2055_and_serves_metrics_on_8080(pod):
+    goflow2 = containers(pod)["goflow2"]
+    args = goflow2["command"]
+    assert "-listen=netflow://:2055" in args
+    assert "-addr=:8080" in args
+    ports = {p["name"]: p for p in goflow2["port"]}
+    assert ports["netflow"] == {"name": "netflow", "container_port": 2055, "protocol": "UDP"}
+    assert ports["metrics"] == {"name": "metrics", "container_port": 8080, "protocol": "TCP"}
+
+
+def test_probes_use_goflow2_health_endpoint(pod):
+    goflow2 = containers(pod)["goflow2"]
+    for probe in ("liveness_probe", "readiness_probe"):
+        assert goflow2[probe]["http_get"] == {"path": "/__health", "port": "metrics"}
+
+
+def test_every_container_is_non_root_read_only_without_capabilities(pod):
+    assert pod["security_context"]["run_as_non_root"] is True
+    for c in pod["container"] + pod["init_container"]:
+        sc = c["security_context"]
+        assert sc["run_as_non_root"] is True, c["name"]
+        assert sc["read_only_root_filesystem"] is True, c["name"]
+        assert sc["allow_privilege_escalation"] is False, c["name"]
+        assert sc["capabilities"]["drop"] == ["ALL"], c["name"]
+
+
+def test_collector_requests_near_50m_100mi_with_limits(pod):
+    res = containers(pod)["goflow2"]["resources"]
+    assert res["requests"] == {"cpu": "50m", "memory": "100Mi"}
+    assert set(res["limits"]) == {"cpu", "memory"}
+
+
+def test_netflow_nodeport_service_is_fixed_from_config(synthesized, deployment):
+    svc = synthesized.resource("goflow2", "kubernetes_service_v1", "goflow2_netflow_service")
+    assert svc["spec"]["type"] == "NodePort"
+    assert svc["spec"]["port"] == [
+        {"name": "netflow", "protocol": "UDP", "port": 2055, "target_port": "netflow", "node_port": 32055}
+    ]
+    assert svc["spec"]["selector"] == deployment["spec"]["selector"]["match_labels"]
+
+
+def test_metrics_have_a_cluster_ip_port(synthesized, deployment):
+    svc = synthesized.resource("goflow2", "kubernetes_service_v1", "goflow2_metrics_service")
+    assert svc["spec"]["type"] == "ClusterIP"
+    assert {"name": "metrics", "protocol": "TCP", "port": 8080, "target_port": "metrics"} in svc["spec"]["port"]
+    assert svc["spec"]["selector"] == deployment["spec"]["selector"]["match_labels"]
+
+
+def test_nodeport_is_a_stack_output(synthesized):
+    values = {o["value"] for o in synthesized.stacks["goflow2"]["output"].values()}
+    assert "${kubernetes_service_v1.goflow2_netflow_service.spec[0].port[0].node_port}" in values
+
+
+def test_nodeport_follows_the_config(tmp_path):
+    from tests.synth import config_text, synth
+
+    text = config_text(lambda t: t.replace("netflow_node_port = 32055", "netflow_node_port = 31999"))
+    out = synth(text, outdir=str(tmp_path))
+    svc = out.resource("goflow2", "kubernetes_service_v1", "goflow2_netflow_service")
+    assert svc["spec"]["port"][0]["node_port"] == 31999

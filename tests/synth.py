@@ -1,0 +1,102 @@
+"""Synthesize the whole netviz App in-process, for assertions on the Terraform JSON.
+
+The full app is synthesized (not one stack alone) because cross-stack references only exist
+once the app is: they are part of what the tests check."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG = REPO / "network.toml"
+
+
+@dataclass
+class Synthesized:
+    outdir: Path
+    manifest: dict
+    stacks: dict[str, dict]
+
+    def resources(self, stack: str, type_: str) -> dict[str, dict]:
+        return self.stacks[stack].get("resource", {}).get(type_, {})
+
+    def resource(self, stack: str, type_: str, name: str) -> dict:
+        found = self.resources(stack, type_)
+        assert name in found, f"{stack}: no {type_}.{name}; have {sorted(found)}"
+        return found[name]
+
+    def helm_values(self, stack: str, release: str) -> dict:
+        (values,) = self.resource(stack, "helm_release", release)["values"]
+        return json.loads(values)
+
+    def resolve_cross_stack(self, text: str) -> str:
+        """Replace each `${data.terraform_remote_state.<input>.outputs.<name>}` by the literal
+        value it will have once the producing stack is applied, read from that stack's JSON."""
+
+        def one(match: re.Match) -> str:
+            producer, output = match.group(1), match.group(2)
+            stack = self.stacks[producer]
+            expr = stack["output"][output]["value"]
+            return self._resolve_attribute(stack, expr)
+
+        return re.sub(
+            r"\$\{data\.terraform_remote_state\.cross_stack_reference_input_([a-z0-9]+)\.outputs\.([A-Za-z0-9_]+)\}",
+            one,
+            text,
+        )
+
+    @staticmethod
+    def _resolve_attribute(stack: dict, expr: str) -> str:
+        m = re.fullmatch(r"\$\{([a-z0-9_]+)\.([A-Za-z0-9_]+)\.(.+)\}", expr)
+        assert m, f"cannot resolve {expr!r}"
+        value: Any = stack["resource"][m.group(1)][m.group(2)]
+        for step in re.findall(r"[A-Za-z_]+|\[\d+\]", m.group(3).replace(".", " ")):
+            if step.startswith("["):
+                index = int(step[1:-1])
+                value = value[index] if isinstance(value, list) else value  # a block is one object
+            else:
+                value = value[step]
+        return str(value)
+
+
+def config_text(edit: Optional[Callable[[str], str]] = None) -> str:
+    text = DEFAULT_CONFIG.read_text()
+    return edit(text) if edit else text
+
+
+def synth(text: Optional[str] = None, outdir: Optional[str] = None) -> Synthesized:
+    """Synthesize the app for the config `text` (default: the shipped network.toml)."""
+    from cdktf import App
+
+    import netviz_config
+    from stacks.app import build
+
+    text = config_text() if text is None else text
+    workdir = Path(outdir or tempfile.mkdtemp(prefix="netviz-synth-"))
+    config_file = workdir / "network.toml"
+    config_file.write_text(text)
+    config = netviz_config.load(str(config_file))
+    app = App(outdir=str(workdir / "cdktf.out"))
+    build(app, config, text)
+    app.synth()
+    out = workdir / "cdktf.out"
+    manifest = json.loads((out / "manifest.json").read_text())
+    stacks = {
+        name: json.loads((out / meta["synthesizedStackPath"]).read_text())
+        for name, meta in manifest["stacks"].items()
+    }
+    return Synthesized(out, manifest, stacks)
+
+
+def toml_of(text: str) -> dict:
+    return tomllib.loads(text)
+
+
+__all__ = ["Synthesized", "synth", "config_text", "toml_of", "REPO", "DEFAULT_CONFIG", "os"]
