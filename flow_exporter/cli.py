@@ -1,0 +1,146 @@
+"""Command line: read GoFlow2 JSON records, serve bounded flow metrics.
+
+    python -m flow_exporter --config network.toml --input /flows/goflow2.fifo --listen :9108
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from typing import Optional, Sequence
+
+import netviz_config
+
+from . import __version__
+from .aggregate import Aggregator
+from .exposition import render
+from .reader import InputReader
+from .settings import MIN_SERIES, from_network_config
+
+log = logging.getLogger("flow_exporter")
+
+DESCRIPTION = """\
+Read GoFlow2 flow records (JSON, one per line) and serve them as Prometheus counters by subnet
+pair, local host, external peer and service, under a hard cap on the number of series.
+Records GoFlow2 prints with the mapping from flow_exporter.mapping are parsed fastest; any
+GoFlow2 JSON works. Bad lines are counted by reason and skipped."""
+
+EPILOG = """\
+HTTP: /metrics (Prometheus text format), /healthz.
+Each flow is counted once even when softflowd exports it from two interfaces: see
+flow_exporter/aggregate.py count_once() and the subnets' netflow_if_index in the config."""
+
+
+def parse_listen(value: str) -> tuple[str, int]:
+    """HOST:PORT, [IPv6]:PORT or :PORT (all interfaces) -> (host, port)."""
+    host, sep, port_text = value.rpartition(":")
+    if not sep or not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT such as 0.0.0.0:9108, but {value!r} was provided")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    return host or "0.0.0.0", int(port_text)
+
+
+def series_limit(value: str) -> int:
+    if not value.isdigit() or int(value) < MIN_SERIES:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least {MIN_SERIES}, but {value!r} was provided")
+    return int(value)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m flow_exporter",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--config",
+        metavar="PATH",
+        help=f"network config (network.toml) naming subnets, interface indexes and hosts; default: "
+        f"${netviz_config.ENV_VAR}, else ./{netviz_config.DEFAULT_PATH}",
+    )
+    parser.add_argument(
+        "--input",
+        metavar="PATH",
+        default="-",
+        help="where GoFlow2 writes its records: - for stdin (default), or a FIFO (opened again "
+        "whenever its writer goes away) or a regular file (followed like tail -F)",
+    )
+    parser.add_argument(
+        "--listen",
+        metavar="HOST:PORT",
+        type=parse_listen,
+        help="address of /metrics and /healthz; default 0.0.0.0:<flow_exporter.port from the config, 9108>",
+    )
+    parser.add_argument(
+        "--max-series",
+        metavar="N",
+        type=series_limit,
+        help="hard cap on flow series, least recently updated evicted beyond it; "
+        "default: flow_exporter.max_series from the config (10000)",
+    )
+    parser.add_argument(
+        "--log-level",
+        default="info",
+        choices=("debug", "info", "warning", "error"),
+        help="stderr log level (default info)",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        stream=sys.stderr,
+        level=args.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        cfg = netviz_config.load(args.config)
+        settings = from_network_config(cfg, args.max_series)
+    except (netviz_config.ConfigError, ValueError) as e:
+        log.error("%s", e)
+        return 2
+    host, port = args.listen or ("0.0.0.0", cfg.flow_exporter.port)
+
+    aggregator = Aggregator(settings)
+    stop = threading.Event()
+    failed = threading.Event()
+
+    from .server import make_server
+
+    try:
+        server = make_server(host, port, lambda: render(aggregator.snapshot()))
+    except OSError as e:
+        log.error("cannot listen on %s:%s: %s", host, port, e.strerror)
+        return 2
+
+    def read_input() -> None:
+        try:
+            InputReader(args.input, aggregator.ingest, aggregator.note_reopen, stop).run()
+        except Exception:  # a bug, not bad input (that is counted): let the orchestrator restart us
+            log.exception("input reader failed")
+            failed.set()
+            stop.set()
+
+    def on_signal(signum, _frame) -> None:
+        log.info("received %s, exiting", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    threading.Thread(target=server.serve_forever, name="http", daemon=True).start()
+    threading.Thread(target=read_input, name="reader", daemon=True).start()
+    log.info(
+        "flow exporter %s: input %s, listening on %s:%s, %d subnets, max %d series",
+        __version__, args.input, host, server.server_address[1], len(settings.subnets), settings.max_series,
+    )
+    while not stop.wait(1.0):
+        pass
+    server.shutdown()
+    return 1 if failed.is_set() else 0

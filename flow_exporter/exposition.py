@@ -1,0 +1,103 @@
+"""A Snapshot -> Prometheus text exposition format 0.0.4.
+
+House style (client_python's): `# HELP` then `# TYPE` for every family, even one with no samples
+yet; label names sorted; label values escaped (backslash, double quote, newline); counters end in
+`_total`; floats as Go prints them (`+Inf`, `-Inf`, `NaN`). Samples are sorted, so two scrapes of
+the same state are byte-identical (the golden test relies on it).
+"""
+
+from __future__ import annotations
+
+import math
+
+from .aggregate import Snapshot
+from .record import REJECT_REASONS
+from .series import EXTERNAL_PEER, FLOW, HOST, SERVICE
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+# (series-store family, counter index, metric name, label names in key order, help)
+FLOW_METRICS = (
+    (FLOW, 0, "netviz_flow_bytes_total", ("src_subnet", "dst_subnet", "proto"),
+     "Bytes of counted flow records (times the sampling rate) by source and destination subnet (external: in no configured subnet) and protocol."),
+    (FLOW, 1, "netviz_flow_packets_total", ("src_subnet", "dst_subnet", "proto"),
+     "Packets of counted flow records (times the sampling rate) by source and destination subnet and protocol."),
+    (FLOW, 2, "netviz_flows_total", ("src_subnet", "dst_subnet", "proto"),
+     "Flow records counted, by source and destination subnet and protocol."),
+    (HOST, 0, "netviz_host_bytes_total", ("subnet", "host", "name", "direction"),
+     "Bytes sent and received by each local host (an address in a configured subnet); name is its configured name, else the address."),
+    (EXTERNAL_PEER, 0, "netviz_external_bytes_total", ("peer", "direction"),
+     "Bytes between local hosts and each external address; outbound is local to peer, inbound peer to local."),
+    (SERVICE, 0, "netviz_service_bytes_total", ("proto", "port", "service"),
+     "Bytes by well-known server port (destination port if well known, else source port, else other)."),
+)
+
+
+def escape_label_value(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def escape_help(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("\n", "\\n")
+
+
+def format_value(value) -> str:
+    """Integers as integers; floats the way Go's strconv does for Prometheus."""
+    if isinstance(value, int):
+        return str(value)
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    return repr(float(value))
+
+
+def _header(out: list, name: str, kind: str, help_text: str) -> None:
+    out.append(f"# HELP {name} {escape_help(help_text)}\n# TYPE {name} {kind}\n")
+
+
+def _labels(pairs) -> str:
+    if not pairs:
+        return ""
+    return "{" + ",".join(f'{k}="{escape_label_value(v)}"' for k, v in sorted(pairs)) + "}"
+
+
+def render(snap: Snapshot) -> bytes:
+    by_family: dict[str, list] = {}
+    for key, counters in snap.series:
+        by_family.setdefault(key[0], []).append((key[1:], counters))
+    out: list[str] = []
+    for family, index, name, label_names, help_text in FLOW_METRICS:
+        _header(out, name, "counter", help_text)
+        samples = [
+            (_labels(zip(label_names, values)), counters[index]) for values, counters in by_family.get(family, ())
+        ]
+        samples.sort()
+        out.extend(f"{name}{labels} {format_value(value)}\n" for labels, value in samples)
+
+    def single(name, kind, help_text, value, labels=()):
+        _header(out, name, kind, help_text)
+        out.append(f"{name}{_labels(labels)} {format_value(value)}\n")
+
+    single("netviz_flow_exporter_records_total", "counter", "Input lines read.", snap.records)
+    _header(out, "netviz_flow_exporter_records_rejected_total", "counter",
+            "Input lines skipped because they are not a valid flow record, by reason.")
+    for reason in sorted(REJECT_REASONS):
+        out.append(f'netviz_flow_exporter_records_rejected_total{{reason="{reason}"}} {snap.rejected[reason]}\n')
+    single("netviz_flow_exporter_records_duplicate_total", "counter",
+           "Valid records not counted because the same flow is counted from another interface (count-once rule).",
+           snap.duplicates)
+    single("netviz_flow_exporter_records_unmapped_interface_total", "counter",
+           "Records counted whose in_if is 0 or no subnet's netflow_if_index, so they could not be deduplicated.",
+           snap.unmapped_interface)
+    single("netviz_flow_exporter_series", "gauge", "Flow series exported now.", snap.series_count)
+    single("netviz_flow_exporter_series_limit", "gauge", "Hard cap on flow series (max_series).", snap.series_limit)
+    single("netviz_flow_exporter_evictions_total", "counter",
+           "Flow series evicted (least recently updated first) to stay under the cap.", snap.evictions)
+    single("netviz_flow_exporter_last_record_timestamp_seconds", "gauge",
+           "time_received_ns of the newest valid record, in seconds since the epoch (0 before the first).",
+           snap.newest_ns / 1e9 if snap.newest_ns else 0)
+    single("netviz_flow_exporter_input_reopens_total", "counter",
+           "Times the input was opened again after its writer went away (FIFO) or it was replaced (file).",
+           snap.input_reopens)
+    return "".join(out).encode("utf-8")

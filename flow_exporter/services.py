@@ -1,0 +1,81 @@
+"""Well-known server ports, so `netviz_service_bytes_total` has a bounded, readable `service` label.
+
+Rule: the server port is the destination port if it is in this table, else the source port if it
+is, else `other`. Only ports below 32768 are listed: clients pick their ephemeral source ports from
+32768-60999 (Linux) or 49152-65535 (Windows), so a reply to a client whose ephemeral port happened
+to be in the table would be misnamed. That is why WireGuard's 51820 is left out.
+"""
+
+from __future__ import annotations
+
+# Protocols whose records carry meaningful ports. For the others (ICMP...) port and service are `other`.
+PORT_PROTOCOLS = frozenset({"TCP", "UDP", "SCTP"})
+
+WELL_KNOWN_PORTS: dict[int, str] = {
+    20: "ftp-data",
+    21: "ftp",
+    22: "ssh",
+    23: "telnet",
+    25: "smtp",
+    53: "dns",
+    67: "dhcp",
+    69: "tftp",
+    80: "http",
+    110: "pop3",
+    111: "rpcbind",
+    123: "ntp",
+    137: "netbios-ns",
+    138: "netbios-dgm",
+    139: "netbios-ssn",
+    143: "imap",
+    161: "snmp",
+    162: "snmp-trap",
+    179: "bgp",
+    389: "ldap",
+    443: "https",
+    445: "smb",
+    465: "smtps",
+    514: "syslog",
+    546: "dhcpv6-client",
+    547: "dhcpv6",
+    548: "afp",
+    587: "submission",
+    636: "ldaps",
+    853: "dns-over-tls",
+    873: "rsync",
+    993: "imaps",
+    995: "pop3s",
+    1194: "openvpn",
+    1883: "mqtt",
+    1900: "ssdp",
+    2049: "nfs",
+    2055: "netflow",
+    2379: "etcd",
+    2380: "etcd-peer",
+    3000: "grafana",
+    3260: "iscsi",
+    3306: "mysql",
+    3389: "rdp",
+    3478: "stun",
+    4789: "vxlan",
+    5060: "sip",
+    5201: "iperf3",
+    5353: "mdns",
+    5432: "postgresql",
+    5900: "vnc",
+    6343: "sflow",
+    6379: "redis",
+    6443: "kubernetes-api",
+    7117: "caretta",
+    8006: "proxmox",
+    8080: "http-alt",
+    8123: "home-assistant",
+    8443: "https-alt",
+    8472: "flannel-vxlan",
+    8883: "mqtts",
+    9090: "prometheus",
+    9100: "node-exporter",
+    10250: "kubelet",
+    27017: "mongodb",
+    32400: "plex",
+}
