@@ -1,0 +1,190 @@
+"""K8s Pod Topology's queries, evaluated by a real Prometheus over Caretta-format data.
+
+A tiny HTTP server serves one Caretta agent's /metrics (tests/dashboards/caretta_fixture.py:
+nine links between workloads of five namespaces and six kinds, both roles, an external client,
+an external server, a node) and changes it twice: links grow, then the agent restarts and every
+gauge drops. Prometheus scrapes every phase. Each dashboard expression is then evaluated with
+`$__range` set to exactly the span of the stored samples, at the last sample, so increase() and
+rate() are exact (no extrapolation) and every value can be asserted to the byte.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+import dashboards
+from dashboards import DashboardConfig
+from tests.dashboards import caretta_fixture as cf
+from tests.dashboards.dashboard_exprs import expressions, leftover_variables, regex_value, substitute, target
+from tests.support.prometheus import promtool
+
+JOB = "caretta"
+BOARD = dashboards.render_pod_topology(DashboardConfig(caretta_selector=f'job="{JOB}"'))
+
+
+@pytest.fixture(scope="module")
+def scraped(tmp_path_factory):
+    """(prometheus, eval time, range in ms) after every phase of agent A was scraped."""
+    from tests.support.http import MetricsServer
+    from tests.support.prometheus import PrometheusServer
+
+    agent = MetricsServer(cf.exposition(cf.phase_values(cf.AGENT_A, 0))).start()
+    prom = PrometheusServer({"scrape_configs": [{"job_name": JOB, "static_configs": [{"targets": [agent.address]}]}]})
+    try:
+        prom.start()
+        prom.wait_for_scrape(JOB, count=1)
+        for phase in range(1, cf.PHASES):
+            agent.set_text(cf.exposition(cf.phase_values(cf.AGENT_A, phase)))
+            prom.wait_for_scrape(JOB, after=time.time())
+        stamps = sorted({float(ts) for s in prom.query(f'caretta_links_observed{{job="{JOB}"}}[10m]') for ts, _ in s["values"]})
+        assert len(stamps) >= cf.PHASES, f"expected at least {cf.PHASES} scrapes, got {stamps}"
+        span_ms = round((stamps[-1] - stamps[0]) * 1000)
+        yield prom, stamps[-1], span_ms
+    finally:
+        prom.stop()
+        agent.stop()
+
+
+def _values(**selected) -> dict[str, str]:
+    base = {"namespace": ".*", "kind": ".*", "workload": ".*", "port": ".*"}
+    base.update({k: regex_value(*v) for k, v in selected.items()})
+    return base
+
+
+def _run(scraped, expr: str, **selected) -> list[dict]:
+    prom, at, span_ms = scraped
+    text = substitute(expr, {"__range": f"{span_ms}ms", **_values(**selected)})
+    assert not leftover_variables(text), leftover_variables(text)
+    return prom.query(text, time=at)
+
+
+EXPECTED = cf.expected_bytes(cf.AGENT_A)
+
+
+def _link_total(client, server) -> float:
+    return sum(v for link, v in EXPECTED.items() if link.client == client and link.server == server)
+
+
+def _node_total(workload, links=None) -> float:
+    return sum(v for link, v in EXPECTED.items() if workload in (link.client, link.server) and (links is None or link in links))
+
+
+def test_fixture_is_valid_exposition_text():
+    for phase in range(cf.PHASES):
+        promtool("check", "metrics", input=cf.exposition(cf.phase_values(cf.AGENT_A, phase)))
+
+
+def test_edges_main_stat_is_the_bytes_of_both_directions_over_the_range(scraped):
+    rows = _run(scraped, target(BOARD, "Service map", "edges")["expr"])
+    edges = {(r["metric"]["source"], r["metric"]["target"]): r for r in rows}
+    pairs = {(l.client, l.server) for l in EXPECTED}
+    assert len(rows) == len(edges) == len(pairs), f"one row per client->server pair expected: {rows}"
+    for client, server in pairs:
+        row = edges[(client.id, server.id)]
+        assert set(row["metric"]) == {"id", "source", "target", "thickness"}, row["metric"]
+        assert row["metric"]["id"] == f"{client.id}->{server.id}"
+        # THEN the value (the edge's main stat) is every byte both sockets sent, across the restart
+        assert float(row["value"][1]) == pytest.approx(_link_total(client, server), rel=1e-12), (client, server)
+    # cart -> postgres: (60-10) + 20 MiB from the client, (150-50) + 40 MiB from the server
+    assert float(edges[(cf.CART.id, cf.POSTGRES.id)]["value"][1]) == 210 * cf.MiB
+
+
+def test_edges_thickness_steps_with_bytes(scraped):
+    rows = _run(scraped, target(BOARD, "Service map", "edges")["expr"])
+    thickness = {(r["metric"]["source"], r["metric"]["target"]): r["metric"]["thickness"] for r in rows}
+    assert thickness[(cf.FRONTEND.id, cf.COREDNS.id)] == "1"  # 12 kB
+    assert thickness[(cf.FRONTEND.id, cf.CART.id)] == "2"  # 6.5 MB
+    assert thickness[(cf.CART.id, cf.POSTGRES.id)] == "3"  # 210 MiB
+    assert thickness[(cf.BACKUP.id, cf.OBJECT_STORE.id)] == "4"  # 12 GiB
+
+
+def test_nodes_are_workloads_with_name_namespace_kind_and_bytes(scraped):
+    rows = _run(scraped, target(BOARD, "Service map", "nodes")["expr"])
+    nodes = {r["metric"]["id"]: r for r in rows}
+    workloads = {w for l in EXPECTED for w in (l.client, l.server)}
+    assert len(rows) == len(nodes) == len(workloads) == 9
+    for w in workloads:
+        row = nodes[w.id]
+        assert row["metric"] == {
+            "id": w.id, "title": w.name, "subtitle": w.namespace, "secondarystat": w.kind, "detail__kind": w.kind,
+        }
+        assert float(row["value"][1]) == pytest.approx(_node_total(w), rel=1e-12), w
+
+
+def test_every_edge_end_is_a_node(scraped):
+    nodes = {r["metric"]["id"] for r in _run(scraped, target(BOARD, "Service map", "nodes")["expr"])}
+    for r in _run(scraped, target(BOARD, "Service map", "edges")["expr"]):
+        assert {r["metric"]["source"], r["metric"]["target"]} <= nodes
+
+
+@pytest.mark.parametrize(
+    "selected, pairs",
+    [
+        ({"workload": ["cart"]}, {(cf.FRONTEND, cf.CART), (cf.CART, cf.POSTGRES)}),
+        ({"namespace": ["data"]}, {(cf.CART, cf.POSTGRES), (cf.BACKUP, cf.OBJECT_STORE)}),
+        ({"kind": ["CronJob", "DaemonSet"]}, {(cf.BACKUP, cf.OBJECT_STORE), (cf.NODE_AGENT, cf.KUBELET)}),
+        ({"port": ["443"]}, {(cf.VISITOR, cf.FRONTEND), (cf.BACKUP, cf.OBJECT_STORE)}),
+        ({"namespace": ["shop"], "kind": ["StatefulSet"]}, set()),
+        ({"namespace": ["shop"], "workload": ["frontend"], "port": ["53"]}, {(cf.FRONTEND, cf.COREDNS)}),
+    ],
+)
+def test_variables_filter_links_by_either_end(scraped, selected, pairs):
+    edges = _run(scraped, target(BOARD, "Service map", "edges")["expr"], **selected)
+    assert {(r["metric"]["source"], r["metric"]["target"]) for r in edges} == {(c.id, s.id) for c, s in pairs}
+    nodes = _run(scraped, target(BOARD, "Service map", "nodes")["expr"], **selected)
+    assert {r["metric"]["id"] for r in nodes} == {w.id for p in pairs for w in p}
+    shown = {l for l in EXPECTED if (l.client, l.server) in pairs}
+    for r in nodes:  # a node's bytes count only the shown links
+        w = next(w for p in pairs for w in p if w.id == r["metric"]["id"])
+        assert float(r["value"][1]) == pytest.approx(_node_total(w, shown), rel=1e-12)
+
+
+def test_top_workloads_by_throughput_is_bits_per_second_over_the_range(scraped):
+    _, _, span_ms = scraped
+    rows = _run(scraped, target(BOARD, "Top workloads by throughput")["expr"])
+    got = {(r["metric"]["namespace"], r["metric"]["workload"], r["metric"]["kind"]): float(r["value"][1]) for r in rows}
+    workloads = {w for l in EXPECTED for w in (l.client, l.server)}
+    assert set(got) == {(w.namespace, w.name, w.kind) for w in workloads}
+    for w in workloads:
+        assert got[(w.namespace, w.name, w.kind)] == pytest.approx(_node_total(w) * 8 / (span_ms / 1000), rel=1e-9), w
+    top_two = sorted(got, key=got.get, reverse=True)[:2]  # the 12 GiB backup, at both of its ends
+    assert set(top_two) == {("data", "backup", "CronJob"), ("external", "s3.example.net", "external")}
+
+
+def test_top_connections_lists_links_with_their_bytes(scraped):
+    rows = _run(scraped, target(BOARD, "Top connections")["expr"])
+    got = {(r["metric"]["client_name"], r["metric"]["server_name"], r["metric"]["server_port"]): float(r["value"][1]) for r in rows}
+    assert got[("frontend", "cart", "8080")] == 6_500_000
+    assert got[("203.0.113.7", "frontend", "443")] == 1_100_000  # only the server side is observed
+    assert got[("backup", "s3.example.net", "443")] == 12 * cf.GiB  # only the client side is observed
+    assert len(got) == len({(l.client, l.server, l.port) for l in EXPECTED})
+
+
+def test_agents_scraped_counts_the_agent(scraped):
+    rows = _run(scraped, target(BOARD, "Caretta agents scraped")["expr"])
+    assert [float(r["value"][1]) for r in rows] == [1.0]
+
+
+def _variable_values(scraped, name: str, **selected) -> set[str]:
+    """Run a variable's query and extract values as Grafana does (query_result lines + regex)."""
+    import re
+
+    var = next(v for v in BOARD["templating"]["list"] if v["name"] == name)
+    e = next(e for e in expressions(BOARD) if e.variable is var)
+    rows = _run(scraped, e.expr, **selected)
+    if var.get("regex"):
+        pattern = re.compile(var["regex"].strip("/"))
+        lines = ["{" + ", ".join(f'{k}="{v}"' for k, v in sorted(r["metric"].items())) + "} " + r["value"][1] for r in rows]
+        return {m.group(1) for line in lines for m in [pattern.search(line)] if m}
+    label = var["query"].rsplit(",", 1)[1].strip(" )")
+    return {r["metric"][label] for r in rows}
+
+
+def test_variables_list_both_ends(scraped):
+    assert _variable_values(scraped, "namespace") == {"shop", "data", "kube-system", "external", "monitoring", "node"}
+    assert _variable_values(scraped, "kind") == {"Deployment", "StatefulSet", "CronJob", "DaemonSet", "external", "node"}
+    assert _variable_values(scraped, "kind", namespace=["data"]) == {"StatefulSet", "CronJob"}
+    assert _variable_values(scraped, "workload", namespace=["shop"]) == {"frontend", "cart"}
+    assert _variable_values(scraped, "port") == {"8080", "5432", "53", "443", "10250"}
