@@ -28,8 +28,8 @@ class DashboardConfig:
     goflow2_selector: str = 'job="goflow2"'
     """Selects the GoFlow2 collector's own `/metrics`. Default `job="goflow2"`."""
 
-    flow_exporter_selector: str = 'job="netviz-flow-exporter"'
-    """Selects the flow exporter (flow records -> Prometheus). Default `job="netviz-flow-exporter"`."""
+    flow_exporter_selector: str = 'job="flow-exporter"'
+    """Selects the flow exporter (flow records -> Prometheus). Default `job="flow-exporter"` (the scrape job netviz_constructs/flow_collector.py defines)."""
 
     pod_topology_uid: str = "netviz-pod-topology"
     """Stable uid of "K8s Pod Topology": links and bookmarks survive re-imports."""
