@@ -1,0 +1,54 @@
+# netviz: the two commands of the README, each doing its own set-up on a fresh machine.
+#   make synth   set up Python + the cdktf CLI, then `cdktf synth` with network.toml
+#   make test    set up everything the tests use (Debian packages too), then run every test
+# NETVIZ_CONFIG=path/to/your.toml make synth   synthesizes for another config file.
+
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+CDKTF := node_modules/.bin/cdktf
+# Real tools the tests run (never stubs): Prometheus + promtool, softflowd, shellcheck, the PHP CLI
+# (pfSense's config API stand-in), tcpdump and iproute2 (network-namespace test hosts).
+DEBIAN_PACKAGES := prometheus softflowd shellcheck php-cli tcpdump iproute2
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+export CHECKPOINT_DISABLE := 1
+export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+
+.PHONY: setup setup-test-tools synth test bench dashboards clean
+
+$(VENV)/.installed: requirements.txt
+	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "netviz needs Python 3.11, this is " + sys.version' \
+		|| { echo "netviz: Python 3.11 is required (set PYTHON=/path/to/python3.11)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
+setup: $(VENV)/.installed node_modules/.installed
+
+setup-test-tools:
+	@missing=""; for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages:$$missing"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+	fi
+
+synth: setup
+	$(CDKTF) synth
+
+test: setup setup-test-tools
+	$(PY) -m pytest -q
+
+bench: setup
+	$(PY) benchmarks/flow_exporter_bench.py
+
+dashboards: setup
+	$(PY) -m dashboards
+
+clean:
+	rm -rf cdktf.out .pytest_cache .hypothesis
