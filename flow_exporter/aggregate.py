@@ -1,29 +1,27 @@
 """Records -> counters: the count-once rule, classification and per-batch aggregation.
 
-Hot path, and why it is shaped this way (the target is 250,000 records/s on one core, in pure
+The hot path, and why it is shaped this way (the target is 250,000 records/s on one core in pure
 Python, where `json.loads` alone manages about 300,000 lines/s):
-  1. each line is parsed (record.parse_line: a regex fast path, json.loads otherwise);
-  2. records of one batch (what one read returned, at most 64 KiB of input) are summed in a plain
-     dict keyed by what decides their labels: (source text, destination text, protocol label,
-     server port, interface). Flows between the same two hosts and service repeat a lot, and
-     summing three integers is far cheaper than updating five series;
-  3. each distinct key is turned, once, into a *plan* (cached, bounded): the count-once decision
-     and the series keys it adds to. Classification (subnets, names) runs once per address.
-  4. the batch's sums are added to the series store under the lock, so a scrape sees whole batches.
+  1. a line in GoFlow2's exact layout for our mapping is matched by one regular expression
+     (record.FAST_LINE), inlined here; anything else goes through record.parse_line (json.loads);
+  2. each address is classified once (settings.Classifier, bounded cache), and its series keys are
+     built then, so a record costs dictionary look-ups, not tuple building;
+  3. the amounts of one batch (what one read returned: at most 64 KiB, a few hundred records) are
+     summed per series key in plain dicts, then added to the series store once per key, under the
+     lock, so a scrape sees whole batches and the LRU bookkeeping runs per key, not per record.
 
-Because of (2) "least recently updated" is tracked per batch, not per record: keys updated in the
-same batch are equally recent. A batch is at most a few hundred records.
+Because of (3) "least recently updated" is tracked per batch: keys updated in the same batch are
+equally recent.
 """
 
 from __future__ import annotations
 
 import threading
-from typing import Optional
 
-from .record import REJECT_REASONS, parse_line
-from .series import EXTERNAL_PEER, FLOW, HOST, SERVICE, SeriesStore
+from .record import FAST_LINE, REJECT_REASONS, parse_line
+from .series import FLOW, SERVICE, SeriesStore
 from .services import PORT_PROTOCOLS, WELL_KNOWN_PORTS
-from .settings import EXTERNAL, AddressInfo, Classifier, ExporterSettings
+from .settings import AddressInfo, Classifier, ExporterSettings
 
 # `proto` label values. GoFlow2 renders the protocol number through a small table (ICMP, TCP, UDP,
 # ICMPv6, SCTP in v2.2.x) and prints "" for the rest; newer or other producers may print more names.
@@ -33,13 +31,25 @@ KNOWN_PROTOCOLS = frozenset(
 )
 OTHER = "other"
 
+
+def _both_spellings(table: dict) -> dict:
+    """`table` with each key also as the ASCII bytes the fast path holds (443 -> also b"443",
+    "TCP" -> also b"TCP"). Ints, strs and bytes never compare equal, so nothing collides."""
+    return {**table, **{str(k).encode("ascii"): v for k, v in table.items()}}
+
+
+# proto as read (text or bytes) -> label
+PROTOCOL_LABELS = _both_spellings({name: name for name in KNOWN_PROTOCOLS})
+
+
+def _never(_line):
+    return None  # the fast path when it is switched off: "not sure", always
+
+
 # Count-once decisions.
 COUNT = "count"
 COUNT_UNMAPPED = "count_unmapped"
 DUPLICATE = "duplicate"
-
-# Plans remembered. A key is ~5 short values; when full the cache starts again empty.
-PLAN_CACHE_SIZE = 16384
 
 
 def count_once(src: AddressInfo, dst: AddressInfo, in_if: int, known_if_indexes) -> str:
@@ -97,12 +107,19 @@ class Snapshot:
 class Aggregator:
     """Thread-safe: `ingest` runs on the reader thread, `snapshot` on HTTP threads."""
 
-    def __init__(self, settings: ExporterSettings):
+    def __init__(self, settings: ExporterSettings, fast_path: bool = True):
+        """`fast_path=False` sends every line through record.parse_line (tests compare the two)."""
         self._lock = threading.Lock()
+        self._fast_match = FAST_LINE.fullmatch if fast_path else _never
         self._classifier = Classifier(settings)
         self._store = SeriesStore(settings.max_series)
         self._known_if = settings.if_indexes
-        self._plans: dict[tuple, tuple] = {}
+        # Service keys built once: proto -> {well-known port -> key}, and proto -> the `other` key.
+        self._service_keys = {
+            proto: _both_spellings({port: (SERVICE, proto, str(port), name) for port, name in WELL_KNOWN_PORTS.items()})
+            for proto in PORT_PROTOCOLS
+        }
+        self._other_service_keys = {proto: (SERVICE, proto, OTHER, OTHER) for proto in (*KNOWN_PROTOCOLS, OTHER)}
         self.records = 0
         self.rejected = dict.fromkeys(REJECT_REASONS, 0)
         self.duplicates = 0
@@ -112,100 +129,105 @@ class Aggregator:
 
     def ingest(self, lines) -> None:
         """Count a batch of input lines (bytes, without their newline)."""
-        pending: dict[tuple, list] = {}
-        rejected = {}
-        get_pending = pending.get
-        port_protocols = PORT_PROTOCOLS
-        well_known = WELL_KNOWN_PORTS
-        known_protocols = KNOWN_PROTOCOLS
-        # Parsing and summing touch nothing shared, so they run outside the lock.
+        flow_sums: dict[tuple, list] = {}  # (FLOW, src subnet, dst subnet, proto) -> [bytes, packets, flows]
+        byte_sums: dict[tuple, int] = {}  # host, external and service keys -> bytes
+        rejected: dict[str, int] = {}
+        duplicates = unmapped = 0
+        newest = 0
+        # Local names for everything the loop touches: attribute and global look-ups cost per record.
+        fast_match = self._fast_match
+        cached = self._classifier.cached
+        lookup = self._classifier.lookup
+        protocol_labels = PROTOCOL_LABELS
+        known_if = self._known_if
+        service_keys = self._service_keys
+        other_service_keys = self._other_service_keys
+        flow_get = flow_sums.get
+        byte_get = byte_sums.get
+        # Parsing and summing touch only this call's dicts and the classifier's cache (used by the one
+        # reader thread only), so they run outside the lock; scrapes wait only for the store update.
         for line in lines:
-            record = parse_line(line)
-            if type(record) is str:
-                rejected[record] = rejected.get(record, 0) + 1
+            m = fast_match(line)
+            if m is not None:
+                # FAST_LINE guarantees the ranges; fields stay bytes where a dict look-up can use them
+                # as they are (addresses, protocol, ports: those dicts hold bytes keys too).
+                t, rate, nbytes, packets, src, dst, proto, sport, dport, in_if = m.groups()
+                t = int(t)
+                nbytes = int(nbytes)
+                packets = int(packets)
+                in_if = int(in_if)
+                if rate != b"0" and rate != b"1":  # 0 means the exporter sent none: 1
+                    rate = int(rate)
+                    nbytes *= rate
+                    packets *= rate
+            else:  # the reference path: slower, names the reason
+                record = parse_line(line)
+                if type(record) is str:
+                    rejected[record] = rejected.get(record, 0) + 1
+                    continue
+                t, rate, nbytes, packets, src, dst, proto, sport, dport, in_if = record
+                if rate > 1:
+                    nbytes *= rate
+                    packets *= rate
+            s = cached(src) or lookup(src)
+            d = cached(dst) or lookup(dst)
+            if s is None or d is None:
+                rejected["invalid_address"] = rejected.get("invalid_address", 0) + 1
                 continue
-            t, rate, nbytes, packets, src, dst, proto, sport, dport, in_if = record
-            if rate > 1:  # 0 means "not sent": 1
-                nbytes *= rate
-                packets *= rate
-            if proto not in known_protocols:
-                proto = OTHER
-            # server_port(), inlined: this loop runs once per record.
-            if proto in port_protocols:
-                port = dport if dport in well_known else (sport if sport in well_known else 0)
+            if t > newest:
+                newest = t
+            # count_once(), inlined (tests prove they agree).
+            if in_if == 0 or in_if not in known_if:
+                unmapped += 1
             else:
-                port = 0
-            key = (src, dst, proto, port, in_if)
-            acc = get_pending(key)
-            if acc is None:
-                pending[key] = [nbytes, packets, 1, t]
+                observation = s.if_index if s.if_index is not None else d.if_index
+                if observation is not None and observation != in_if:
+                    duplicates += 1
+                    continue
+            proto = protocol_labels.get(proto, OTHER)
+            key = (FLOW, s.subnet, d.subnet, proto)
+            sums = flow_get(key)
+            if sums is None:
+                flow_sums[key] = [nbytes, packets, 1]
             else:
-                acc[0] += nbytes
-                acc[1] += packets
-                acc[2] += 1
-                if t > acc[3]:
-                    acc[3] = t
+                sums[0] += nbytes
+                sums[1] += packets
+                sums[2] += 1
+            if s.local:
+                key = s.sent_key
+                byte_sums[key] = byte_get(key, 0) + nbytes
+                if d.local:
+                    key = d.received_key
+                else:
+                    key = d.outbound_key
+                byte_sums[key] = byte_get(key, 0) + nbytes
+            elif d.local:
+                key = d.received_key
+                byte_sums[key] = byte_get(key, 0) + nbytes
+                key = s.inbound_key
+                byte_sums[key] = byte_get(key, 0) + nbytes
+            # server_port(), inlined: destination port if well known, else source port, else other.
+            ports = service_keys.get(proto)
+            if ports is None:
+                key = other_service_keys[proto]
+            else:
+                key = ports.get(dport) or ports.get(sport) or other_service_keys[proto]
+            byte_sums[key] = byte_get(key, 0) + nbytes
+
         with self._lock:
             self.records += len(lines)
             for reason, n in rejected.items():
                 self.rejected[reason] += n
-            self._apply(pending)
-
-    def _apply(self, pending: dict) -> None:
-        plans = self._plans
-        store = self._store
-        add1 = store.add1
-        newest = self.newest_ns
-        for key, (nbytes, packets, flows, t) in pending.items():
-            plan = plans.get(key)
-            if plan is None:
-                plan = self._plan(key)
-                if plan is None:
-                    self.rejected["invalid_address"] += flows
-                    continue
-                if len(plans) >= PLAN_CACHE_SIZE:
-                    plans.clear()
-                plans[key] = plan
-            if t > newest:
-                newest = t
-            decision, flow_key, byte_keys = plan
-            if decision is DUPLICATE:
-                self.duplicates += flows
-                continue
-            if decision is COUNT_UNMAPPED:
-                self.unmapped_interface += flows
-            store.add(flow_key, (nbytes, packets, flows))
-            for byte_key in byte_keys:
-                add1(byte_key, nbytes)
-        self.newest_ns = newest
-
-    def _plan(self, key: tuple) -> Optional[tuple]:
-        """(decision, subnet-pair key, byte-counter keys) for a pending key, or None if an address
-        is not an IP address."""
-        src_text, dst_text, proto, port, in_if = key
-        src = self._classifier.lookup(src_text)
-        dst = self._classifier.lookup(dst_text)
-        if src is None or dst is None:
-            return None
-        decision = count_once(src, dst, in_if, self._known_if)
-        flow_key = (FLOW, src.subnet, dst.subnet, proto)
-        byte_keys = []
-        src_local = src.subnet != EXTERNAL
-        dst_local = dst.subnet != EXTERNAL
-        if src_local:
-            byte_keys.append((HOST, src.subnet, src.address, src.name, "sent"))
-        if dst_local:
-            byte_keys.append((HOST, dst.subnet, dst.address, dst.name, "received"))
-        # Only flows with one local end have a direction; external -> external (transit) has no peer.
-        if src_local and not dst_local:
-            byte_keys.append((EXTERNAL_PEER, dst.address, "outbound"))
-        elif dst_local and not src_local:
-            byte_keys.append((EXTERNAL_PEER, src.address, "inbound"))
-        if port:
-            byte_keys.append((SERVICE, proto, str(port), WELL_KNOWN_PORTS[port]))
-        else:
-            byte_keys.append((SERVICE, proto, OTHER, OTHER))
-        return decision, flow_key, tuple(byte_keys)
+            self.duplicates += duplicates
+            self.unmapped_interface += unmapped
+            if newest > self.newest_ns:
+                self.newest_ns = newest
+            store = self._store
+            for key, amounts in flow_sums.items():
+                store.add(key, amounts)
+            add1 = store.add1
+            for key, amount in byte_sums.items():
+                add1(key, amount)
 
     def note_reopen(self) -> None:
         with self._lock:

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
-from typing import NamedTuple, Optional
+from typing import Optional
+
+from .series import EXTERNAL_PEER, HOST
 
 EXTERNAL = "external"
 
@@ -57,11 +59,27 @@ def from_network_config(cfg, max_series: Optional[int] = None) -> ExporterSettin
     return ExporterSettings(subnets=subnets, host_names=names, max_series=limit)
 
 
-class AddressInfo(NamedTuple):
-    address: str  # canonical text (IPv4-mapped IPv6 shown as IPv4)
-    subnet: str  # configured subnet name, or EXTERNAL
-    if_index: Optional[int]  # that subnet's netflow_if_index
-    name: str  # configured host name, else the address
+class AddressInfo:
+    """What the aggregation needs about one address, with its series keys built once, here,
+    instead of once per record."""
+
+    __slots__ = ("address", "subnet", "if_index", "name", "local", "sent_key", "received_key",
+                 "outbound_key", "inbound_key")
+
+    def __init__(self, address: str, subnet: str, if_index: Optional[int], name: str):
+        self.address = address  # canonical text (an IPv4-mapped IPv6 address is shown as IPv4)
+        self.subnet = subnet  # configured subnet name, or EXTERNAL
+        self.if_index = if_index  # that subnet's netflow_if_index
+        self.name = name  # configured host name, else the address
+        self.local = subnet != EXTERNAL
+        # Keys of the series store (see series.py); only the ones that apply are set.
+        self.sent_key = (HOST, subnet, address, name, "sent") if self.local else None
+        self.received_key = (HOST, subnet, address, name, "received") if self.local else None
+        self.outbound_key = None if self.local else (EXTERNAL_PEER, address, "outbound")
+        self.inbound_key = None if self.local else (EXTERNAL_PEER, address, "inbound")
+
+    def __repr__(self) -> str:
+        return f"AddressInfo({self.address!r}, {self.subnet!r}, {self.if_index!r}, {self.name!r})"
 
 
 def _unmapped(ip):
@@ -79,13 +97,17 @@ class Classifier:
     def __init__(self, settings: ExporterSettings, cache_size: int = ADDRESS_CACHE_SIZE):
         self._subnets = settings.subnets
         self._names = settings.host_names
-        self._cache: dict[str, AddressInfo] = {}
+        self._cache: dict = {}  # str or bytes -> AddressInfo
+        # The hot path's first try, a bare dict look-up (cleared in place, never replaced).
+        self.cached = self._cache.get
         self._cache_size = cache_size
 
-    def lookup(self, text: str) -> Optional[AddressInfo]:
+
+    def lookup(self, text) -> Optional[AddressInfo]:
+        """AddressInfo of `text` (str, or ASCII bytes as the fast path holds it), None if not an IP."""
         info = self._cache.get(text)
         if info is None:
-            info = self._classify(text)
+            info = self._classify(text.decode("ascii") if type(text) is bytes else text)
             if info is None:
                 return None  # invalid addresses are not cached: hostile input cannot fill the cache with them
             if len(self._cache) >= self._cache_size:
