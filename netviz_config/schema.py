@@ -147,6 +147,11 @@ class Grafana:
     dashboard_label: str = setting("grafana_dashboard", doc="Label the dashboard sidecar watches.", check=checks.label_key)
     dashboard_label_value: str = setting("1", doc="Value of that label.", check=checks.label_value)
 
+    @property
+    def sidecar_labels(self) -> dict[str, str]:
+        """Labels a ConfigMap needs for the dashboard sidecar to load it."""
+        return {self.dashboard_label: self.dashboard_label_value}
+
 
 @dataclass(frozen=True, kw_only=True)
 class Monitoring:

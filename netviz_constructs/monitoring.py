@@ -118,5 +118,3 @@ class Grafana(Construct):
                 values=values,
             ),
         )
-        self.dashboard_labels = {props.dashboard_label: props.dashboard_label_value}
-        """Labels a ConfigMap needs for the sidecar to load it as a dashboard."""

@@ -37,6 +37,11 @@ class PodScrapeTarget:
     extra_labels: Mapping[str, str] = field(default_factory=dict)
     """Static labels added to every series."""
 
+    @property
+    def job_selector(self) -> str:
+        """PromQL matcher for this job's series, for dashboards."""
+        return f'job="{self.job_name}"'
+
     def prometheus_job(self) -> dict:
         """The job as Prometheus `scrape_configs` expects it."""
         keep = [

@@ -7,7 +7,9 @@ from dataclasses import dataclass
 from constructs import Construct
 
 from netviz_config import NetworkConfig
+from dashboards import DashboardConfig, render_pod_topology
 from netviz_constructs.caretta_agents import CarettaAgents, CarettaAgentsProps
+from netviz_constructs.dashboard import DashboardConfigMap, DashboardConfigMapProps
 from netviz_constructs.scrape import PodScrapeTarget
 
 from .base import NetvizStack
@@ -37,6 +39,17 @@ class CarettaStack(NetvizStack):
                 memory_limit=c.memory_limit,
                 poll_interval_seconds=c.poll_interval_seconds,
                 scrape_interval=config.monitoring.prometheus.scrape_interval,
+            ),
+        )
+        dashboard = render_pod_topology(DashboardConfig(caretta_selector=agents.scrape_target.job_selector))
+        DashboardConfigMap(
+            self,
+            "pod-topology-dashboard",
+            DashboardConfigMapProps(
+                namespace=agents.namespace,
+                name=dashboard["uid"],
+                dashboard=dashboard,
+                sidecar_labels=config.monitoring.grafana.sidecar_labels,
             ),
         )
         self.exports = CarettaExports(scrape_target=agents.scrape_target)

@@ -8,6 +8,8 @@ from pathlib import Path
 from constructs import Construct
 
 from netviz_config import NetworkConfig
+from dashboards import DashboardConfig, render_network_flows
+from netviz_constructs.dashboard import DashboardConfigMap, DashboardConfigMapProps
 from netviz_constructs.flow_collector import FlowCollector, FlowCollectorProps
 from netviz_constructs.scrape import PodScrapeTarget
 
@@ -56,6 +58,22 @@ class Goflow2Stack(NetvizStack):
                 network_config_toml=config_toml,
                 goflow2_mapping_yaml=goflow2_mapping_yaml(),
                 scrape_interval=config.monitoring.prometheus.scrape_interval,
+            ),
+        )
+        dashboard = render_network_flows(
+            DashboardConfig(
+                goflow2_selector=collector.collector_scrape_target.job_selector,
+                flow_exporter_selector=collector.exporter_scrape_target.job_selector,
+            )
+        )
+        DashboardConfigMap(
+            self,
+            "network-flows-dashboard",
+            DashboardConfigMapProps(
+                namespace=collector.namespace,
+                name=dashboard["uid"],
+                dashboard=dashboard,
+                sidecar_labels=config.monitoring.grafana.sidecar_labels,
             ),
         )
         self.exports = Goflow2Exports(
