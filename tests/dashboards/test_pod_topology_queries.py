@@ -24,10 +24,19 @@ JOB = "caretta"
 BOARD = dashboards.render_pod_topology(DashboardConfig(caretta_selector=f'job="{JOB}"'))
 
 
+def _metrics_server_class():
+    """tests/support's tiny exposition server (its module was renamed http -> metrics_server)."""
+    try:
+        from tests.support.metrics_server import MetricsServer
+    except ImportError:
+        from tests.support.http import MetricsServer
+    return MetricsServer
+
+
 @pytest.fixture(scope="module")
 def scraped(tmp_path_factory):
     """(prometheus, eval time, range in ms) after every phase of agent A was scraped."""
-    from tests.support.http import MetricsServer
+    MetricsServer = _metrics_server_class()
     from tests.support.prometheus import PrometheusServer
 
     agent = MetricsServer(cf.exposition(cf.phase_values(cf.AGENT_A, 0))).start()

@@ -1,0 +1,153 @@
+"""Flow records with known bytes, written as GoFlow2 JSON lines, and what each panel must show.
+
+The network (NETWORK_TOML) has three subnets like the README's: home (no NetFlow interface),
+storage (softflowd interface 2), kubernetes (interface 1). Records say who sent how many bytes
+at which sampling rate; `truth` derives, from the records alone, the bytes per subnet pair,
+protocol, local host and external peer that the flow exporter must count (bytes x sampling
+rate, a flow seen on two interfaces counted once, CONTRACTS.md).
+
+Also GoFlow2's own /metrics in its exposition format (netsampler/goflow2 metrics/metrics.go).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from collections import defaultdict
+from dataclasses import dataclass
+
+NETWORK_TOML = """
+[[subnets]]
+name = "home"
+cidr = "192.168.1.0/24"
+
+[[subnets]]
+name = "storage"
+cidr = "10.0.10.0/24"
+pfsense_interface = "opt1"
+netflow_if_index = 2
+
+[[subnets]]
+name = "kubernetes"
+cidr = "10.0.20.0/24"
+pfsense_interface = "lan"
+netflow_if_index = 1
+
+[[hosts]]
+name = "proxmox"
+address = "192.168.1.127"
+
+[[hosts]]
+name = "truenas"
+address = "10.0.10.15"
+
+[kubernetes]
+nodes = [{ name = "k8s-node-0", address = "10.0.20.100" }]
+
+[pfsense]
+address = "10.0.20.1"
+"""
+
+SUBNETS = {"home": "192.168.1.0/24", "storage": "10.0.10.0/24", "kubernetes": "10.0.20.0/24"}
+IF_INDEX = {"storage": 2, "kubernetes": 1}
+NAMES = {"192.168.1.127": "proxmox", "10.0.10.15": "truenas", "10.0.20.100": "k8s-node-0"}  # hosts and nodes
+
+
+@dataclass(frozen=True)
+class Flow:
+    src: str
+    dst: str
+    proto: str
+    src_port: int
+    dst_port: int
+    bytes: int
+    packets: int
+    sampling_rate: int = 1
+    in_if: int = 0  # 0: no interface (softflowd reading a pcap) -> always counted
+
+    def line(self, time_received_ns: int) -> str:
+        record = {
+            "type": "NETFLOW_V9", "time_received_ns": time_received_ns, "sequence_num": 1,
+            "sampling_rate": self.sampling_rate, "sampler_address": "10.0.20.1",
+            "time_flow_start_ns": time_received_ns - 10**9, "time_flow_end_ns": time_received_ns,
+            "bytes": self.bytes, "packets": self.packets, "src_addr": self.src, "dst_addr": self.dst,
+            "etype": "IPv4", "proto": self.proto, "src_port": self.src_port, "dst_port": self.dst_port,
+            "in_if": self.in_if, "out_if": self.in_if,
+        }
+        return json.dumps(record, separators=(",", ":"))
+
+
+def subnet(address: str) -> str:
+    ip = ipaddress.ip_address(address)
+    for name, cidr in SUBNETS.items():
+        if ip in ipaddress.ip_network(cidr):
+            return name
+    return "external"
+
+
+def counted(flow: Flow) -> bool:
+    """The count-once rule of CONTRACTS/the exporter: a record from the other interface is a duplicate."""
+    if flow.in_if == 0 or flow.in_if not in IF_INDEX.values():
+        return True
+    observation = IF_INDEX.get(subnet(flow.src), IF_INDEX.get(subnet(flow.dst)))
+    return observation is None or observation == flow.in_if
+
+
+# Traffic measured over the dashboard range. The warm-up batch has the same keys with small
+# values, so every series exists before the measured window opens (increase() needs a first
+# sample to count from).
+MEASURED = [
+    Flow("10.0.10.15", "10.0.20.100", "TCP", 2049, 51000, 5_000_000, 4000, in_if=2),  # storage -> kubernetes
+    Flow("10.0.10.15", "10.0.20.100", "TCP", 2049, 51000, 5_000_000, 4000, in_if=1),  # same flow, other interface
+    Flow("10.0.20.100", "10.0.10.15", "TCP", 51000, 2049, 300_000, 2000, in_if=1),  # kubernetes -> storage
+    Flow("192.168.1.127", "10.0.10.15", "TCP", 40000, 445, 2_000_000, 1500, sampling_rate=10),  # home -> storage x10
+    Flow("10.0.20.100", "1.1.1.1", "UDP", 53000, 53, 4_000, 40),  # kubernetes -> internet
+    Flow("93.184.216.34", "10.0.20.100", "TCP", 443, 52000, 9_000_000, 6500),  # internet -> kubernetes
+    Flow("10.0.10.15", "10.0.10.20", "ICMP", 0, 0, 1_000, 10),  # inside storage
+]
+WARM_UP = [Flow(f.src, f.dst, f.proto, f.src_port, f.dst_port, 100, 1, f.sampling_rate, f.in_if) for f in MEASURED]
+BAD_LINES = ["this is not json", ""]  # rejected: invalid_json, empty_line
+
+
+def truth(flows: list[Flow]) -> dict[str, dict]:
+    out = {k: defaultdict(float) for k in ("pair", "proto", "host", "peer", "sent", "received")}
+    for f in flows:
+        if not counted(f):
+            continue
+        b = f.bytes * (f.sampling_rate or 1)
+        s, d = subnet(f.src), subnet(f.dst)
+        out["pair"][(s, d)] += b
+        out["proto"][f.proto] += b
+        out["sent"][s] += b
+        out["received"][d] += b
+        for address, net in ((f.src, s), (f.dst, d)):
+            if net != "external":
+                out["host"][(NAMES.get(address, address), address, net)] += b
+        if s == "external":
+            out["peer"][f.src] += b
+        if d == "external":
+            out["peer"][f.dst] += b
+    return out
+
+
+# ---- GoFlow2's own /metrics ------------------------------------------------------------------
+
+def goflow2_exposition(packets: int, decoder_errors: int, template_errors: int, dropped: int) -> str:
+    labels = 'local_ip="0.0.0.0",local_port="2055",remote_ip="10.0.20.1",type="NetFlow"'
+    return "\n".join([
+        "# HELP goflow2_flow_decoder_error_total NetFlow/sFlow processed errors.",
+        "# TYPE goflow2_flow_decoder_error_total counter",
+        f'goflow2_flow_decoder_error_total{{name="NetFlow",router="10.0.20.1"}} {decoder_errors}',
+        "# HELP goflow2_flow_dropped_packets_total Packets dropped before processing.",
+        "# TYPE goflow2_flow_dropped_packets_total counter",
+        f'goflow2_flow_dropped_packets_total{{local_ip="0.0.0.0",local_port="2055",remote_ip="10.0.20.1"}} {dropped}',
+        "# HELP goflow2_flow_process_nf_errors_total NetFlows processed errors.",
+        "# TYPE goflow2_flow_process_nf_errors_total counter",
+        f'goflow2_flow_process_nf_errors_total{{error="template_not_found",router="10.0.20.1"}} {template_errors}',
+        "# HELP goflow2_flow_traffic_bytes_total Bytes received by the application.",
+        "# TYPE goflow2_flow_traffic_bytes_total counter",
+        f"goflow2_flow_traffic_bytes_total{{{labels}}} {packets * 1400}",
+        "# HELP goflow2_flow_traffic_packets_total Packets received by the application.",
+        "# TYPE goflow2_flow_traffic_packets_total counter",
+        f"goflow2_flow_traffic_packets_total{{{labels}}} {packets}",
+    ]) + "\n"

@@ -1,0 +1,214 @@
+"""Network Flows' queries, evaluated by a real Prometheus over the real flow exporter's output.
+
+The flow exporter (python -m flow_exporter) follows a file of GoFlow2 JSON lines
+(tests/dashboards/flows_fixture.py): a warm-up batch creates every series, Prometheus scrapes,
+then the measured batch (and two bad lines) is appended and Prometheus scrapes again. Each query
+is evaluated at the first sample that holds the measured batch with `$__range` (and
+`$__rate_interval`) equal to the time since the last sample before it, so increase() is exactly
+the measured batch and rate() is it divided by that time. GoFlow2's own metrics come from a
+fixture in its exposition format, scraped before and after a known growth.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+import dashboards
+from tests.dashboards import flows_fixture as ff
+from tests.dashboards.dashboard_exprs import leftover_variables, substitute, target
+from tests.support.prometheus import PrometheusError
+from tests.support.tools import free_port
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BOARD = dashboards.render_network_flows()  # default selectors: job="flow-exporter", job="goflow2"
+MAX_SERIES = 500
+NOW_NS = time.time_ns()
+
+
+def _wait_http(url: str, proc: subprocess.Popen, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"flow exporter exited {proc.returncode}: {proc.stderr.read()}")
+        try:
+            with urllib.request.urlopen(url, timeout=1):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError(f"flow exporter not answering {url} after {timeout}s")
+
+
+def _samples(prom, expr: str) -> list[tuple[float, float]]:
+    result = prom.query(f"{expr}[10m]")
+    assert len(result) == 1, result
+    return [(float(t), float(v)) for t, v in result[0]["values"]]
+
+
+def _wait_value(prom, expr: str, value: float, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if prom.query_value(expr) == value:
+            return
+        time.sleep(0.2)
+    raise PrometheusError(f"{expr} never reached {value}; now {prom.query_value(expr)}")
+
+
+def _window(samples: list[tuple[float, float]], before: float, after: float) -> tuple[float, int]:
+    """(eval time, range ms): from the last sample equal to `before` to the first equal to `after`."""
+    start = max(t for t, v in samples if v == before)
+    end = min(t for t, v in samples if v == after)
+    return end, round((end - start) * 1000)
+
+
+def _metrics_server_class():
+    """tests/support's tiny exposition server (its module was renamed http -> metrics_server)."""
+    try:
+        from tests.support.metrics_server import MetricsServer
+    except ImportError:
+        from tests.support.http import MetricsServer
+    return MetricsServer
+
+
+@pytest.fixture(scope="module")
+def flows(tmp_path_factory):
+    MetricsServer = _metrics_server_class()
+    from tests.support.prometheus import PrometheusServer
+
+    work = tmp_path_factory.mktemp("flows")
+    config = work / "network.toml"
+    config.write_text(ff.NETWORK_TOML)
+    records = work / "flows.jsonl"
+    records.write_text("".join(f.line(NOW_NS - 60 * 10**9) + "\n" for f in ff.WARM_UP))
+    port = free_port()
+    exporter = subprocess.Popen(
+        [sys.executable, "-m", "flow_exporter", "--config", str(config), "--input", str(records),
+         "--listen", f"127.0.0.1:{port}", "--max-series", str(MAX_SERIES)],
+        cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+    goflow2 = MetricsServer(ff.goflow2_exposition(packets=1000, decoder_errors=2, template_errors=5, dropped=0)).start()
+    prom = PrometheusServer({"scrape_configs": [
+        {"job_name": "flow-exporter", "static_configs": [{"targets": [f"127.0.0.1:{port}"]}]},
+        {"job_name": "goflow2", "static_configs": [{"targets": [goflow2.address]}]},
+    ]})
+    try:
+        _wait_http(f"http://127.0.0.1:{port}/healthz", exporter)
+        prom.start()
+        records_read = 'netviz_flow_exporter_records_total{job="flow-exporter"}'
+        _wait_value(prom, records_read, len(ff.WARM_UP))
+        prom.wait_for_scrape("goflow2", count=1)
+        # the measured batch, bad lines among it, and GoFlow2's counters grow
+        with open(records, "a") as f:
+            f.write("".join(line + "\n" for line in ff.BAD_LINES[:1]))
+            f.write("".join(fl.line(NOW_NS - 5 * 10**9) + "\n" for fl in ff.MEASURED))
+            f.write("".join(line + "\n" for line in ff.BAD_LINES[1:]))
+        goflow2.set_text(ff.goflow2_exposition(packets=1600, decoder_errors=5, template_errors=5, dropped=4))
+        total_lines = len(ff.WARM_UP) + len(ff.MEASURED) + len(ff.BAD_LINES)
+        _wait_value(prom, records_read, total_lines)
+        prom.wait_for_scrape("goflow2", after=time.time())
+        exporter_window = _window(_samples(prom, records_read), len(ff.WARM_UP), total_lines)
+        goflow2_window = _window(_samples(prom, 'goflow2_flow_traffic_packets_total{job="goflow2"}'), 1000, 1600)
+        yield prom, exporter_window, goflow2_window
+    finally:
+        prom.stop()
+        goflow2.stop()
+        exporter.terminate()
+        try:
+            exporter.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            exporter.kill()
+
+
+def _run(flows, title: str, ref_id: str = "A", window: str = "exporter") -> list[dict]:
+    prom, exporter_window, goflow2_window = flows
+    at, span_ms = exporter_window if window == "exporter" else goflow2_window
+    expr = target(BOARD, title, ref_id)["expr"]
+    text = substitute(expr, {"__range": f"{span_ms}ms", "__rate_interval": f"{span_ms}ms"})
+    assert not leftover_variables(text), leftover_variables(text)
+    return prom.query(text, time=at)
+
+
+def _by(rows, *labels) -> dict:
+    out = {}
+    for r in rows:
+        key = tuple(r["metric"].get(l, "") for l in labels)
+        key = key[0] if len(labels) == 1 else key
+        assert key not in out, f"two rows for {key}"
+        out[key] = float(r["value"][1])
+    return out
+
+
+TRUTH = ff.truth(ff.MEASURED)
+
+
+def test_inter_vlan_cell_equals_the_bytes_between_two_subnets(flows):
+    got = _by(_run(flows, "Inter-VLAN traffic"), "src_subnet", "dst_subnet")
+    # storage -> kubernetes: 5 MB, exported on both interfaces, counted once
+    assert got[("storage", "kubernetes")] == 5_000_000
+    # home -> storage at sampling rate 10
+    assert got[("home", "storage")] == 20_000_000
+    expected = {k: v for k, v in TRUTH["pair"].items() if "external" not in k}
+    assert got == expected
+
+
+def test_protocol_breakdown(flows):
+    assert _by(_run(flows, "Protocol breakdown"), "proto") == dict(TRUTH["proto"])
+
+
+def test_top_talkers(flows):
+    got = _by(_run(flows, "Top talkers"), "name", "host", "subnet")
+    assert got == dict(TRUTH["host"])
+    assert got[("truenas", "10.0.10.15", "storage")] == 5_000_000 + 300_000 + 20_000_000 + 1_000
+
+
+def test_external_destinations(flows):
+    assert _by(_run(flows, "External destinations"), "peer") == dict(TRUTH["peer"])
+
+
+def test_traffic_by_subnet_is_bits_per_second(flows):
+    seconds = flows[1][1] / 1000
+    sent = _by(_run(flows, "Traffic sent by subnet"), "src_subnet")
+    received = _by(_run(flows, "Traffic received by subnet"), "dst_subnet")
+    assert sent == pytest.approx({k: v * 8 / seconds for k, v in TRUTH["sent"].items()}, rel=1e-9)
+    assert received == pytest.approx({k: v * 8 / seconds for k, v in TRUTH["received"].items()}, rel=1e-9)
+
+
+def test_top_services(flows):
+    got = _by(_run(flows, "Top services"), "service", "proto", "port")
+    assert sum(got.values()) == sum(TRUTH["proto"].values())
+
+
+def test_exporter_health_panels(flows):
+    seconds = flows[1][1] / 1000
+    read = _by(_run(flows, "Exporter records", "A"))
+    assert read == {(): pytest.approx((len(ff.MEASURED) + len(ff.BAD_LINES)) / seconds, rel=1e-9)}
+    duplicate = _by(_run(flows, "Exporter records", "B"))
+    assert duplicate == {(): pytest.approx(1 / seconds, rel=1e-9)}
+    rejected = _by(_run(flows, "Rejected records by reason"), "reason")
+    assert rejected["invalid_json"] == pytest.approx(1 / seconds, rel=1e-9)
+    assert rejected["empty_line"] == pytest.approx(1 / seconds, rel=1e-9)
+    assert rejected["missing_field"] == 0
+    assert _by(_run(flows, "Exporter series", "B")) == {(): MAX_SERIES}
+    series = _by(_run(flows, "Exporter series", "A"))[()]
+    assert 0 < series <= MAX_SERIES
+    assert _by(_run(flows, "Series evictions")) == {(): 0}
+    at = flows[1][0]
+    age = _by(_run(flows, "Newest flow record age"))[()]
+    assert age == pytest.approx(at - (NOW_NS - 5 * 10**9) / 1e9, abs=1e-3)
+
+
+def test_goflow2_health_panels(flows):
+    seconds = flows[2][1] / 1000
+    packets = _by(_run(flows, "NetFlow packets per exporter", window="goflow2"), "remote_ip", "type")
+    assert packets == {("10.0.20.1", "NetFlow"): pytest.approx(600 / seconds, rel=1e-9)}
+    decoder = _by(_run(flows, "Collector errors and drops", "A", window="goflow2"), "router", "name")
+    assert decoder == {("10.0.20.1", "NetFlow"): pytest.approx(3 / seconds, rel=1e-9)}
+    netflow = _by(_run(flows, "Collector errors and drops", "B", window="goflow2"), "router", "error")
+    assert netflow == {("10.0.20.1", "template_not_found"): 0}
+    dropped = _by(_run(flows, "Collector errors and drops", "C", window="goflow2"), "remote_ip")
+    assert dropped == {"10.0.20.1": pytest.approx(4 / seconds, rel=1e-9)}
