@@ -1,4 +1,9 @@
-"""`python -m dashboards [--out DIR] [--check]`: write (or verify) the rendered dashboards."""
+"""`python -m dashboards [--out DIR] [--check] [--caretta-selector M] [--goflow2-selector M]
+[--flow-exporter-selector M]`: write (or verify) the rendered dashboards.
+
+Without selectors it renders what is committed in dashboards/rendered/; with them (for a
+Prometheus whose jobs have other names) it renders dashboards to import by hand, e.g.
+`python -m dashboards --out /tmp/netviz --caretta-selector 'job="kubernetes-pods", app="caretta"'`."""
 
 from __future__ import annotations
 
@@ -6,7 +11,7 @@ import argparse
 import os
 import sys
 
-from . import render_all
+from . import DashboardConfig, render_all
 
 DEFAULT_OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "rendered")
 
@@ -15,10 +20,25 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m dashboards", description=__doc__)
     parser.add_argument("--out", default=DEFAULT_OUT, help="folder to write into (default: dashboards/rendered)")
     parser.add_argument("--check", action="store_true", help="write nothing; exit 1 if a file differs from the code")
+    defaults = DashboardConfig()
+    for name in ("caretta_selector", "goflow2_selector", "flow_exporter_selector"):
+        parser.add_argument(
+            "--" + name.replace("_", "-"),
+            default=getattr(defaults, name),
+            help=f"PromQL label matchers of that scrape job (default: {getattr(defaults, name)}; '' for none)",
+        )
     args = parser.parse_args(argv)
+    try:
+        config = DashboardConfig(
+            caretta_selector=args.caretta_selector,
+            goflow2_selector=args.goflow2_selector,
+            flow_exporter_selector=args.flow_exporter_selector,
+        )
+    except ValueError as e:
+        parser.error(str(e))
     stale = []
     os.makedirs(args.out, exist_ok=True)
-    for name, text in sorted(render_all().items()):
+    for name, text in sorted(render_all(config).items()):
         path = os.path.join(args.out, name)
         current = open(path, encoding="utf-8").read() if os.path.exists(path) else None
         if current == text:
