@@ -113,7 +113,7 @@ def parse_strict(text: str) -> Union[Record, str]:
         # ValueError covers JSONDecodeError and integers over Python's 4300-digit limit;
         # RecursionError a line of 8000 `[`.
         return "invalid_json"
-    if type(obj) is not dict:
+    if not isinstance(obj, dict):
         return "wrong_type"
     for name in FIELD_NAMES:
         if name not in obj:

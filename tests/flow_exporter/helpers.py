@@ -1,0 +1,96 @@
+"""Shared by the flow exporter tests: a small network config, GoFlow2-format lines, a metrics parser."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import netviz_config
+from flow_exporter.aggregate import Aggregator
+from flow_exporter.exposition import render
+from flow_exporter.mapping import FIELD_NAMES
+from flow_exporter.settings import from_network_config
+
+# The shape of the shipped network.toml: two subnets softflowd watches (indexes 1 and 2), one it does not.
+NETWORK = {
+    "subnets": [
+        {"name": "home", "cidr": "192.168.1.0/24"},
+        {"name": "storage", "cidr": "10.0.10.0/24", "pfsense_interface": "opt1", "netflow_if_index": 2},
+        {"name": "kubernetes", "cidr": "10.0.20.0/24", "pfsense_interface": "lan", "netflow_if_index": 1},
+        {"name": "lab6", "cidr": "fd00:20::/64"},
+    ],
+    "hosts": [
+        {"name": "truenas", "address": "10.0.10.15"},
+        {"name": "proxmox", "address": "192.168.1.127"},
+        {"name": "nas6", "address": "fd00:20::15"},
+    ],
+    "kubernetes": {"nodes": [{"name": "k8s-node-0", "address": "10.0.20.100"}]},
+    "pfsense": {"address": "10.0.20.1"},
+}
+
+
+def network_config(**flow_exporter):
+    raw = dict(NETWORK)
+    if flow_exporter:
+        raw["flow_exporter"] = flow_exporter
+    return netviz_config.parse(raw)
+
+
+def settings(max_series=None, **flow_exporter):
+    return from_network_config(network_config(**flow_exporter), max_series)
+
+
+def aggregator(max_series=None, fast_path=True) -> Aggregator:
+    return Aggregator(settings(max_series), fast_path=fast_path)
+
+
+DEFAULTS = {
+    "time_received_ns": 1764000000000000000,
+    "sampling_rate": 0,
+    "bytes": 1000,
+    "packets": 2,
+    "src_addr": "10.0.20.100",
+    "dst_addr": "10.0.10.15",
+    "proto": "TCP",
+    "src_port": 40000,
+    "dst_port": 2049,
+    "in_if": 1,
+}
+
+
+def goflow2_line(**fields) -> bytes:
+    """A record exactly as GoFlow2 prints it with netviz's mapping (producer/proto/messages.go:
+    the mapping's fields in order, "key":value joined by ",", no spaces)."""
+    values = {**DEFAULTS, **fields}
+    return ("{" + ",".join(f'"{k}":{json.dumps(values[k])}' for k in FIELD_NAMES) + "}").encode()
+
+
+_SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$')
+_LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
+
+
+def parse_exposition(body: bytes) -> dict:
+    """{(metric name, frozenset of (label, value)): float} of a text exposition."""
+    samples = {}
+    for line in body.decode().splitlines():
+        if not line or line.startswith("#"):
+            continue
+        m = _SAMPLE.match(line)
+        assert m, f"not a sample line: {line!r}"
+        labels = frozenset(_LABEL.findall(m.group(2) or ""))
+        samples[(m.group(1), labels)] = float(m.group(3))
+    return samples
+
+
+def metrics(agg: Aggregator) -> dict:
+    return parse_exposition(render(agg.snapshot()))
+
+
+def value(samples: dict, metric: str, **labels) -> float:
+    """One sample's value; 0 if absent (a counter that was never incremented)."""
+    return samples.get((metric, frozenset(labels.items())), 0.0)
+
+
+def family(samples: dict, name: str) -> dict:
+    """{frozenset(labels): value} of every sample of one metric."""
+    return {labels: v for (n, labels), v in samples.items() if n == name}
