@@ -142,3 +142,15 @@ def phase_values(agent, phase: int) -> dict[Link, float]:
 
 def expected_bytes(agent) -> dict[Link, float]:
     return {link: increase(list(values)) for link, values in agent}
+
+
+# Two agents (a DaemonSet on two nodes): cart has a replica on each node, postgres runs on node 1.
+# Both agents export the client side of cart -> postgres under the same labels (only Prometheus'
+# `instance` tells them apart); agent B alone exports postgres' server side.
+TWO_AGENTS = {
+    "node-0": [(Link(CART, POSTGRES, 5432, CLIENT), (0, 10 * MiB, 30 * MiB))],
+    "node-1": [
+        (Link(CART, POSTGRES, 5432, CLIENT), (0, 5 * MiB, 25 * MiB)),
+        (Link(CART, POSTGRES, 5432, SERVER), (0, 40 * MiB, 200 * MiB)),
+    ],
+}

@@ -197,3 +197,45 @@ def test_variables_list_both_ends(scraped):
     assert _variable_values(scraped, "kind", namespace=["data"]) == {"StatefulSet", "CronJob"}
     assert _variable_values(scraped, "workload", namespace=["shop"]) == {"frontend", "cart"}
     assert _variable_values(scraped, "port") == {"8080", "5432", "53", "443", "10250"}
+
+
+@pytest.fixture(scope="module")
+def two_agents():
+    """Prometheus scraping two agents (two targets of one job), each through three phases."""
+    from tests.support.prometheus import PrometheusServer
+
+    MetricsServer = _metrics_server_class()
+    agents = {node: MetricsServer(cf.exposition(cf.phase_values(links, 0))).start() for node, links in cf.TWO_AGENTS.items()}
+    prom = PrometheusServer({"scrape_configs": [
+        {"job_name": JOB, "static_configs": [{"targets": [a.address for a in agents.values()]}]},
+    ]})
+    try:
+        prom.start()
+        prom.wait_for_scrape(JOB, count=2)
+        for phase in range(1, cf.PHASES):
+            for node, server in agents.items():
+                server.set_text(cf.exposition(cf.phase_values(cf.TWO_AGENTS[node], phase)))
+            prom.wait_for_scrape(JOB, after=time.time(), count=2)
+        prom.wait_for_scrape(JOB, after=time.time(), count=2)
+        yield prom, time.time()
+    finally:
+        prom.stop()
+        for server in agents.values():
+            server.stop()
+
+
+def test_edges_sum_every_agent_and_both_roles(two_agents):
+    prom, at = two_agents
+    text = substitute(target(BOARD, "Service map", "edges")["expr"], {"__range": "5m", **_values()})
+    rows = prom.query(text, time=at)
+    assert len(rows) == 1 and rows[0]["metric"]["id"] == f"{cf.CART.id}->{cf.POSTGRES.id}", rows
+    edge = float(rows[0]["value"][1])
+    # THEN the edge is the sum of the three series: two client sides (one per agent) and the server side
+    per_series = prom.query(f'increase(caretta_links_observed{{job="{JOB}"}}[5m])', time=at)
+    assert len(per_series) == 3 and len({s["metric"]["instance"] for s in per_series}) == 2
+    assert edge == pytest.approx(sum(float(s["value"][1]) for s in per_series), rel=1e-12)
+    # and close to the fixture's bytes (increase() extrapolates a little: the agents' scrapes are
+    # not aligned with the window, so no exact equality here; the single-agent tests assert bytes)
+    truth = sum(cf.increase(list(v)) for links in cf.TWO_AGENTS.values() for _, v in links)
+    assert truth == 30 * cf.MiB + 25 * cf.MiB + 200 * cf.MiB
+    assert edge == pytest.approx(truth, rel=0.5)
