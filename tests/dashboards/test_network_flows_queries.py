@@ -212,3 +212,14 @@ def test_goflow2_health_panels(flows):
     assert netflow == {("10.0.20.1", "template_not_found"): 0}
     dropped = _by(_run(flows, "Collector errors and drops", "C", window="goflow2"), "remote_ip")
     assert dropped == {"10.0.20.1": pytest.approx(4 / seconds, rel=1e-9)}
+
+
+def test_every_expression_of_the_dashboard_returns_data(flows):
+    from tests.dashboards.dashboard_exprs import expressions
+
+    prom, (at, span_ms), _ = flows
+    found = expressions(BOARD)
+    assert len(found) == 18, [e.where for e in found]
+    for e in found:
+        text = substitute(e.expr, {"__range": f"{span_ms}ms", "__rate_interval": f"{span_ms}ms"})
+        assert prom.query(text, time=at), f"{e.where} returned nothing"

@@ -239,3 +239,11 @@ def test_edges_sum_every_agent_and_both_roles(two_agents):
     truth = sum(cf.increase(list(v)) for links in cf.TWO_AGENTS.values() for _, v in links)
     assert truth == 30 * cf.MiB + 25 * cf.MiB + 200 * cf.MiB
     assert edge == pytest.approx(truth, rel=0.5)
+
+
+def test_every_expression_of_the_dashboard_returns_data(scraped):
+    # No query goes unevaluated: each panel target and variable query answers over the fixture.
+    found = expressions(BOARD)
+    assert len(found) == 9, [e.where for e in found]
+    for e in found:
+        assert _run(scraped, e.expr), f"{e.where} returned nothing"
