@@ -12,8 +12,9 @@ that descriptor until SIGHUP. In the pod both sides share a FIFO, so:
 * a regular file is followed like `tail -F`: read to the end, poll, and start again from the top if
   it was replaced or truncated.
 
-Lines are never buffered beyond MAX_LINE_BYTES: an over-long line is handed on as its first
-MAX_LINE_BYTES + 1 bytes (which the parser rejects as `line_too_long`) and the rest is dropped.
+A partial line is never buffered beyond MAX_LINE_BYTES: an over-long line that spans reads is handed
+on as its first MAX_LINE_BYTES + 1 bytes and the rest is dropped; one that arrived within a single
+read (at most CHUNK_BYTES) is handed on whole. Either way the parser rejects it as `line_too_long`.
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ RETRY_SECONDS = 1.0
 
 
 class LineSplitter:
-    """Bytes in, complete lines out (without the newline), each at most max_line + 1 bytes."""
+    """Bytes in, complete lines out (without the newline). Memory stays below one read plus max_line:
+    a line over max_line that spans reads comes out cut to max_line + 1 bytes, still over the limit."""
 
     def __init__(self, max_line: int = MAX_LINE_BYTES):
         self._max = max_line
