@@ -217,9 +217,10 @@ def test_goflow2_health_panels(flows):
 def test_every_expression_of_the_dashboard_returns_data(flows):
     from tests.dashboards.dashboard_exprs import expressions
 
-    prom, (at, span_ms), _ = flows
+    prom, exporter_window, goflow2_window = flows
     found = expressions(BOARD)
     assert len(found) == 18, [e.where for e in found]
     for e in found:
+        at, span_ms = goflow2_window if "goflow2_" in e.expr else exporter_window
         text = substitute(e.expr, {"__range": f"{span_ms}ms", "__rate_interval": f"{span_ms}ms"})
         assert prom.query(text, time=at), f"{e.where} returned nothing"
