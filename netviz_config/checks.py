@@ -111,6 +111,15 @@ def pinned_image(value: str):
     return None
 
 
+_SSH_KEY = re.compile(r"^(ssh-ed25519|ecdsa-sha2-nistp(256|384|521)|ssh-rsa) [A-Za-z0-9+/]+={0,2}$")
+
+
+def ssh_public_key(value: str):
+    if not value:
+        return None  # required only with pfsense.manage_softflowd: checked with the whole network
+    return None if _SSH_KEY.match(value) else "an SSH public key such as 'ssh-ed25519 AAAAC3Nza...' (type and key, no host name)"
+
+
 def at_least_one(value):
     return None if len(value) > 0 else "at least one entry"
 

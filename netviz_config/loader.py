@@ -160,6 +160,24 @@ def _whole_network_problems(config: NetworkConfig) -> list[str]:
         problems.append(
             f"goflow2.collector_node: expected the name of a kubernetes.nodes entry, but {wanted!r} was provided"
         )
+    if config.pfsense.manage_softflowd:
+        if not config.pfsense.ssh_host_key:
+            problems.append(
+                "pfsense.ssh_host_key: missing required value with pfsense.manage_softflowd = true "
+                "(pin pfSense's host key: ssh-keyscan -t ed25519 <pfSense address>)"
+            )
+        if not any(s.pfsense_interface for s in config.subnets):
+            problems.append(
+                "subnets: expected at least one subnet with pfsense_interface when pfsense.manage_softflowd = true "
+                "(the interfaces softflowd watches)"
+            )
+    for chart in ("prometheus", "grafana"):
+        values_file = getattr(config.monitoring, chart).values_file
+        if values_file and not os.path.isfile(config.resolve_path(values_file)):
+            problems.append(
+                f"monitoring.{chart}.values_file: expected a readable YAML file, but {values_file!r} "
+                f"({config.resolve_path(values_file)}) does not exist"
+            )
     backend = config.state.backend
     if backend != "local" and getattr(config.state, backend) is None:
         problems.append(f"state.{backend}: missing required table for state.backend = {backend!r}")

@@ -72,6 +72,22 @@ class Pfsense:
     address: str = setting(doc="pfSense address NetFlow comes from and SSH goes to.", check=checks.ip_address)
     ssh_user: str = setting("admin", doc="SSH user (its shell must run commands passed by SSH).", check=checks.non_empty)
     ssh_port: int = setting(22, doc="SSH port.", check=checks.tcp_port)
+    manage_softflowd: bool = setting(
+        False,
+        doc="Let `cdktf deploy platform` configure softflowd on pfSense over SSH (needs ssh_host_key). "
+        "Off: follow the README's manual steps instead.",
+    )
+    ssh_host_key: str = setting(
+        "",
+        doc="pfSense's SSH host public key, pinned (`ssh-keyscan -t ed25519 10.0.20.1`, without the "
+        "host name), e.g. `ssh-ed25519 AAAA...`. Required with manage_softflowd.",
+        check=checks.ssh_public_key,
+    )
+    ssh_private_key_file: str = setting(
+        "",
+        doc="Private key file for SSH; empty uses the running ssh-agent. The key is read by "
+        "Terraform at deploy time and never written to the synthesized JSON.",
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -128,8 +144,17 @@ class Prometheus:
     chart_repository: str = setting(
         "https://prometheus-community.github.io/helm-charts", doc="Helm repository.", check=checks.url
     )
-    chart_version: str = setting("29.27.0", doc="prometheus-community `prometheus` chart version.", check=checks.version)
+    chart_version: str = setting(
+        "29.27.0",
+        doc="prometheus-community `prometheus` chart version. In `adopt` mode: the version already installed.",
+        check=checks.version,
+    )
     scrape_interval: str = setting("30s", doc="Interval of netviz's scrape jobs.", check=checks.duration)
+    values_file: str = setting(
+        "",
+        doc="Your own chart values (YAML), relative to this file; netviz's are merged on top and its "
+        "scrape jobs appended to your `extraScrapeConfigs`. For `adopt`: `helm get values`.",
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -138,7 +163,15 @@ class Grafana:
     chart_repository: str = setting(
         "https://grafana-community.github.io/helm-charts", doc="Helm repository.", check=checks.url
     )
-    chart_version: str = setting("12.11.1", doc="grafana-community `grafana` chart version.", check=checks.version)
+    chart_version: str = setting(
+        "12.11.1",
+        doc="grafana-community `grafana` chart version. In `adopt` mode: the version already installed.",
+        check=checks.version,
+    )
+    values_file: str = setting(
+        "",
+        doc="Your own chart values (YAML), relative to this file; netviz's are merged on top.",
+    )
     admin_existing_secret: str = setting(
         "",
         doc="Secret holding the admin login (keys `admin-user`, `admin-password`); empty lets the "
@@ -153,11 +186,35 @@ class Grafana:
         return {self.dashboard_label: self.dashboard_label_value}
 
 
+MONITORING_MODES = ("managed", "adopt", "prometheus-operator")
+
+
 @dataclass(frozen=True, kw_only=True)
 class Monitoring:
-    namespace: str = setting("monitoring", doc="Namespace of Prometheus and Grafana.", check=checks.dns_label)
+    mode: str = setting(
+        "managed",
+        doc="managed: netviz installs Prometheus and Grafana. adopt: your existing releases "
+        "(names and namespace below) are imported into netviz's state and updated in place. "
+        "prometheus-operator: no chart is touched; PodMonitors tell your operator what to scrape.",
+        check=checks.one_of(*MONITORING_MODES),
+    )
+    namespace: str = setting(
+        "monitoring", doc="Namespace of Prometheus and Grafana (in adopt mode: where yours run).", check=checks.dns_label
+    )
+    pod_monitor_label: str = setting(
+        "release",
+        doc="prometheus-operator mode: label key your Prometheus' podMonitorSelector matches.",
+        check=checks.label_key,
+    )
+    pod_monitor_label_value: str = setting(
+        "kube-prometheus-stack", doc="prometheus-operator mode: value of that label.", check=checks.label_value
+    )
     prometheus: Prometheus = setting(factory=Prometheus, doc="Prometheus chart.")
-    grafana: Grafana = setting(factory=Grafana, doc="Grafana chart.")
+    grafana: Grafana = setting(factory=Grafana, doc="Grafana chart (in prometheus-operator mode: only its sidecar label is used).")
+
+    @property
+    def pod_monitor_labels(self) -> dict[str, str]:
+        return {self.pod_monitor_label: self.pod_monitor_label_value}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -229,6 +286,12 @@ class NetworkConfig:
             if ip.version == net.version and ip in net:
                 return subnet
         return None
+
+    def resolve_path(self, path: str) -> str:
+        """A path from this file, `~` expanded, relative ones taken from the file's folder."""
+        import os
+
+        return os.path.normpath(os.path.join(self.base_dir, os.path.expanduser(path)))
 
     @property
     def collector_node(self) -> KubernetesNode:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from cdktf_cdktf_provider_helm.release import Release
 from cdktf_cdktf_provider_kubernetes.namespace_v1 import NamespaceV1, NamespaceV1Metadata
@@ -23,6 +23,11 @@ class PinnedChartProps:
     namespace: str
     values: Mapping[str, Any] = field(default_factory=dict)
     """Chart values; rendered as JSON (valid YAML), so tokens inside strings still resolve."""
+    values_layers: Sequence[Mapping[str, Any]] = ()
+    """Values files applied before `values`, in order (Helm merges them, later ones win)."""
+    import_id: str = ""
+    """`namespace/name` of an existing release to bring into this state on the next deploy,
+    instead of installing a new one (Terraform `import` block)."""
 
 
 class NetvizNamespace(Construct):
@@ -51,5 +56,7 @@ class PinnedChart(Construct):
             atomic=True,
             cleanup_on_fail=True,
             timeout=600,
-            values=[json.dumps(props.values, indent=2, sort_keys=True)],
+            values=[json.dumps(v, indent=2, sort_keys=True) for v in (*props.values_layers, props.values) if v],
         )
+        if props.import_id:
+            self.release.import_from(props.import_id)

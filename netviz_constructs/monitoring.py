@@ -1,10 +1,14 @@
-"""Prometheus and Grafana, installed from their upstream charts, wired to netviz's components."""
+"""Prometheus and Grafana from their upstream charts, wired to netviz's components.
+
+Installed fresh (`managed`) or, with `adopt`, the user's existing releases imported into this
+stack's state and updated in place. Either way the user's own values come first and netviz adds
+only what it needs on top."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Any, Mapping, Sequence
 
 from constructs import Construct
 
@@ -16,13 +20,43 @@ DATASOURCE_UID = "prometheus"
 
 
 @dataclass(frozen=True, kw_only=True)
+class ExistingRelease:
+    """Adopt this release: import it into the state instead of installing a new one."""
+
+    user_values: Mapping[str, Any] = field(default_factory=dict)
+    """The release's current values (`helm get values`), kept as they are under netviz's."""
+
+
+@dataclass(frozen=True, kw_only=True)
 class PrometheusServerProps:
     namespace: str
     release_name: str = "prometheus"
     chart_repository: str = "https://prometheus-community.github.io/helm-charts"
     chart_version: str = "29.27.0"
     scrape_targets: Sequence[PodScrapeTarget] = field(default_factory=tuple)
-    """Jobs added to the chart's own through `extraScrapeConfigs`."""
+    """Jobs appended to `extraScrapeConfigs` (after the user's own)."""
+    user_values: Mapping[str, Any] = field(default_factory=dict)
+    """The user's own chart values, merged under netviz's."""
+    adopt: bool = False
+    """Import the existing release `namespace/release_name` rather than install one."""
+
+
+def _scrape_configs(user_values: Mapping[str, Any], targets: Sequence[PodScrapeTarget]) -> str:
+    """The user's `extraScrapeConfigs` (a YAML string in this chart) with netviz's jobs appended:
+    a later values file would otherwise replace the user's jobs with ours."""
+    import yaml
+
+    theirs = yaml.safe_load(user_values.get("extraScrapeConfigs") or "[]") or []
+    if not isinstance(theirs, list):
+        raise ValueError("monitoring.prometheus.values_file: extraScrapeConfigs must be a YAML list of scrape jobs")
+    ours = [t.prometheus_job() for t in targets]
+    clash = {j.get("job_name") for j in theirs} & {j["job_name"] for j in ours}
+    if clash:
+        raise ValueError(
+            f"monitoring.prometheus.values_file: extraScrapeConfigs already has job(s) {sorted(clash)}, "
+            "which netviz adds; remove them from your values"
+        )
+    return json.dumps(theirs + ours, indent=2)  # JSON is YAML
 
 
 class PrometheusServer(Construct):
@@ -30,8 +64,10 @@ class PrometheusServer(Construct):
 
     def __init__(self, scope: Construct, id: str, props: PrometheusServerProps):
         super().__init__(scope, id)
-        jobs = [t.prometheus_job() for t in props.scrape_targets]
-        PinnedChart(
+        # netviz neither alerts nor pushes: a fresh install doesn't run what would sit idle. An
+        # adopted release keeps whatever it runs.
+        defaults = {} if props.adopt else {"alertmanager": {"enabled": False}, "prometheus-pushgateway": {"enabled": False}}
+        self.chart = PinnedChart(
             self,
             "chart",
             PinnedChartProps(
@@ -40,13 +76,9 @@ class PrometheusServer(Construct):
                 repository=props.chart_repository,
                 version=props.chart_version,
                 namespace=props.namespace,
-                values={
-                    # The chart takes a YAML string here; JSON is YAML.
-                    "extraScrapeConfigs": json.dumps(jobs, indent=2),
-                    # netviz neither alerts nor pushes: don't run what would sit idle.
-                    "alertmanager": {"enabled": False},
-                    "prometheus-pushgateway": {"enabled": False},
-                },
+                values_layers=(defaults, props.user_values),
+                values={"extraScrapeConfigs": _scrape_configs(props.user_values, props.scrape_targets)},
+                import_id=f"{props.namespace}/{props.release_name}" if props.adopt else "",
             ),
         )
         # The chart names the server's Service `<release>-server`, port 80.
@@ -62,29 +94,28 @@ class GrafanaProps:
     release_name: str = "grafana"
     chart_repository: str = "https://grafana-community.github.io/helm-charts"
     chart_version: str = "12.11.1"
-    dashboard_label: str = "grafana_dashboard"
-    dashboard_label_value: str = "1"
+    sidecar_labels: Mapping[str, str] = field(default_factory=lambda: {"grafana_dashboard": "1"})
+    """The one label the dashboard sidecar watches for."""
     admin_existing_secret: str = ""
     """Secret with `admin-user`/`admin-password`; empty: the chart generates a password into its own
     Secret, so no password is ever in the Terraform JSON or state."""
+    user_values: Mapping[str, Any] = field(default_factory=dict)
+    """The user's own chart values, merged under netviz's."""
+    adopt: bool = False
+    """Import the existing release `namespace/release_name`; its datasources are kept as they are
+    (netviz's dashboards pick a Prometheus datasource through a variable)."""
 
 
 class Grafana(Construct):
-    """grafana-community `grafana` chart: a Prometheus datasource and the dashboard sidecar, which
-    loads every ConfigMap labelled `dashboard_label: dashboard_label_value` in any namespace."""
+    """grafana-community `grafana` chart: the dashboard sidecar, which loads every ConfigMap with
+    the sidecar label in any namespace, and (fresh installs) a Prometheus datasource."""
 
     def __init__(self, scope: Construct, id: str, props: GrafanaProps):
         super().__init__(scope, id)
-        values = {
-            "sidecar": {
-                "dashboards": {
-                    "enabled": True,
-                    "label": props.dashboard_label,
-                    "labelValue": props.dashboard_label_value,
-                    "searchNamespace": "ALL",
-                }
-            },
-            "datasources": {
+        ((label, label_value),) = props.sidecar_labels.items()
+        defaults: dict[str, Any] = {}
+        if not props.adopt:
+            defaults["datasources"] = {
                 "datasources.yaml": {
                     "apiVersion": 1,
                     "datasources": [
@@ -98,7 +129,9 @@ class Grafana(Construct):
                         }
                     ],
                 }
-            },
+            }
+        values: dict[str, Any] = {
+            "sidecar": {"dashboards": {"enabled": True, "label": label, "labelValue": label_value, "searchNamespace": "ALL"}}
         }
         if props.admin_existing_secret:
             values["admin"] = {
@@ -106,7 +139,7 @@ class Grafana(Construct):
                 "userKey": "admin-user",
                 "passwordKey": "admin-password",
             }
-        PinnedChart(
+        self.chart = PinnedChart(
             self,
             "chart",
             PinnedChartProps(
@@ -115,6 +148,8 @@ class Grafana(Construct):
                 repository=props.chart_repository,
                 version=props.chart_version,
                 namespace=props.namespace,
+                values_layers=(defaults, props.user_values),
                 values=values,
+                import_id=f"{props.namespace}/{props.release_name}" if props.adopt else "",
             ),
         )

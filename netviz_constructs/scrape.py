@@ -67,3 +67,29 @@ class PodScrapeTarget:
         if self.sample_limit:
             job["sample_limit"] = self.sample_limit
         return job
+
+    def pod_monitor(self, labels: Mapping[str, str]) -> dict:
+        """The same job as a Prometheus Operator PodMonitor, carrying `labels` (what the user's
+        Prometheus' podMonitorSelector matches). The job label is set to `job_name` so dashboards
+        select the same series whichever way the pods are scraped."""
+        return {
+            "apiVersion": "monitoring.coreos.com/v1",
+            "kind": "PodMonitor",
+            "metadata": {"name": self.job_name, "namespace": self.namespace, "labels": dict(labels)},
+            "spec": {
+                "selector": {"matchLabels": dict(self.pod_labels)},
+                "namespaceSelector": {"matchNames": [self.namespace]},
+                "podMetricsEndpoints": [
+                    {
+                        "port": self.port_name,
+                        "path": self.path,
+                        "interval": self.scrape_interval,
+                        "relabelings": [
+                            {"action": "replace", "targetLabel": "job", "replacement": self.job_name},
+                            {"action": "replace", "sourceLabels": ["__meta_kubernetes_pod_node_name"], "targetLabel": "node"},
+                        ],
+                    }
+                ],
+                **({"sampleLimit": self.sample_limit} if self.sample_limit else {}),
+            },
+        }

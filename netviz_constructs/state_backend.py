@@ -12,22 +12,15 @@ from constructs import Construct
 from netviz_config.schema import State
 
 
-def local_state_path(state: State, base_dir: str, stack_name: str) -> str:
-    """Absolute path of a stack's local state file.
-
-    Absolute on purpose: cdktf resolves a relative path from `cdktf.out/stacks/<name>/`, and synth
-    deletes stack folders there, so a relative path would put state where it can be lost."""
-    directory = os.path.expanduser(state.local.directory)
-    return os.path.join(os.path.normpath(os.path.join(base_dir, directory)), f"{stack_name}.tfstate")
-
-
 def use_state_backend(
-    stack: TerraformStack, stack_name: str, state: State, base_dir: str, *, kubeconfig: str, kube_context: str = ""
+    stack: TerraformStack, stack_name: str, state: State, *, local_directory: str, kubeconfig: str, kube_context: str = ""
 ) -> None:
-    """Give `stack` its own state in the configured backend; keys are derived from the stack name,
-    so every stack stays separate and a refactor never moves a state."""
+    """Give `stack` its own state in the configured backend (local files go into `local_directory`).
+    Keys derive from the stack name, so stacks stay separate and a refactor never moves a state."""
     if state.backend == "local":
-        LocalBackend(stack, path=local_state_path(state, base_dir, stack_name))
+        # Absolute on purpose: cdktf resolves a relative path from `cdktf.out/stacks/<name>/`, and
+        # synth deletes stack folders there, so a relative path would put state where it can be lost.
+        LocalBackend(stack, path=os.path.join(os.path.abspath(local_directory), f"{stack_name}.tfstate"))
     elif state.backend == "s3":
         s3 = state.s3
         S3Backend(

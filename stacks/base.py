@@ -20,7 +20,7 @@ class NetvizStack(TerraformStack):
             self,
             name,
             config.state,
-            config.base_dir,
+            local_directory=config.resolve_path(config.state.local.directory),
             kubeconfig=config.kubernetes.kubeconfig,
             kube_context=config.kubernetes.context,
         )

@@ -1,6 +1,13 @@
-"""platform: Prometheus and Grafana, wired to what the caretta and goflow2 stacks export."""
+"""platform: the monitoring side, wired to what the caretta and goflow2 stacks export, and the
+pfSense softflowd setup that sends NetFlow to the goflow2 stack's NodePort.
+
+`monitoring.mode` picks how netviz meets Prometheus and Grafana: it installs them (managed), takes
+over the user's existing releases in place (adopt), or leaves them alone and describes what to
+scrape as PodMonitors (prometheus-operator)."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from cdktf import TerraformOutput
 from constructs import Construct
@@ -8,6 +15,8 @@ from constructs import Construct
 from netviz_config import NetworkConfig
 from netviz_constructs.helm_release import NetvizNamespace
 from netviz_constructs.monitoring import Grafana, GrafanaProps, PrometheusServer, PrometheusServerProps
+from netviz_constructs.pfsense_softflowd import PfsenseSoftflowd, PfsenseSoftflowdProps
+from netviz_constructs.pod_monitor import PodMonitor, PodMonitorProps
 
 from .base import NetvizStack
 from .caretta import CarettaExports
@@ -18,42 +27,89 @@ class PlatformStack(NetvizStack):
     def __init__(
         self, scope: Construct, name: str, config: NetworkConfig, *, caretta: CarettaExports, goflow2: Goflow2Exports
     ):
-        super().__init__(scope, name, config)
-        m = config.monitoring
-        namespace = NetvizNamespace(self, "monitoring", name=m.namespace)
-        prometheus = PrometheusServer(
-            self,
-            "prometheus",
-            PrometheusServerProps(
-                namespace=namespace.name,
-                release_name=m.prometheus.release_name,
-                chart_repository=m.prometheus.chart_repository,
-                chart_version=m.prometheus.chart_version,
-                scrape_targets=(
-                    caretta.scrape_target,
-                    goflow2.collector_scrape_target,
-                    goflow2.exporter_scrape_target,
-                ),
-            ),
-        )
-        Grafana(
-            self,
-            "grafana",
-            GrafanaProps(
-                namespace=namespace.name,
-                prometheus_url=prometheus.url,
-                release_name=m.grafana.release_name,
-                chart_repository=m.grafana.chart_repository,
-                chart_version=m.grafana.chart_version,
-                dashboard_label=m.grafana.dashboard_label,
-                dashboard_label_value=m.grafana.dashboard_label_value,
-                admin_existing_secret=m.grafana.admin_existing_secret,
-            ),
-        )
+        operator = config.monitoring.mode == "prometheus-operator"
+        super().__init__(scope, name, config, helm=not operator)
+        targets = (caretta.scrape_target, goflow2.collector_scrape_target, goflow2.exporter_scrape_target)
+        if operator:
+            for target in targets:
+                PodMonitor(
+                    self,
+                    f"{target.job_name}-pod-monitor",
+                    PodMonitorProps(target=target, labels=config.monitoring.pod_monitor_labels),
+                )
+        else:
+            self._prometheus_and_grafana(config, targets, adopt=config.monitoring.mode == "adopt")
+
         node = config.collector_node
+        pfsense = config.pfsense
+        if pfsense.manage_softflowd:
+            PfsenseSoftflowd(
+                self,
+                "pfsense",
+                PfsenseSoftflowdProps(
+                    host=pfsense.address,
+                    ssh_user=pfsense.ssh_user,
+                    ssh_port=pfsense.ssh_port,
+                    ssh_host_key=pfsense.ssh_host_key,
+                    ssh_private_key_file=pfsense.ssh_private_key_file,
+                    collector_ip=node.address,
+                    collector_port=goflow2.netflow_node_port,
+                    interfaces=[s.pfsense_interface for s in config.subnets if s.pfsense_interface],
+                ),
+            )
         TerraformOutput(
             self,
             "netflow_collector",
             description="Where pfSense sends NetFlow v9 (UDP): a node's address and the collector's NodePort.",
             value=f"{node.address}:{goflow2.netflow_node_port}",
         )
+
+    def _prometheus_and_grafana(self, config: NetworkConfig, targets, *, adopt: bool) -> None:
+        m = config.monitoring
+        # An adopted release's namespace exists already and stays the user's.
+        namespace = m.namespace if adopt else NetvizNamespace(self, "monitoring", name=m.namespace).name
+        prometheus = PrometheusServer(
+            self,
+            "prometheus",
+            PrometheusServerProps(
+                namespace=namespace,
+                release_name=m.prometheus.release_name,
+                chart_repository=m.prometheus.chart_repository,
+                chart_version=m.prometheus.chart_version,
+                scrape_targets=targets,
+                user_values=_values_file(config, "prometheus"),
+                adopt=adopt,
+            ),
+        )
+        Grafana(
+            self,
+            "grafana",
+            GrafanaProps(
+                namespace=namespace,
+                prometheus_url=prometheus.url,
+                release_name=m.grafana.release_name,
+                chart_repository=m.grafana.chart_repository,
+                chart_version=m.grafana.chart_version,
+                sidecar_labels=m.grafana.sidecar_labels,
+                admin_existing_secret=m.grafana.admin_existing_secret,
+                user_values=_values_file(config, "grafana"),
+                adopt=adopt,
+            ),
+        )
+
+
+def _values_file(config: NetworkConfig, chart: str) -> dict[str, Any]:
+    """The user's own values for `chart` (monitoring.<chart>.values_file), or none."""
+    import yaml
+
+    path = getattr(config.monitoring, chart).values_file
+    if not path:
+        return {}
+    with open(config.resolve_path(path), encoding="utf-8") as f:
+        try:
+            values = yaml.safe_load(f) or {}
+        except yaml.YAMLError as e:
+            raise ValueError(f"monitoring.{chart}.values_file: expected YAML, but {path!r} is not: {e}") from None
+    if not isinstance(values, dict):
+        raise ValueError(f"monitoring.{chart}.values_file: expected a YAML mapping of chart values in {path!r}")
+    return values

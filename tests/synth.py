@@ -32,9 +32,15 @@ class Synthesized:
         assert name in found, f"{stack}: no {type_}.{name}; have {sorted(found)}"
         return found[name]
 
+    def helm_values_layers(self, stack: str, release: str) -> list[dict]:
+        return [json.loads(v) for v in self.resource(stack, "helm_release", release)["values"]]
+
     def helm_values(self, stack: str, release: str) -> dict:
-        (values,) = self.resource(stack, "helm_release", release)["values"]
-        return json.loads(values)
+        """The release's values files merged as Helm merges them (maps deep, later files win)."""
+        merged: dict = {}
+        for layer in self.helm_values_layers(stack, release):
+            merged = _helm_merge(merged, layer)
+        return merged
 
     def resolve_cross_stack(self, text: str) -> str:
         """Replace each `${data.terraform_remote_state.<input>.outputs.<name>}` by the literal
@@ -52,6 +58,10 @@ class Synthesized:
             text,
         )
 
+    def resolve_json(self, value: Any) -> Any:
+        """`value` (any JSON) with every cross-stack reference inside resolved."""
+        return json.loads(self.resolve_cross_stack(json.dumps(value)))
+
     @staticmethod
     def _resolve_attribute(stack: dict, expr: str) -> str:
         m = re.fullmatch(r"\$\{([a-z0-9_]+)\.([A-Za-z0-9_]+)\.(.+)\}", expr)
@@ -64,6 +74,13 @@ class Synthesized:
             else:
                 value = value[step]
         return str(value)
+
+
+def _helm_merge(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _helm_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
 
 
 def config_text(edit: Optional[Callable[[str], str]] = None) -> str:

@@ -94,7 +94,10 @@ def test_nodeport_of_the_wrong_type_is_refused(tmp_path):
 
 def test_unknown_key_is_refused_with_the_known_ones(tmp_path):
     (p,) = problems_of(tmp_path, edit('ssh_user = "admin"', 'ssh_user = "admin"\nssh_pasword = "x"'))
-    assert p.startswith("pfsense.ssh_pasword: unknown key (expected one of: address, ssh_port, ssh_user")
+    assert p == (
+        "pfsense.ssh_pasword: unknown key (expected one of: address, manage_softflowd, ssh_host_key, ssh_port, "
+        "ssh_private_key_file, ssh_user)"
+    )
 
 
 def test_missing_required_value_is_named(tmp_path):

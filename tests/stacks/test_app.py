@@ -81,7 +81,7 @@ def test_pg_backend_takes_its_connection_string_from_the_environment(tmp_path):
         assert "conn_str" not in json.dumps(stack)
 
 
-@pytest.mark.parametrize("needle", ["PRIVATE KEY", "password\": \"", "token\": \""])
+@pytest.mark.parametrize("needle", [re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY"), re.compile(r'"(password|token|conn_str)": "', re.I)])
 def test_no_secrets_in_the_synthesized_terraform(synthesized, needle):
     for name, stack in synthesized.stacks.items():
-        assert needle.lower() not in json.dumps(stack).lower(), name
+        assert not needle.search(json.dumps(stack)), name

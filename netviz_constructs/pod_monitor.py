@@ -1,0 +1,26 @@
+"""A Prometheus Operator PodMonitor: how an operator-run Prometheus finds a component's pods."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping
+
+from cdktf_cdktf_provider_kubernetes.manifest import Manifest
+from constructs import Construct
+
+from .scrape import PodScrapeTarget
+
+
+@dataclass(frozen=True, kw_only=True)
+class PodMonitorProps:
+    target: PodScrapeTarget
+    """What to scrape (the same value the managed Prometheus' scrape job is made from)."""
+    labels: Mapping[str, str]
+    """Labels the user's Prometheus selects PodMonitors by (kube-prometheus-stack: `release`)."""
+
+
+class PodMonitor(Construct):
+    def __init__(self, scope: Construct, id: str, props: PodMonitorProps):
+        super().__init__(scope, id)
+        # A dict given straight to `manifest` keeps its keys as written: Kubernetes' camelCase.
+        Manifest(self, "manifest", manifest=props.target.pod_monitor(props.labels))
