@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import tomllib
 
 import netviz_config
 from flow_exporter.aggregate import Aggregator
@@ -11,22 +13,55 @@ from flow_exporter.exposition import render
 from flow_exporter.mapping import FIELD_NAMES
 from flow_exporter.settings import from_network_config
 
-# The shape of the shipped network.toml: two subnets softflowd watches (indexes 1 and 2), one it does not.
-NETWORK = {
-    "subnets": [
-        {"name": "home", "cidr": "192.168.1.0/24"},
-        {"name": "storage", "cidr": "10.0.10.0/24", "pfsense_interface": "opt1", "netflow_if_index": 2},
-        {"name": "kubernetes", "cidr": "10.0.20.0/24", "pfsense_interface": "lan", "netflow_if_index": 1},
-        {"name": "lab6", "cidr": "fd00:20::/64"},
-    ],
-    "hosts": [
-        {"name": "truenas", "address": "10.0.10.15"},
-        {"name": "proxmox", "address": "192.168.1.127"},
-        {"name": "nas6", "address": "fd00:20::15"},
-    ],
-    "kubernetes": {"nodes": [{"name": "k8s-node-0", "address": "10.0.20.100"}]},
-    "pfsense": {"address": "10.0.20.1"},
-}
+# The shape of the shipped network.toml: two subnets softflowd watches (indexes 1 and 2), one it does
+# not, and an IPv6 one. As TOML text too, for the tests that start the real command.
+NETWORK_TOML = """
+[[subnets]]
+name = "home"
+cidr = "192.168.1.0/24"
+
+[[subnets]]
+name = "storage"
+cidr = "10.0.10.0/24"
+pfsense_interface = "opt1"
+netflow_if_index = 2
+
+[[subnets]]
+name = "kubernetes"
+cidr = "10.0.20.0/24"
+pfsense_interface = "lan"
+netflow_if_index = 1
+
+[[subnets]]
+name = "lab6"
+cidr = "fd00:20::/64"
+
+[[hosts]]
+name = "truenas"
+address = "10.0.10.15"
+
+[[hosts]]
+name = "proxmox"
+address = "192.168.1.127"
+
+[[hosts]]
+name = "nas6"
+address = "fd00:20::15"
+
+[kubernetes]
+nodes = [{ name = "k8s-node-0", address = "10.0.20.100" }]
+
+[pfsense]
+address = "10.0.20.1"
+"""
+NETWORK = tomllib.loads(NETWORK_TOML)
+
+
+def write_network_toml(directory, extra: str = "") -> str:
+    path = os.path.join(str(directory), "network.toml")
+    with open(path, "w") as f:
+        f.write(NETWORK_TOML + extra)
+    return path
 
 
 def network_config(**flow_exporter):
