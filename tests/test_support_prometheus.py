@@ -7,7 +7,6 @@ import time
 
 import pytest
 
-from tests.support.fixtures import serve_metrics, start_prometheus  # noqa: F401 (fixtures)
 from tests.support.prometheus import (
     PrometheusError,
     PrometheusServer,
