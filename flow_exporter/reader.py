@@ -10,7 +10,7 @@ that descriptor until SIGHUP. In the pod both sides share a FIFO, so:
   existing descriptor works again: a FIFO only needs *a* reader at write time.
 * stdin: EOF means the producer is gone for good; we stop reading but keep serving /metrics.
 * a regular file is followed like `tail -F`: read to the end, poll, and start again from the top if
-  it was replaced or truncated.
+  it was replaced (another inode at the path) or truncated (now shorter than what was read).
 
 A partial line is never buffered beyond MAX_LINE_BYTES: an over-long line that spans reads is handed
 on as its first MAX_LINE_BYTES + 1 bytes and the rest is dropped; one that arrived within a single
