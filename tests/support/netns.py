@@ -103,9 +103,9 @@ class Lab:
         interface = interface or name[:15]
         # The router end is created directly in the router namespace; the far end waits in the
         # router namespace too (named by the network) until a host takes it.
-        self._sh(["ip", "-n", self.router, "link", "add", interface, "type", "veth", "peer", "name", f"p-{interface}"[:15]])
+        self._sh(["ip", "-n", self.router, "link", "add", "name", interface, "type", "veth", "peer", "name", f"p-{interface}"[:15]])
         self._sh(["ip", "-n", self.router, "addr", "add", str(gw), "dev", interface])
-        self._sh(["ip", "-n", self.router, "link", "set", interface, "up"])
+        self._sh(["ip", "-n", self.router, "link", "set", "dev", interface, "up"])
         index = int(self._sh(["ip", "netns", "exec", self.router, "cat", f"/sys/class/net/{interface}/ifindex"]).stdout)
         net = Network(name, interface, gw, index)
         self.networks[name] = net
@@ -123,10 +123,10 @@ class Lab:
         if any(h.network == network for h in self.hosts.values()):
             raise ValueError(f"network {network!r} already has a host: one host per network in this lab")
         peer = f"p-{net.interface}"[:15]
-        self._sh(["ip", "-n", self.router, "link", "set", peer, "netns", ns])
-        self._sh(["ip", "-n", ns, "link", "set", peer, "name", "eth0"])
+        self._sh(["ip", "-n", self.router, "link", "set", "dev", peer, "netns", ns])
+        self._sh(["ip", "-n", ns, "link", "set", "dev", peer, "name", "eth0"])
         self._sh(["ip", "-n", ns, "addr", "add", f"{address}/{net.gateway.network.prefixlen}", "dev", "eth0"])
-        self._sh(["ip", "-n", ns, "link", "set", "eth0", "up"])
+        self._sh(["ip", "-n", ns, "link", "set", "dev", "eth0", "up"])
         self._sh(["ip", "-n", ns, "route", "add", "default", "via", str(net.gateway.ip)])
         host = Host(name, ns, address, network)
         self.hosts[name] = host

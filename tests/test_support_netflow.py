@@ -1,0 +1,248 @@
+"""The flow-capture harness of tests/support is itself tested: the lab, the pcap reader, the NetFlow
+v9 handling, the GoFlow2 STAND-IN's output, and the truth (checked against softflowd and against
+the packet sizes the traffic plan sent)."""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+import subprocess
+from collections import Counter
+
+import pytest
+
+from tests.support import netns
+from tests.support.netflow import (
+    GOFLOW2_FIELDS,
+    FlowCaptureError,
+    Goflow2StandIn,
+    V9Templates,
+    goflow2_line,
+    set_interface_indexes,
+    strip_padding,
+)
+from tests.support.pcap import PcapError, read_ipv4
+
+# ---- the session capture ---------------------------------------------------------------------
+
+
+def test_every_transfer_of_the_plan_ran(flow_capture):
+    assert len(flow_capture.traffic) == 7
+    assert flow_capture.hosts == {"truenas": "10.0.10.15", "proxmox": "192.168.1.127",
+                                  "k8s-node-0": "10.0.20.100", "external": "203.0.113.10"}
+
+
+def test_softflowd_ran_once_per_monitored_interface_with_its_index(flow_capture):
+    # network.toml: storage is opt1 with index 2, kubernetes is lan with index 1; home is not monitored.
+    assert flow_capture.monitored == {"storage": 2, "kubernetes": 1}
+    for name, run in flow_capture.softflowd.items():
+        assert run.if_index == flow_capture.monitored[name]
+        assert run.records > 0 and run.packets == len(run.datagrams)
+    assert sum(run.records for run in flow_capture.softflowd.values()) == len(flow_capture.records)
+    assert all(r["in_if"] == r["out_if"] and r["in_if"] in (1, 2) for r in flow_capture.records)
+
+
+def test_each_record_equals_the_pcap_for_its_flow(flow_capture):
+    """softflowd + the stand-in against the independent pcap reader, record by record."""
+    truth = flow_capture.truth
+    seen = Counter()
+    for r in flow_capture.records:
+        key = (r["src_addr"], r["dst_addr"], r["proto"], r["src_port"], r["dst_port"])
+        assert key in truth.flow_bytes, f"record for a flow the pcaps do not have: {r}"
+        assert (r["bytes"], r["packets"]) == (truth.flow_bytes[key], truth.flow_packets[key]), key
+        seen[key] += 1
+    # One record per monitored interface the flow crossed: two for storage <-> kubernetes.
+    assert seen == {key: len(ifs) for key, ifs in truth.flow_interfaces.items()}
+    assert truth.duplicate_records == sum(n - 1 for n in seen.values()) == 4  # TCP and ICMP, both ways
+
+
+def test_the_truth_holds_the_sizes_the_traffic_plan_sent(flow_capture):
+    t = flow_capture.truth
+    ip_udp, ip_icmp = 20 + 8, 20 + 8
+    assert t.subnet_bytes[("kubernetes", "external", "UDP")] == 20 * (200 + ip_udp)
+    assert t.subnet_bytes[("external", "kubernetes", "UDP")] == 20 * (200 + ip_udp)  # the echoes
+    assert t.subnet_bytes[("storage", "home", "UDP")] == 10 * (300 + ip_udp)
+    assert t.subnet_bytes[("kubernetes", "storage", "ICMP")] == 4 * (1000 + ip_icmp)
+    assert t.subnet_bytes[("storage", "kubernetes", "ICMP")] == 4 * (1000 + ip_icmp)
+    # TCP: the payload plus headers, handshakes and any retransmission (a few percent of it)
+    for key, payload in {("storage", "kubernetes", "TCP"): 3_000_000, ("home", "storage", "TCP"): 2_000_000,
+                         ("home", "kubernetes", "TCP"): 1_000_000, ("kubernetes", "external", "TCP"): 512_000}.items():
+        assert payload < t.subnet_bytes[key] < payload * 1.10, key
+    assert t.host("truenas", "sent") == t.host_bytes[("10.0.10.15", "sent")]
+    assert t.host_name["10.0.20.100"] == "k8s-node-0" and t.host_name["192.168.1.127"] == "proxmox"
+    assert t.host_subnet == {"10.0.10.15": "storage", "10.0.20.100": "kubernetes", "192.168.1.127": "home"}
+
+
+def test_each_packet_is_counted_once_across_all_router_captures(flow_capture):
+    """Every routed packet is in exactly two router captures (in and out): the four pcaps together
+    hold twice the truth, so the truth's once-per-packet rule neither drops nor doubles."""
+    everything = sum(p.ip_length for pcap in flow_capture.pcaps.values() for p in read_ipv4(str(pcap)))
+    assert set(flow_capture.pcaps) == {"storage", "kubernetes", "home", "external"}
+    assert everything == 2 * flow_capture.truth.total_bytes
+
+
+def test_goflow2_lines_have_goflow2s_fields_in_order(flow_capture):
+    lines = flow_capture.goflow2_lines
+    assert len(lines) == len(flow_capture.records)
+    for line in lines:
+        assert ": " not in line and ", " not in line  # Go's compact output
+        record = json.loads(line)
+        assert tuple(record) == GOFLOW2_FIELDS
+        assert record["type"] == "NETFLOW_V9" and record["etype"] == "IPv4"
+        assert record["sampler_address"] == "127.0.0.1" and record["sampling_rate"] == 0
+        assert record["proto"] in ("TCP", "UDP", "ICMP")
+        assert record["time_flow_start_ns"] <= record["time_flow_end_ns"] <= record["time_received_ns"]
+    icmp = [r for r in flow_capture.records if r["proto"] == "ICMP"]
+    assert {(r["icmp_type"], r["icmp_code"]) for r in icmp} == {(8, 0), (0, 0)}  # echo, echo reply
+
+
+def test_lines_with_chosen_fields_print_only_those_in_that_order(flow_capture, tmp_path):
+    fields = ("bytes", "src_addr", "in_if")
+    path = flow_capture.write_jsonl(tmp_path / "x.jsonl", fields)
+    lines = path.read_text().splitlines()
+    assert len(lines) == len(flow_capture.records)
+    assert all(list(json.loads(line)) == list(fields) for line in lines)
+    with pytest.raises(ValueError, match="not GoFlow2 fields"):
+        goflow2_line(flow_capture.records[0], ["bytes", "nope"])
+
+
+def test_the_lab_is_gone_after_the_capture(flow_capture):
+    mine = [n for n in netns.lab_namespaces() if n.startswith(f"netviz-{os.getpid()}-")]
+    assert mine == []
+    leftovers = os.listdir("/etc/netns") if os.path.isdir("/etc/netns") else []
+    assert not [name for name in leftovers if name.startswith(f"netviz-{os.getpid()}-")]
+
+
+# ---- the lab ---------------------------------------------------------------------------------
+
+
+def test_lab_hosts_reach_each_other_through_the_router_and_nothing_else():
+    with netns.Lab() as lab:
+        lab.add_network("a", "10.99.1.1/24")
+        lab.add_network("b", "10.99.2.1/24")
+        lab.add_host("ha", "10.99.1.10", "a")
+        lab.add_host("hb", "10.99.2.10", "b")
+        lab.assert_isolated()
+        code = "import socket; s = socket.create_connection(('{}', {}), timeout=3)"
+        server = lab.start("hb", ["python3", "-P", "-c", "import socket; s = socket.create_server(('10.99.2.10', 9)); print('ready', flush=True); s.accept()"],
+                           stdout=subprocess.PIPE, text=True)
+        assert server.stdout.readline().strip() == "ready"
+        lab.run("ha", ["python3", "-c", code.format("10.99.2.10", 9)])
+        # No route from the router to anything outside the lab, so a real address is unreachable.
+        out = lab.run("ha", ["python3", "-c", code.format("192.0.2.1", 80)], check=False)
+        assert out.returncode != 0 and ("unreachable" in out.stderr.lower() or "timed out" in out.stderr.lower())
+        names = list(lab._namespaces)
+        assert all(n in netns.lab_namespaces() for n in names)
+    assert not any(n in netns.lab_namespaces() for n in names)
+
+
+def test_a_lab_refuses_a_host_outside_its_network():
+    with netns.Lab() as lab:
+        lab.add_network("a", "10.99.1.1/24")
+        with pytest.raises(ValueError, match="not in network a"):
+            lab.add_host("x", "10.99.7.7", "a")
+
+
+def test_namespaces_of_a_dead_run_are_removed():
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    stale = f"netviz-{dead.pid}-abcdef-router"
+    subprocess.run(["ip", "netns", "add", stale], check=True)
+    try:
+        assert stale in netns.remove_stale_namespaces()
+        assert stale not in netns.lab_namespaces()
+    finally:
+        subprocess.run(["ip", "netns", "del", stale], capture_output=True)
+
+
+# ---- pcap reader -----------------------------------------------------------------------------
+
+
+def _pcap(path, frames, linktype=1):
+    with open(path, "wb") as f:
+        f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, linktype))
+        for i, frame in enumerate(frames):
+            f.write(struct.pack("<IIII", 1000 + i, 0, len(frame), len(frame)) + frame)
+
+
+def _ipv4(src, dst, proto, payload, total_length=None):
+    total_length = total_length or 20 + len(payload)
+    return struct.pack("!BBHHHBBH4s4s", 0x45, 0, total_length, 0, 0, 64, proto, 0,
+                       bytes(map(int, src.split("."))), bytes(map(int, dst.split(".")))) + payload
+
+
+def test_pcap_reader_reads_ipv4_and_skips_the_rest(tmp_path):
+    eth = b"\x00" * 12
+    udp = struct.pack("!HHHH", 5000, 53, 8 + 10, 0) + b"x" * 10
+    frames = [
+        eth + b"\x08\x00" + _ipv4("10.0.0.1", "10.0.0.2", 17, udp),
+        eth + b"\x81\x00\x00\x05\x08\x00" + _ipv4("10.0.0.3", "10.0.0.4", 6, struct.pack("!HH", 1234, 80) + b"\0" * 16, 1500),
+        eth + b"\x08\x06" + b"\0" * 28,  # ARP
+    ]
+    _pcap(tmp_path / "a.pcap", frames)
+    got = list(read_ipv4(str(tmp_path / "a.pcap")))
+    assert [(p.src, p.dst, p.proto_name, p.src_port, p.dst_port, p.ip_length) for p in got] == [
+        ("10.0.0.1", "10.0.0.2", "UDP", 5000, 53, 38),
+        ("10.0.0.3", "10.0.0.4", "TCP", 1234, 80, 1500),  # the IP header's length, not the snap length
+    ]
+
+
+def test_pcap_reader_refuses_what_it_cannot_read(tmp_path):
+    (tmp_path / "ng.pcap").write_bytes(b"\x0a\x0d\x0d\x0a" + b"\0" * 40)
+    with pytest.raises(PcapError, match="not a classic pcap"):
+        list(read_ipv4(str(tmp_path / "ng.pcap")))
+    _pcap(tmp_path / "t.pcap", [b"\0" * 40])
+    (tmp_path / "t.pcap").write_bytes((tmp_path / "t.pcap").read_bytes()[:-5])
+    with pytest.raises(PcapError, match="truncated"):
+        list(read_ipv4(str(tmp_path / "t.pcap")))
+
+
+# ---- NetFlow v9 handling ---------------------------------------------------------------------
+
+# A template: src addr (8) 4, dst addr (12) 4, IN_BYTES (1) 4, INPUT_SNMP (10) 2, OUTPUT_SNMP (14) 2,
+# PROTOCOL (4) 1: records of 17 bytes.
+_FIELDS = [(8, 4), (12, 4), (1, 4), (10, 2), (14, 2), (4, 1)]
+
+
+def _datagram(records, pad=3):
+    template = struct.pack("!HH", 300, len(_FIELDS)) + b"".join(struct.pack("!HH", t, n) for t, n in _FIELDS)
+    template_set = struct.pack("!HH", 0, 4 + len(template)) + template
+    body = b"".join(struct.pack("!4s4sIHHB", bytes([10, 0, 0, i]), bytes([10, 0, 1, i]), nbytes, 0, 0, 6)
+                    for i, nbytes in enumerate(records))
+    data_set = struct.pack("!HH", 300, 4 + len(body) + pad) + body + b"\0" * pad
+    header = struct.pack("!HHIIII", 9, len(records), 1000, 1_700_000_000, 7, 0)
+    return header + template_set + data_set
+
+
+def test_interface_indexes_are_set_in_the_records_and_nowhere_else():
+    original = _datagram([100, 200])
+    patched = set_interface_indexes(original, 2, V9Templates())
+    assert len(patched) == len(original)
+    changed = [i for i, (a, b) in enumerate(zip(original, patched)) if a != b]
+    # the low byte of INPUT_SNMP and OUTPUT_SNMP, in each of the two records (offset 12 and 14 in a record)
+    data_start = len(original) - 3 - 2 * 17
+    assert changed == [data_start + 13, data_start + 15, data_start + 17 + 13, data_start + 17 + 15]
+    records = Goflow2StandIn().decode(patched, "192.0.2.9")
+    assert [(r["in_if"], r["out_if"], r["bytes"]) for r in records] == [(2, 2, 100), (2, 2, 200)]
+
+
+def test_the_stand_in_decodes_padded_flowsets_exactly():
+    """With 1, 2 or 3 padding bytes PyPI's netflow alone would return a garbage extra record."""
+    for pad in (0, 1, 2, 3):
+        datagram = _datagram([100, 200, 300], pad=pad)
+        stripped = strip_padding(datagram, V9Templates())
+        assert len(stripped) == len(datagram) - pad
+        records = Goflow2StandIn().decode(datagram, "192.0.2.9", received_ns=5)
+        assert [(r["src_addr"], r["dst_addr"], r["bytes"], r["proto"]) for r in records] == [
+            ("10.0.0.0", "10.0.1.0", 100, "TCP"), ("10.0.0.1", "10.0.1.1", 200, "TCP"), ("10.0.0.2", "10.0.1.2", 300, "TCP"),
+        ]
+        assert all(r["sampler_address"] == "192.0.2.9" and r["time_received_ns"] == 5 and r["sequence_num"] == 7 for r in records)
+
+
+def test_data_before_its_template_is_refused():
+    datagram = _datagram([1])
+    header, rest = datagram[:20], datagram[20:]
+    template_len = struct.unpack("!H", rest[2:4])[0]
+    with pytest.raises(FlowCaptureError, match="before its template"):
+        set_interface_indexes(header + rest[template_len:], 1, V9Templates())
