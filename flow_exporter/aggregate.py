@@ -16,12 +16,15 @@ equally recent.
 
 from __future__ import annotations
 
+import logging
 import threading
 
 from .record import FAST_LINE, REJECT_REASONS, parse_line
 from .series import FLOW, SERVICE, SeriesStore
 from .services import PORT_PROTOCOLS, WELL_KNOWN_PORTS
 from .settings import AddressInfo, Classifier, ExporterSettings
+
+log = logging.getLogger("flow_exporter.aggregate")
 
 # `proto` label values. GoFlow2 renders the protocol number through a small table (ICMP, TCP, UDP,
 # ICMPv6, SCTP in v2.2.x) and prints "" for the rest; newer or other producers may print more names.
@@ -132,6 +135,7 @@ class Aggregator:
         flow_sums: dict[tuple, list] = {}  # (FLOW, src subnet, dst subnet, proto) -> [bytes, packets, flows]
         byte_sums: dict[tuple, int] = {}  # host, external and service keys -> bytes
         rejected: dict[str, int] = {}
+        examples: dict[str, bytes] = {}  # the first rejected line of each reason, for the log
         duplicates = unmapped = 0
         newest = 0
         # Local names for everything the loop touches: attribute and global look-ups cost per record.
@@ -163,6 +167,8 @@ class Aggregator:
             else:  # the reference path: slower, names the reason
                 record = parse_line(line)
                 if type(record) is str:
+                    if record not in rejected:
+                        examples[record] = line
                     rejected[record] = rejected.get(record, 0) + 1
                     continue
                 t, rate, nbytes, packets, src, dst, proto, sport, dport, in_if = record
@@ -172,6 +178,8 @@ class Aggregator:
             s = cached(src) or lookup(src)
             d = cached(dst) or lookup(dst)
             if s is None or d is None:
+                if "invalid_address" not in rejected:
+                    examples["invalid_address"] = line
                 rejected["invalid_address"] = rejected.get("invalid_address", 0) + 1
                 continue
             if t > newest:
@@ -217,6 +225,10 @@ class Aggregator:
         with self._lock:
             self.records += len(lines)
             for reason, n in rejected.items():
+                if self.rejected[reason] == 0:
+                    # Once per reason: enough to diagnose a wrong mapping or format, never a flood.
+                    log.warning("skipping input lines: %s (counted in netviz_flow_exporter_records_rejected_total; "
+                                "first one: %r)", reason.replace("_", " "), examples[reason][:160])
                 self.rejected[reason] += n
             self.duplicates += duplicates
             self.unmapped_interface += unmapped

@@ -18,6 +18,7 @@ from . import __version__
 from .aggregate import Aggregator
 from .exposition import render
 from .reader import InputReader
+from .server import make_server
 from .settings import MIN_SERIES, from_network_config
 
 log = logging.getLogger("flow_exporter")
@@ -111,8 +112,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     aggregator = Aggregator(settings)
     stop = threading.Event()
     failed = threading.Event()
-
-    from .server import make_server
 
     try:
         server = make_server(host, port, lambda: render(aggregator.snapshot()))
