@@ -85,7 +85,7 @@ class InputReader:
             self._pump(sys.stdin.buffer.fileno(), follow_file=False)
             log.warning("stdin closed: no more records will be read; still serving /metrics")
             return
-        opened_before = False
+        opened_before = warned_regular = False
         while not self._stop.is_set():
             fd = self._open()
             if fd is None:
@@ -95,6 +95,12 @@ class InputReader:
             opened_before = True
             try:
                 is_fifo = stat.S_ISFIFO(os.fstat(fd).st_mode)
+                if not is_fifo and not warned_regular:
+                    # GoFlow2 opens with O_CREATE: if the FIFO was missing when it started, it made a
+                    # regular file that nobody truncates. Works, but say so.
+                    log.warning("input %s is a regular file, not a FIFO: following it like tail -F "
+                                "(if GoFlow2 created it, it grows until removed)", self.path)
+                    warned_regular = True
                 self._pump(fd, follow_file=not is_fifo)
                 if is_fifo:
                     log.info("writer closed %s; waiting for the next writer", self.path)
