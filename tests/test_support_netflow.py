@@ -246,3 +246,59 @@ def test_data_before_its_template_is_refused():
     template_len = struct.unpack("!H", rest[2:4])[0]
     with pytest.raises(FlowCaptureError, match="before its template"):
         set_interface_indexes(header + rest[template_len:], 1, V9Templates())
+
+
+# ---- the premise of set_interface_indexes, checked against softflowd live -----------------------
+
+_RECEIVER = r"""
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1], flush=True)
+s.settimeout(float(sys.argv[1]))
+try:
+    while True:
+        print(s.recvfrom(65535)[0].hex(), flush=True)
+except socket.timeout:
+    pass
+"""
+
+
+def test_live_softflowd_reports_its_interface_index_as_both_in_and_out(tmp_path):
+    """softflowd refuses `-i` with `-r`; live, `-i 1:kubernetes` stamps 1 as INPUT_SNMP and
+    OUTPUT_SNMP of every record, whatever the direction. set_interface_indexes does the same to
+    the `-r` records. (Live capture also drops packets here, which is why the capture uses -r.)"""
+    import sys
+    import time
+
+    from tests.support.netflow import TRAFFIC
+    from tests.support.tools import require_tool
+
+    softflowd, softflowctl = require_tool("softflowd"), require_tool("softflowctl")
+    (tmp_path / "blob").write_bytes(os.urandom(3_000_000))
+    ctl = tmp_path / "ctl"
+    with netns.Lab() as lab:
+        lab.add_network("kubernetes", "10.0.20.254/24")
+        lab.add_network("storage", "10.0.10.1/24")
+        lab.add_host("truenas", "10.0.10.15", "storage")
+        lab.add_host("k8s-node-0", "10.0.20.100", "kubernetes")
+        receiver = lab.start("router", [sys.executable, "-P", "-c", _RECEIVER, "3"], stdout=subprocess.PIPE, text=True)
+        port = int(receiver.stdout.readline())
+        lab.start("router", [softflowd, "-d", "-i", "1:kubernetes", "-v", "9", "-T", "full",
+                             "-n", f"127.0.0.1:{port}", "-c", str(ctl)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        server = lab.start("truenas", [sys.executable, "-P", str(TRAFFIC), "http-serve", "10.0.10.15", "80", str(tmp_path)],
+                           stdout=subprocess.PIPE, text=True)
+        assert server.stdout.readline().strip() == "ready"
+        deadline = time.monotonic() + 10
+        while not ctl.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        lab.run("k8s-node-0", [sys.executable, "-P", str(TRAFFIC), "http-get", "http://10.0.10.15/blob", "3000000"])
+        time.sleep(0.5)
+        lab.run("router", [softflowctl, "-c", str(ctl), "expire-all"])
+        datagrams = [bytes.fromhex(line) for line in receiver.stdout.read().split()]
+        receiver.wait(timeout=10)
+    decoder = Goflow2StandIn()
+    records = [r for d in datagrams for r in decoder.decode(d, "127.0.0.1")]
+    download = [r for r in records if (r["src_addr"], r["dst_addr"], r["src_port"]) == ("10.0.10.15", "10.0.20.100", 80)]
+    assert download and download[0]["bytes"] > 100_000, records
+    assert {(r["in_if"], r["out_if"]) for r in records} == {(1, 1)}
