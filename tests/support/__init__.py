@@ -1,9 +1,13 @@
 """Test infrastructure shared by netviz's test folders: real tools, started and always stopped.
 
-- `prometheus`: a real Prometheus server (Debian's 2.42) and `promtool`.
+- `prometheus`: a real Prometheus server (Debian's 2.42), `promtool`, and Kubernetes pod discovery
+  simulated with file discovery (`swap_kubernetes_sd_for_file_sd`).
+- `http`: `MetricsServer`, a scrape target serving exposition text on a free loopback port.
 - `netflow`: real NetFlow v9 from real traffic between network-namespace hosts (softflowd), decoded
-  by a test-side stand-in for GoFlow2 into GoFlow2 JSON lines, with the truth computed from the pcap.
-- `fixtures`: pytest fixtures over both (import them into a conftest.py).
+  by a test-side STAND-IN for GoFlow2 into GoFlow2 JSON lines, with the truth computed from the pcaps.
+  Built on `netns` (the isolated lab), `traffic` (generators run inside it) and `pcap` (a reader).
+- `fixtures`: pytest fixtures over all of it (tests/conftest.py imports them).
+- `tools`: `require_tool`, `require_root`, `free_port`.
 
 A missing tool fails the test with a message naming it (`ToolMissing`); nothing here skips.
 """

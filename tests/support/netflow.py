@@ -16,7 +16,9 @@
    `-r` it reports interface index 0. Live, `-i N:iface` reports N as both INPUT_SNMP and
    OUTPUT_SNMP (FACTS), so the receiver sets those two fields of each data record, in the
    datagram's bytes, to the interface's `netflow_if_index` before decoding. Nothing else is
-   touched.
+   touched (tests/test_support_netflow.py checks the live behaviour against softflowd itself).
+   softflowd runs with `-c none`: with `-r` and a control socket, 1.1.0 can block for ever in
+   accept() (it reads an uninitialised poll result; seen here with some -c paths).
 4. Decodes the NetFlow v9 datagrams with PyPI's `netflow` package and renders each record the
    way GoFlow2 v2.2.6 prints it with `-format=json` (field names and order of pb/flow.proto,
    compact separators, addresses as text, `proto` as its IANA name). GoFlow2 itself cannot be
@@ -372,6 +374,14 @@ class Truth:
         ip = next((ip for ip, name in self.host_name.items() if name == ip_or_name), ip_or_name)
         return self.host_bytes.get((ip, direction), 0)
 
+    def to_json(self) -> str:
+        def rows(d):
+            return [[*k, v] if isinstance(k, tuple) else [k, v] for k, v in sorted(d.items())]
+
+        return json.dumps({name: rows(getattr(self, name)) for name in (
+            "subnet_bytes", "subnet_packets", "subnet_flows", "host_bytes", "external_bytes", "flow_bytes",
+            "flow_packets", "flow_interfaces", "host_subnet", "host_name")}, indent=1)
+
     @property
     def total_bytes(self) -> int:
         return sum(self.subnet_bytes.values())
@@ -614,6 +624,7 @@ def build_flow_capture(directory, config_path=None) -> FlowCapture:
     truth = compute_truth(pcaps, monitored, cfg)
     capture = FlowCapture(directory, config_path, pcaps, monitored, runs, records, truth, addr, executed)
     capture.write_jsonl(directory / "goflow2.jsonl")
+    (directory / "truth.json").write_text(truth.to_json())  # for a person debugging a failure
     return capture
 
 
