@@ -13,6 +13,7 @@ APT_PACKAGES = {
     "prometheus": "prometheus",
     "promtool": "prometheus",
     "softflowd": "softflowd",
+    "softflowctl": "softflowd",
     "tcpdump": "tcpdump",
     "ip": "iproute2",
 }
