@@ -135,7 +135,7 @@ class Aggregator:
         flow_sums: dict[tuple, list] = {}  # (FLOW, src subnet, dst subnet, proto) -> [bytes, packets, flows]
         byte_sums: dict[tuple, int] = {}  # host, external and service keys -> bytes
         rejected: dict[str, int] = {}
-        examples: dict[str, bytes] = {}  # the first rejected line of each reason, for the log
+        examples: dict[str, bytes] = {}  # the first rejected line of each reason, described in the log
         duplicates = unmapped = 0
         newest = 0
         # Local names for everything the loop touches: attribute and global look-ups cost per record.
@@ -227,8 +227,10 @@ class Aggregator:
             for reason, n in rejected.items():
                 if self.rejected[reason] == 0:
                     # Once per reason: enough to diagnose a wrong mapping or format, never a flood.
+                    # The line itself is not logged: --input pointed at the wrong file must not leak it.
                     log.warning("skipping input lines: %s (counted in netviz_flow_exporter_records_rejected_total; "
-                                "first one: %r)", reason.replace("_", " "), examples[reason][:160])
+                                "the first was %d bytes, %s)", reason.replace("_", " "), len(examples[reason]),
+                                "in GoFlow2's JSON layout" if examples[reason][:1] == b"{" else "not a JSON object")
                 self.rejected[reason] += n
             self.duplicates += duplicates
             self.unmapped_interface += unmapped
