@@ -104,6 +104,14 @@ def records_duplicate(cfg: DashboardConfig) -> str:
     return f"sum({_rate(cfg.flow_exporter_selector, 'netviz_flow_exporter_records_duplicate_total')})"
 
 
+def records_unmapped(cfg: DashboardConfig) -> str:
+    return f"sum({_rate(cfg.flow_exporter_selector, 'netviz_flow_exporter_records_unmapped_interface_total')})"
+
+
+def input_reopens(cfg: DashboardConfig) -> str:
+    return f"sum({_over_range(cfg, 'netviz_flow_exporter_input_reopens_total')})"
+
+
 def records_rejected(cfg: DashboardConfig) -> str:
     return f"sum by (reason) ({_rate(cfg.flow_exporter_selector, 'netviz_flow_exporter_records_rejected_total')})"
 
@@ -238,10 +246,16 @@ def build(cfg: DashboardConfig):
     layout.panel(
         style.timeseries(
             "Exporter records",
-            "Flow records the netviz flow exporter reads per second, and those it does not count "
-            "because the same flow was already counted on another interface.",
+            "Flow records the netviz flow exporter reads per second; those it does not count because "
+            "the same flow was already counted on another interface; and those it counts without "
+            "knowing their interface (should be 0 when every monitored pfSense interface has its "
+            "netflow_if_index in network.toml, else flows between two monitored subnets count twice).",
             style.RECORDS_PER_SECOND,
-            [r(records_read(cfg), "read", "A"), r(records_duplicate(cfg), "duplicate (not counted)", "B")],
+            [
+                r(records_read(cfg), "read", "A"),
+                r(records_duplicate(cfg), "duplicate (not counted)", "B"),
+                r(records_unmapped(cfg), "interface unknown (counted)", "C"),
+            ],
             width=8,
         )
     )
@@ -282,7 +296,17 @@ def build(cfg: DashboardConfig):
             "when NetFlow stops arriving; softflowd exports a flow only when it expires (its timeouts).",
             style.SECONDS,
             [style.instant_query(newest_record_age(cfg), "age")],
-            width=24,
+            width=12,
+        )
+    )
+    layout.panel(
+        style.stat(
+            "Input reopens",
+            "How often over the selected time range the exporter had to open GoFlow2's output again "
+            "(GoFlow2 restarted, or the FIFO was replaced). Each is a moment when records may be lost.",
+            style.COUNT,
+            [style.instant_query(input_reopens(cfg), "reopens")],
+            width=12,
         )
     )
     return board

@@ -189,6 +189,9 @@ def test_exporter_health_panels(flows):
     assert read == {(): pytest.approx((len(ff.MEASURED) + len(ff.BAD_LINES)) / seconds, rel=1e-9)}
     duplicate = _by(_run(flows, "Exporter records", "B"))
     assert duplicate == {(): pytest.approx(1 / seconds, rel=1e-9)}
+    unmapped = _by(_run(flows, "Exporter records", "C"))
+    assert unmapped == {(): pytest.approx(sum(1 for f in ff.MEASURED if f.in_if == 0) / seconds, rel=1e-9)}
+    assert _by(_run(flows, "Input reopens")) == {(): 0}
     rejected = _by(_run(flows, "Rejected records by reason"), "reason")
     assert rejected["invalid_json"] == pytest.approx(1 / seconds, rel=1e-9)
     assert rejected["empty_line"] == pytest.approx(1 / seconds, rel=1e-9)
@@ -219,7 +222,7 @@ def test_every_expression_of_the_dashboard_returns_data(flows):
 
     prom, exporter_window, goflow2_window = flows
     found = expressions(BOARD)
-    assert len(found) == 18, [e.where for e in found]
+    assert len(found) == 20, [e.where for e in found]
     for e in found:
         at, span_ms = goflow2_window if "goflow2_" in e.expr else exporter_window
         text = substitute(e.expr, {"__range": f"{span_ms}ms", "__rate_interval": f"{span_ms}ms"})
