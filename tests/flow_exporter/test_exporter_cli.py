@@ -96,7 +96,12 @@ def test_stdin_records_are_served_and_the_exporter_outlives_its_input(tmp_path):
         assert proc.poll() is None
     finally:
         proc.send_signal(signal.SIGTERM)
-        rc = proc.wait(timeout=10)
+        try:
+            rc = proc.wait(timeout=10)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
     stderr = proc.stderr.read().decode()
+    proc.stderr.close()
     assert rc == 0, stderr
     assert "stdin closed" in stderr and "Traceback" not in stderr

@@ -14,6 +14,8 @@ import sys
 import time
 import urllib.request
 
+import pytest
+
 from tests.flow_exporter.helpers import goflow2_line, parse_exposition, write_network_toml
 from tests.support.tools import free_port
 
@@ -36,10 +38,15 @@ def wait_until(what: str, predicate, timeout: float = TIMEOUT):
     raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
 
 
+# Every process a test starts, so a failing test leaves none behind.
+STARTED: list = []
+
+
 class Exporter:
     def __init__(self, config: str, fifo: str, log_path: str):
         self.port = free_port()
         self.log = open(log_path, "ab")
+        STARTED.append(self)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "flow_exporter", "--config", config, "--input", fifo,
              "--listen", f"127.0.0.1:{self.port}"],
@@ -61,10 +68,18 @@ class Exporter:
     def kill(self) -> None:
         self.proc.kill()  # the harshest restart: no chance to clean up
         self.proc.wait(timeout=10)
+        self.log.close()
+
+    def cleanup(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+        self.log.close()
 
 
 class Writer:
     def __init__(self, fifo: str):
+        STARTED.append(self)
         self.proc = subprocess.Popen([sys.executable, WRITER, fifo], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      text=True, bufsize=1)
 
@@ -84,6 +99,24 @@ class Writer:
     def stop(self) -> None:
         self.proc.stdin.close()
         assert self.proc.wait(timeout=10) == 0
+        self.proc.stdout.close()
+
+    def cleanup(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+        for pipe in (self.proc.stdin, self.proc.stdout):
+            try:
+                pipe.close()
+            except OSError:
+                pass  # its reader is gone: a broken pipe on flush
+
+
+@pytest.fixture(autouse=True)
+def no_process_left_behind():
+    yield
+    while STARTED:
+        STARTED.pop().cleanup()
 
 
 def read(path: str) -> str:
@@ -150,6 +183,7 @@ def test_the_exporter_recovers_from_writer_and_reader_restarts(tmp_path):
     writer.stop()
     exporter.proc.send_signal(signal.SIGTERM)
     assert exporter.proc.wait(timeout=10) == 0
+    exporter.log.close()
     text = read(log)
     assert "Traceback" not in text, text
     assert text.count("waiting for the next writer") >= 2, text
