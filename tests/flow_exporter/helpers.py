@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import time
 import tomllib
 
 import netviz_config
@@ -12,6 +13,25 @@ from flow_exporter.aggregate import Aggregator
 from flow_exporter.exposition import render
 from flow_exporter.mapping import FIELD_NAMES
 from flow_exporter.settings import from_network_config
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def wait_until(what: str, predicate, timeout: float = 20):
+    """Poll `predicate` until it is true (returned) or fail naming `what`. Connection errors count as
+    "not yet" (a server still starting)."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            last = predicate()
+            if last:
+                return last
+        except OSError as e:
+            last = e
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+
 
 # The shape of the shipped network.toml: two subnets softflowd watches (indexes 1 and 2), one it does
 # not, and an IPv6 one. As TOML text too, for the tests that start the real command.

@@ -12,8 +12,7 @@ import urllib.request
 import pytest
 
 from flow_exporter.cli import parse_listen
-from tests.flow_exporter.helpers import goflow2_line, parse_exposition, value, write_network_toml
-from tests.flow_exporter.test_fifo_recovery import REPO, wait_until
+from tests.flow_exporter.helpers import REPO, goflow2_line, parse_exposition, value, wait_until, write_network_toml
 from tests.support.tools import free_port
 
 

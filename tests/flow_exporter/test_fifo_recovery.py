@@ -11,31 +11,14 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import urllib.request
 
 import pytest
 
-from tests.flow_exporter.helpers import goflow2_line, parse_exposition, write_network_toml
+from tests.flow_exporter.helpers import REPO, goflow2_line, parse_exposition, wait_until, write_network_toml
 from tests.support.tools import free_port
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 WRITER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "goflow2_file_writer.py")
-TIMEOUT = 20
-
-
-def wait_until(what: str, predicate, timeout: float = TIMEOUT):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        try:
-            last = predicate()
-            if last:
-                return last
-        except OSError as e:  # not listening yet
-            last = e
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
 
 
 # Every process a test starts, so a failing test leaves none behind.

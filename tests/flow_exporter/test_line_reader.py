@@ -7,7 +7,7 @@ import threading
 
 from flow_exporter import reader
 from flow_exporter.reader import InputReader, LineSplitter
-from tests.flow_exporter.test_fifo_recovery import wait_until
+from tests.flow_exporter.helpers import wait_until
 
 
 class Collected:

@@ -4,7 +4,8 @@ import json
 import subprocess
 import sys
 
-from tests.flow_exporter.test_fifo_recovery import REPO
+
+from tests.flow_exporter.helpers import REPO
 
 PROBE = r"""
 import json, os, sys, sysconfig
