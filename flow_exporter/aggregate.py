@@ -230,7 +230,7 @@ class Aggregator:
                     # The line itself is not logged: --input pointed at the wrong file must not leak it.
                     log.warning("skipping input lines: %s (counted in netviz_flow_exporter_records_rejected_total; "
                                 "the first was %d bytes, %s)", reason.replace("_", " "), len(examples[reason]),
-                                "in GoFlow2's JSON layout" if examples[reason][:1] == b"{" else "not a JSON object")
+                                "starting with {" if examples[reason][:1] == b"{" else "not starting with {")
                 self.rejected[reason] += n
             self.duplicates += duplicates
             self.unmapped_interface += unmapped

@@ -114,7 +114,7 @@ def test_each_reject_reason_is_logged_once_without_the_line_itself(caplog):
         agg.ingest([b"third junk", goflow2_line(src_addr="nope.example")])
     messages = [r.getMessage() for r in caplog.records]
     assert len(messages) == 2
-    assert "invalid json" in messages[0] and "16 bytes, not a JSON object" in messages[0]
-    assert "invalid address" in messages[1] and "in GoFlow2's JSON layout" in messages[1]
+    assert "invalid json" in messages[0] and "16 bytes, not starting with {" in messages[0]
+    assert "invalid address" in messages[1] and "starting with {" in messages[1]
     assert "hunter2" not in caplog.text and "nope.example" not in caplog.text
     assert agg.snapshot().rejected["invalid_json"] == 3
