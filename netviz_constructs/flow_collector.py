@@ -131,10 +131,11 @@ class FlowCollector(Construct):
             "-transport=file",
             f"-transport.file={FIFO}",
         ]
-        # The shell holds the FIFO open read-write (fd 3) for as long as GoFlow2 runs. GoFlow2
-        # opens its file once and only reopens on SIGHUP: without a reader kept here, a restart of
-        # the exporter would leave GoFlow2 writing into a broken pipe forever. With it, GoFlow2
-        # just waits (the pipe buffer fills) until the exporter is back, then carries on.
+        # The shell holds the FIFO open read-write (fd 3) for as long as GoFlow2 runs, which GoFlow2
+        # inherits. Two reasons: GoFlow2 opens its file O_WRONLY, which on a FIFO blocks until a
+        # reader exists, so without it the collector could not start (nor answer its probes) until
+        # the exporter did; and while the exporter restarts, GoFlow2's writes wait in the pipe and
+        # reach the next exporter instead of failing with EPIPE and being dropped.
         goflow2 = k8s.DeploymentV1SpecTemplateSpecContainer(
             name=NAME,
             image=props.collector_image,
