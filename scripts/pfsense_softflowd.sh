@@ -208,10 +208,7 @@ check_args() {
 	[ "$MODE" = enable ] || return 0
 
 	for required in --collector-ip --collector-port --interfaces; do
-		case $SEEN in
-		*" $required "*) ;;
-		*) usage_error "$required: required by 'enable' but not given" ;;
-		esac
+		given "$required" || usage_error "$required: required by 'enable' but not given"
 	done
 
 	if [ "$COLLECTOR_IP" = 0.0.0.0 ] || [ "$COLLECTOR_IP" = 255.255.255.255 ]; then
@@ -255,7 +252,7 @@ check_args() {
 	full | proto | ip | vlan | ether) ;;
 	*) usage_error "--tracking: must be one of full (the default), proto, ip, vlan, ether, but '$TRACKING' was given" ;;
 	esac
-	if [ -n "$MAXFLOWS" ] && { ! is_uint "$MAXFLOWS" || [ "$MAXFLOWS" -lt 1 ]; }; then
+	if given --maxflows && { ! is_uint "$MAXFLOWS" || [ "$MAXFLOWS" -lt 1 ]; }; then
 		usage_error "--maxflows: must be a whole number of flows above 0, but '$MAXFLOWS' was given"
 	fi
 	check_seconds --timeout-general "$T_GENERAL"
@@ -267,8 +264,15 @@ check_args() {
 	check_seconds --timeout-udp "$T_UDP"
 }
 
+given() {
+	case $SEEN in
+	*" $1 "*) return 0 ;;
+	esac
+	return 1
+}
+
 check_seconds() {
-	if [ -n "$2" ] && ! is_uint "$2"; then
+	if given "$1" && ! is_uint "$2"; then
 		usage_error "$1: must be a whole number of seconds (0 or more), but '$2' was given"
 	fi
 }
@@ -601,12 +605,14 @@ check_running() {
 				;;
 			esac
 			if [ "$host" != "$target" ]; then
+				[ "$host" = - ] && host="nowhere (no -n)"
 				PROBLEMS="$PROBLEMS
   softflowd (pid $pid) on $ifname ($realif) sends to $host, expected $target"
 			fi
 			if [ "$version" != "$NF_VERSION" ]; then
+				[ "$version" = - ] && version="5 (no -v: softflowd's default)"
 				PROBLEMS="$PROBLEMS
-  softflowd (pid $pid) on $ifname ($realif) exports version $version, expected $NF_VERSION"
+  softflowd (pid $pid) on $ifname ($realif) exports NetFlow v$version, expected v$NF_VERSION"
 			fi
 		done <"$procs"
 		if [ "$count" -eq 0 ]; then
