@@ -16,7 +16,7 @@ import pytest
 
 from tests.support.tools import require_tool
 
-from tests.pfsense.standin_harness import SCRIPT, PfSenseStandIn
+from tests.pfsense.standin_harness import SCRIPT, PfSenseStandIn, require_posix_shell
 
 ENABLE = [
     "enable", "--collector-ip", "10.0.20.100", "--collector-port", "32055", "--interfaces", "lan,opt1",
@@ -64,7 +64,7 @@ def test_script_is_shellcheck_clean_posix_sh():
 
 def test_script_parses_in_a_posix_shell_and_declares_sh():
     assert SCRIPT.read_text().startswith("#!/bin/sh\n")
-    p = subprocess.run(["dash", "-n", str(SCRIPT)], capture_output=True, text=True)
+    p = subprocess.run([require_posix_shell(), "-n", str(SCRIPT)], capture_output=True, text=True)
     assert p.returncode == 0, p.stderr
 
 
@@ -364,6 +364,32 @@ def test_fails_when_softflowd_runs_with_another_collector_or_version(pfsense: Pf
     assert "sends to 192.168.1.9:9995, expected 10.0.20.100:32055" in run.stdout
     assert "exports NetFlow v5 (no -v: softflowd's default), expected v9" in run.stdout
     assert len(pfsense.processes()) == 2
+
+
+def test_softflowd_reporting_the_wrong_interface_index_is_restarted(pfsense: PfSenseStandIn):
+    """GIVEN export enabled on a STAND-IN for pfSense, and then lan's softflowd replaced by one
+    numbering lan as interface 2 (what an older set of settings would run)
+    WHEN the script checks again
+    THEN it names the wrong index and restarts softflowd through the package."""
+    assert pfsense.run(*ENABLE).returncode == 0
+    lan = next(pid for pid, argv in pfsense.processes().items() if argv[2] == "1:vtnet1")
+    (pfsense.root / "_standin" / "proc" / str(lan)).unlink()
+    subprocess.run([str(pfsense.root / "usr/local/bin/softflowd"), "-i", "2:vtnet1", "-n", "10.0.20.100:32055", "-v", "9"],
+                   check=True)
+
+    run = pfsense.run(*ENABLE)
+
+    assert run.returncode == 0, run.output
+    assert "on lan (vtnet1) reports interface index 2, expected 1" in run.stdout
+    assert sorted(a[2] for a in pfsense.processes().values()) == ["1:vtnet1", "2:vtnet2"]
+
+
+def test_an_assigned_but_disabled_interface_is_accepted_with_a_warning(pfsense: PfSenseStandIn):
+    run = pfsense.run("enable", "--collector-ip", "10.0.20.100", "--collector-port", "32055", "--interfaces", "lan,opt2")
+
+    assert run.returncode == 0, run.output
+    assert "warning: interface 'opt2' (vtnet3) is not enabled in pfSense" in run.stderr
+    assert sorted(a[2] for a in pfsense.processes().values()) == ["1:vtnet1", "2:vtnet3"]
 
 
 # ---------------------------------------------------------------------------- disable
