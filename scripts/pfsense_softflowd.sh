@@ -17,13 +17,14 @@
 #   When the settings already match, nothing is written (no config history entry) and softflowd
 #   is restarted only if the check finds it not running as wanted.
 # disable: sets the package's "Enable" to Disabled (other settings kept, so the GUI can turn it
-#   back on), writes and applies that, and checks that no softflowd runs. Does nothing when the
+#   back on), writes and applies that, and checks that no softflowd runs. Writes nothing when the
 #   package is absent or already disabled. The package stays installed.
 #
 # Interface order matters: the package numbers interfaces 1, 2, ... in the order given, and
 # softflowd reports that number as the NetFlow interface index (INPUT_SNMP/OUTPUT_SNMP).
-# Only the keys listed under "Managed keys" below are changed; a managed timeout or maxflows left
-# out is removed (softflowd's default applies). Other package keys (sample, hoplimit,
+# The script manages these package keys: enable, interface, host, port, version, flowtracking,
+# maxflows and timeout-general/-maxlife/-expint/-tcp/-tcp-rst/-tcp-fin/-udp; maxflows or a timeout
+# left out is removed (softflowd's default applies). Other package keys (sample, hoplimit,
 # flowtimestamp) and the rest of config.xml are left as they are.
 #
 # Exit status: 0 done (or nothing to do), 2 bad arguments or this pfSense cannot take them
