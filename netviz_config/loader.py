@@ -166,11 +166,22 @@ def _whole_network_problems(config: NetworkConfig) -> list[str]:
                 "pfsense.ssh_host_key: missing required value with pfsense.manage_softflowd = true "
                 "(pin pfSense's host key: ssh-keyscan -t ed25519 <pfSense address>)"
             )
-        if not any(s.pfsense_interface for s in config.subnets):
+        watched = [(i, s) for i, s in enumerate(config.subnets) if s.pfsense_interface]
+        if not watched:
             problems.append(
                 "subnets: expected at least one subnet with pfsense_interface when pfsense.manage_softflowd = true "
                 "(the interfaces softflowd watches)"
             )
+        # The pfSense package numbers its interfaces 1..n in the order given; netviz gives them in
+        # netflow_if_index order, so the indexes must be exactly 1..n for the count-once rule.
+        for n, (i, s) in enumerate(sorted(watched, key=lambda w: w[1].netflow_if_index or 0), start=1):
+            if s.netflow_if_index != n:
+                problems.append(
+                    f"subnets[{i}].netflow_if_index: expected {n} (the subnets with a pfsense_interface are "
+                    f"numbered 1..{len(watched)} by the pfSense package, in netflow_if_index order), but "
+                    f"{s.netflow_if_index!r} was provided"
+                )
+                break
     for chart in ("prometheus", "grafana"):
         values_file = getattr(config.monitoring, chart).values_file
         if values_file and not os.path.isfile(config.resolve_path(values_file)):

@@ -287,6 +287,14 @@ class NetworkConfig:
                 return subnet
         return None
 
+    @property
+    def softflowd_interfaces(self) -> list[str]:
+        """pfSense interfaces softflowd watches, in the order of their `netflow_if_index`: the
+        pfSense package numbers its interfaces 1, 2, ... in the order it is given them."""
+        watched = [s for s in self.subnets if s.pfsense_interface]
+        watched.sort(key=lambda s: (s.netflow_if_index is None, s.netflow_if_index or 0))
+        return [s.pfsense_interface for s in watched]
+
     def resolve_path(self, path: str) -> str:
         """A path from this file, `~` expanded, relative ones taken from the file's folder."""
         import os

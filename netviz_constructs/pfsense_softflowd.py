@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from cdktf import SSHProvisionerConnection
+from cdktf import SSHProvisionerConnection, Token
+from cdktf_cdktf_provider_null.provider import NullProvider
 from cdktf_cdktf_provider_null.resource import Resource
 from constructs import Construct
 
@@ -32,10 +33,15 @@ class PfsenseSoftflowdProps:
     """Private key path, read by Terraform at deploy time; empty uses ssh-agent."""
     collector_ip: str
     """Where softflowd sends NetFlow: a Kubernetes node's address."""
-    collector_port: str
-    """The collector's NodePort (a token from the goflow2 stack)."""
+    collector_port: float
+    """The collector's NodePort (a number token from the goflow2 stack)."""
     interfaces: Sequence[str]
     """pfSense interfaces softflowd watches (`lan`, `opt1`, ...)."""
+
+
+def terraform_literal(text: str) -> str:
+    """`text` as a Terraform string that means exactly `text` (no interpolation, no directives)."""
+    return text.replace("${", "$${").replace("%{", "%%{")
 
 
 def _t(name: str) -> str:
@@ -45,11 +51,12 @@ def _t(name: str) -> str:
 class PfsenseSoftflowd(Construct):
     def __init__(self, scope: Construct, id: str, props: PfsenseSoftflowdProps):
         super().__init__(scope, id)
+        NullProvider(self, "null")  # only this construct uses it
         script = SCRIPT.read_text()
         triggers = {
             "script_sha256": hashlib.sha256(script.encode()).hexdigest(),
             "collector_ip": props.collector_ip,
-            "collector_port": props.collector_port,
+            "collector_port": Token.as_string(props.collector_port),
             "interfaces": ",".join(props.interfaces),
             "host": props.host,
             "ssh_user": props.ssh_user,
@@ -66,7 +73,6 @@ class PfsenseSoftflowd(Construct):
                 type="ssh",
                 host=_t("host"),
                 user=_t("ssh_user"),
-                port=_t("ssh_port"),
                 host_key=_t("ssh_host_key"),
                 # The key file is read when Terraform connects; its content is never in the JSON.
                 private_key=("${file(pathexpand(self.triggers.ssh_private_key_file))}" if use_key else None),
@@ -74,7 +80,10 @@ class PfsenseSoftflowd(Construct):
                 timeout="2m",
             ),
         )
-        upload = {"file": {"content": script, "destination": REMOTE_SCRIPT}}
+        # Terraform reads `${` and `%{` in any string as its own templates: escape the shell's.
+        # The typed connection takes the port as a number only; Terraform converts this string.
+        self.resource.add_override("connection.port", _t("ssh_port"))
+        upload = {"file": {"content": terraform_literal(script), "destination": REMOTE_SCRIPT}}
         enable = (
             f"/bin/sh {REMOTE_SCRIPT} enable --collector-ip {_t('collector_ip')} "
             f"--collector-port {_t('collector_port')} --interfaces {_t('interfaces')}"

@@ -24,8 +24,8 @@ EXPORTER_PACKAGES = ("flow_exporter", "netviz_config")
 class Goflow2Exports:
     collector_scrape_target: PodScrapeTarget
     exporter_scrape_target: PodScrapeTarget
-    netflow_node_port: str
-    """Token of the NetFlow NodePort: read in another stack, it becomes a cross-stack reference."""
+    netflow_node_port: float
+    """Number token of the NetFlow NodePort: read in another stack, it becomes a cross-stack reference."""
 
 
 def exporter_files() -> dict[str, str]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cdktf import TerraformOutput
+from cdktf import TerraformOutput, Token
 from constructs import Construct
 
 from netviz_config import NetworkConfig
@@ -54,14 +54,14 @@ class PlatformStack(NetvizStack):
                     ssh_private_key_file=pfsense.ssh_private_key_file,
                     collector_ip=node.address,
                     collector_port=goflow2.netflow_node_port,
-                    interfaces=[s.pfsense_interface for s in config.subnets if s.pfsense_interface],
+                    interfaces=config.softflowd_interfaces,
                 ),
             )
         TerraformOutput(
             self,
             "netflow_collector",
             description="Where pfSense sends NetFlow v9 (UDP): a node's address and the collector's NodePort.",
-            value=f"{node.address}:{goflow2.netflow_node_port}",
+            value=f"{node.address}:{Token.as_string(goflow2.netflow_node_port)}",
         )
 
     def _prometheus_and_grafana(self, config: NetworkConfig, targets, *, adopt: bool) -> None:

@@ -97,6 +97,7 @@ def synth(text: Optional[str] = None, outdir: Optional[str] = None) -> Synthesiz
 
     text = config_text() if text is None else text
     workdir = Path(outdir or tempfile.mkdtemp(prefix="netviz-synth-"))
+    workdir.mkdir(parents=True, exist_ok=True)
     config_file = workdir / "network.toml"
     config_file.write_text(text)
     config = netviz_config.load(str(config_file))
