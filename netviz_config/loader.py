@@ -37,7 +37,11 @@ def config_path(explicit: Optional[str] = None) -> str:
     return explicit or os.environ.get(ENV_VAR) or DEFAULT_PATH
 
 
-def load(path: Optional[str] = None) -> NetworkConfig:
+def load(path: Optional[str] = None, *, check_files: bool = True) -> NetworkConfig:
+    """Read and validate the config at `path` (default: `config_path()`).
+
+    check_files: also require the files it names (chart values files) to exist. The flow exporter
+    turns it off: it gets network.toml alone, in a ConfigMap, and reads none of those files."""
     path = config_path(path)
     try:
         with open(path, "rb") as f:
@@ -46,15 +50,17 @@ def load(path: Optional[str] = None) -> NetworkConfig:
         raise ConfigError(path, [f"file not found (set {ENV_VAR} or pass the path of your network.toml)"]) from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(path, [f"not valid TOML: {e}"]) from None
-    return parse(raw, source=path, base_dir=os.path.dirname(os.path.abspath(path)))
+    return parse(raw, source=path, base_dir=os.path.dirname(os.path.abspath(path)), check_files=check_files)
 
 
-def parse(raw: dict, source: str = "<config>", base_dir: str = ".") -> NetworkConfig:
+def parse(raw: dict, source: str = "<config>", base_dir: str = ".", *, check_files: bool = True) -> NetworkConfig:
     problems: list[str] = []
     config = _read(NetworkConfig, raw, "", problems)
     if not problems:
         config = dataclasses.replace(config, base_dir=base_dir)
         problems.extend(_whole_network_problems(config))
+        if check_files:
+            problems.extend(_missing_files(config))
     if problems:
         raise ConfigError(source, problems)
     return config
@@ -182,6 +188,14 @@ def _whole_network_problems(config: NetworkConfig) -> list[str]:
                     f"{s.netflow_if_index!r} was provided"
                 )
                 break
+    backend = config.state.backend
+    if backend != "local" and getattr(config.state, backend) is None:
+        problems.append(f"state.{backend}: missing required table for state.backend = {backend!r}")
+    return problems
+
+
+def _missing_files(config: NetworkConfig) -> list[str]:
+    problems = []
     for chart in ("prometheus", "grafana"):
         values_file = getattr(config.monitoring, chart).values_file
         if values_file and not os.path.isfile(config.resolve_path(values_file)):
@@ -189,9 +203,6 @@ def _whole_network_problems(config: NetworkConfig) -> list[str]:
                 f"monitoring.{chart}.values_file: expected a readable YAML file, but {values_file!r} "
                 f"({config.resolve_path(values_file)}) does not exist"
             )
-    backend = config.state.backend
-    if backend != "local" and getattr(config.state, backend) is None:
-        problems.append(f"state.{backend}: missing required table for state.backend = {backend!r}")
     return problems
 
 

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 from constructs import Construct
 
-from netviz_config import NetworkConfig
 from dashboards import DashboardConfig, render_pod_topology
+from netviz_config import NetworkConfig
 from netviz_constructs.caretta_agents import CarettaAgents, CarettaAgentsProps
 from netviz_constructs.dashboard import DashboardConfigMap, DashboardConfigMapProps
 from netviz_constructs.scrape import PodScrapeTarget

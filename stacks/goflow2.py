@@ -7,8 +7,9 @@ from pathlib import Path
 
 from constructs import Construct
 
-from netviz_config import NetworkConfig
 from dashboards import DashboardConfig, render_network_flows
+from flow_exporter.mapping import goflow2_mapping_yaml
+from netviz_config import NetworkConfig
 from netviz_constructs.dashboard import DashboardConfigMap, DashboardConfigMapProps
 from netviz_constructs.flow_collector import FlowCollector, FlowCollectorProps
 from netviz_constructs.scrape import PodScrapeTarget
@@ -40,7 +41,6 @@ def exporter_files() -> dict[str, str]:
 class Goflow2Stack(NetvizStack):
     def __init__(self, scope: Construct, name: str, config: NetworkConfig, config_toml: str):
         super().__init__(scope, name, config, helm=False)
-        from flow_exporter.mapping import goflow2_mapping_yaml
 
         g = config.goflow2
         collector = FlowCollector(

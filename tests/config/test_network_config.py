@@ -131,3 +131,14 @@ def test_bad_config_stops_synth_before_any_terraform_is_written(tmp_path):
     assert proc.returncode == 2, proc.stderr
     assert "goflow2.netflow_node_port: expected a NodePort between 30000 and 32767" in proc.stderr
     assert not outdir.exists()
+
+
+def test_files_named_by_the_config_can_go_unchecked_for_the_exporter(tmp_path):
+    text = DEFAULT_CONFIG.read_text() + '\n[monitoring.prometheus]\nvalues_file = "prometheus-values.yaml"\n'
+    path = tmp_path / "network.toml"
+    path.write_text(text)
+    with pytest.raises(netviz_config.ConfigError) as err:
+        netviz_config.load(str(path))
+    assert err.value.problems[0].startswith("monitoring.prometheus.values_file: expected a readable YAML file")
+    # The exporter gets network.toml alone in its ConfigMap, without the values file.
+    assert netviz_config.load(str(path), check_files=False).monitoring.prometheus.values_file == "prometheus-values.yaml"
