@@ -147,7 +147,7 @@ def child(path: str, config_path: str, max_series: int) -> None:
             aggregator.ingest(lines)
     elapsed = time.perf_counter() - start
     render_start = time.perf_counter()
-    body = render(aggregator.snapshot())
+    body = render(aggregator.scrape_snapshot())  # what /metrics serves
     render_s = time.perf_counter() - render_start
     snap = aggregator.snapshot()
     rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -114,7 +114,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     failed = threading.Event()
 
     try:
-        server = make_server(host, port, lambda: render(aggregator.snapshot()))
+        server = make_server(host, port, lambda: render(aggregator.scrape_snapshot()))
     except OSError as e:
         log.error("cannot listen on %s:%s: %s", host, port, e.strerror)
         return 2

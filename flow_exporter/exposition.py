@@ -4,6 +4,9 @@ House style (client_python's): `# HELP` then `# TYPE` for every family, even one
 yet; label names sorted; label values escaped (backslash, double quote, newline); counters end in
 `_total`; floats as Go prints them (`+Inf`, `-Inf`, `NaN`). Samples are sorted, so two scrapes of
 the same state are byte-identical (the golden test relies on it).
+
+Rendering shows what the snapshot holds: /metrics renders Aggregator.scrape_snapshot, in which flow
+series created since the previous scrape hold 0 (series.py: increase() cannot see a first sample).
 """
 
 from __future__ import annotations

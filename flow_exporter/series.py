@@ -8,6 +8,19 @@ that stops talking disappears first, and when it talks again its counter restart
 Prometheus' rate()/increase() read as a counter reset. Evictions are counted, so a dashboard can
 tell "quiet" from "evicted" and the cap can be raised.
 
+A new series is scraped at 0 first. Prometheus' increase()/rate() cannot see an increase inside a
+series' first sample: a series that appeared already holding its first flow's bytes would have
+those bytes missing from every dashboard's increase(...[$__range]), for each new peer, host,
+service or subnet pair, and again each time an evicted key comes back. So the store remembers the
+keys created since the last scrape (`_fresh`: a set touched only when a key is created or evicted,
+never when an existing key is updated), and `scrape_snapshot` shows their counters as 0 and marks
+them exposed; from the next scrape on they show their real value. The cost: a new series' counts
+show one scrape (one scrape interval) later; nothing is lost, increase() sees all of them. A
+re-created key starting at 0 is also always a visible counter reset. `snapshot` (tests, internal
+use) always shows real values. Only /metrics takes scrape snapshots, and any GET of /metrics is
+a scrape: a second Prometheus (or a curl) scraping the same exporter can take the 0 sample, so
+the other one sees a new series first with its real value (and misses that first increase).
+
 Not thread-safe on its own: the aggregator calls it under its lock.
 """
 
@@ -31,6 +44,7 @@ class SeriesStore:
         self.series = 0  # exported series now
         self.evictions = 0  # series evicted since start
         self._entries: OrderedDict[tuple, list] = OrderedDict()
+        self._fresh: set = set()  # keys created since the last scrape_snapshot, not evicted since
 
     def add(self, key: tuple, amounts) -> None:
         """Add `amounts` (one number per counter of the key's family) to `key`, marking it most
@@ -42,6 +56,7 @@ class SeriesStore:
             self._entries.move_to_end(key)
             return
         self._entries[key] = list(amounts)
+        self._fresh.add(key)
         self.series += len(amounts)
         if self.series > self.max_series:
             self._evict()
@@ -54,6 +69,7 @@ class SeriesStore:
             self._entries.move_to_end(key)
             return
         self._entries[key] = [amount]
+        self._fresh.add(key)
         self.series += 1
         if self.series > self.max_series:
             self._evict()
@@ -61,14 +77,26 @@ class SeriesStore:
     def _evict(self) -> None:
         # The newest key sits at the end and max_series >= 3 fits any one key, so it is never evicted.
         entries = self._entries
+        discard = self._fresh.discard
         while self.series > self.max_series:
-            _, counters = entries.popitem(last=False)
+            key, counters = entries.popitem(last=False)
+            discard(key)  # a key created again later is fresh again
             self.series -= len(counters)
             self.evictions += len(counters)
 
     def snapshot(self) -> list[tuple[tuple, tuple]]:
         """A copy of every (key, counters), for rendering outside the lock."""
         return [(key, tuple(counters)) for key, counters in self._entries.items()]
+
+    def scrape_snapshot(self) -> list[tuple[tuple, tuple]]:
+        """`snapshot` for a /metrics scrape: the counters of keys created since the previous scrape
+        snapshot are shown as 0 (see the module docstring), and those keys are then exposed."""
+        fresh = self._fresh
+        if not fresh:
+            return self.snapshot()
+        self._fresh = set()
+        return [(key, (0,) * len(counters) if key in fresh else tuple(counters))
+                for key, counters in self._entries.items()]
 
     def __len__(self) -> int:
         return len(self._entries)

@@ -1,4 +1,11 @@
-"""HTTP: `/metrics` (Prometheus text format) and `/healthz`. Standard library, one thread per request."""
+"""HTTP: `/metrics` (Prometheus text format) and `/healthz`. Standard library, one thread per request.
+
+Every GET /metrics calls `metrics()` once and counts as a scrape: the command passes a render of
+Aggregator.scrape_snapshot, in which a new flow series shows 0 the first time it is scraped and its
+real value from the next scrape on (Prometheus' increase() cannot see an increase in a series' first
+sample: flow_exporter/series.py). So a second Prometheus, or a curl, scraping the same exporter may
+take that 0 sample, and the other scraper then sees the series first with its real value.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +20,8 @@ log = logging.getLogger("flow_exporter.server")
 
 
 def make_server(host: str, port: int, metrics: Callable[[], bytes]) -> ThreadingHTTPServer:
-    """A server (not yet serving) whose /metrics body is `metrics()`. Port 0 picks a free port."""
+    """A server (not yet serving) whose /metrics body is `metrics()`, called once per request (each
+    one a scrape). Port 0 picks a free port."""
 
     class Handler(BaseHTTPRequestHandler):
         server_version = "netviz-flow-exporter"

@@ -1,25 +1,27 @@
 """Network Flows' traffic panels against a real capture: real packets, real softflowd, the real
 flow exporter, a real Prometheus, and the truth computed from the pcaps (tests/support/netflow.py).
 
-The capture's GoFlow2 lines are written to the exporter's input twice: the first pass creates
-every series (increase() needs a sample to count from), Prometheus scrapes, the second pass is
-the measured traffic. Evaluated at the first sample after the second pass, with `$__range` equal
-to the time since the last sample before it, each panel must show exactly the capture's bytes:
-e.g. the Inter-VLAN cell storage -> kubernetes equals the bytes the pcaps saw between the two.
+The exporter's input is empty while Prometheus takes a first sample; then the capture's GoFlow2
+lines are written to it once, and create every series. The exporter shows a new series at 0 in its
+first scrape and at its value from the second (increase() cannot see a first sample:
+flow_exporter/series.py). Evaluated at the second sample after the lines were read, with `$__range`
+equal to the time since the last sample before them, each panel must show exactly the capture's
+bytes, every series' first flows included: e.g. the Inter-VLAN cell storage -> kubernetes equals
+the bytes the pcaps saw between the two.
 """
 
 from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from collections import Counter
 
 import pytest
 
 import dashboards
 from tests.dashboards.dashboard_exprs import leftover_variables, substitute, target
-from tests.dashboards.test_network_flows_queries import REPO, _by, _samples, _wait_http, _wait_value, _window
+from tests.dashboards.test_network_flows_queries import (REPO, _by, _samples, _wait_http, _wait_samples, _wait_value,
+                                                         _window)
 from tests.support.tools import free_port
 
 BOARD = dashboards.render_network_flows()
@@ -32,7 +34,7 @@ def measured(flow_capture, tmp_path_factory):
     work = tmp_path_factory.mktemp("capture-flows")
     lines = flow_capture.goflow2_lines
     records = work / "flows.jsonl"
-    records.write_text("".join(line + "\n" for line in lines))
+    records.write_text("")
     port = free_port()
     exporter = subprocess.Popen(
         [sys.executable, "-m", "flow_exporter", "--config", str(flow_capture.config_path), "--input", str(records),
@@ -46,12 +48,12 @@ def measured(flow_capture, tmp_path_factory):
         _wait_http(f"http://127.0.0.1:{port}/healthz", exporter)
         prom.start()
         read = 'netviz_flow_exporter_records_total{job="flow-exporter"}'
-        _wait_value(prom, read, len(lines))
-        time.sleep(1.5)  # at least one more sample holding the first pass only
+        _wait_value(prom, read, 0)  # a sample before any record: no flow series yet
         with open(records, "a") as f:
             f.write("".join(line + "\n" for line in lines))
-        _wait_value(prom, read, 2 * len(lines))
-        at, span_ms = _window(_samples(prom, read), len(lines), 2 * len(lines))
+        # two scrapes after every line was read: the first may show new series at 0
+        _wait_samples(prom, read, len(lines), count=2)
+        at, span_ms = _window(_samples(prom, read), 0, len(lines), nth=2)
         yield prom, at, span_ms, flow_capture.truth
     finally:
         prom.stop()

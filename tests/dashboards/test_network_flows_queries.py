@@ -1,12 +1,14 @@
 """Network Flows' queries, evaluated by a real Prometheus over the real flow exporter's output.
 
 The flow exporter (python -m flow_exporter) follows a file of GoFlow2 JSON lines
-(tests/dashboards/flows_fixture.py): a warm-up batch creates every series, Prometheus scrapes,
-then the measured batch (and two bad lines) is appended and Prometheus scrapes again. Each query
-is evaluated at the first sample that holds the measured batch with `$__range` (and
-`$__rate_interval`) equal to the time since the last sample before it, so increase() is exactly
-the measured batch and rate() is it divided by that time. GoFlow2's own metrics come from a
-fixture in its exposition format, scraped before and after a known growth.
+(tests/dashboards/flows_fixture.py), empty while Prometheus takes a first sample; then the measured
+batch (and two bad lines) is appended, and creates every flow series. The exporter shows a new
+series at 0 in its first scrape and at its value from the second (flow_exporter/series.py), so
+each query is evaluated at the second sample that holds the measured batch, with `$__range` (and
+`$__rate_interval`) equal to the time since the last sample before it: increase() is exactly the
+measured batch, first flows of every series included, and rate() is it divided by that time.
+GoFlow2's own metrics come from a fixture in its exposition format, scraped before and after a
+known growth.
 """
 
 from __future__ import annotations
@@ -59,10 +61,20 @@ def _wait_value(prom, expr: str, value: float, timeout: float = 30) -> None:
     raise PrometheusError(f"{expr} never reached {value}; now {prom.query_value(expr)}")
 
 
-def _window(samples: list[tuple[float, float]], before: float, after: float) -> tuple[float, int]:
-    """(eval time, range ms): from the last sample equal to `before` to the first equal to `after`."""
+def _wait_samples(prom, expr: str, value: float, count: int, timeout: float = 30) -> None:
+    """Wait until `count` samples of `expr` equal `value`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if sum(1 for _t, v in _samples(prom, expr) if v == value) >= count:
+            return
+        time.sleep(0.2)
+    raise PrometheusError(f"{expr} never had {count} samples equal to {value}; samples {_samples(prom, expr)}")
+
+
+def _window(samples: list[tuple[float, float]], before: float, after: float, nth: int = 1) -> tuple[float, int]:
+    """(eval time, range ms): from the last sample equal to `before` to the `nth` equal to `after`."""
     start = max(t for t, v in samples if v == before)
-    end = min(t for t, v in samples if v == after)
+    end = sorted(t for t, v in samples if v == after)[nth - 1]
     return end, round((end - start) * 1000)
 
 
@@ -84,7 +96,7 @@ def flows(tmp_path_factory):
     config = work / "network.toml"
     config.write_text(ff.NETWORK_TOML)
     records = work / "flows.jsonl"
-    records.write_text("".join(f.line(NOW_NS - 60 * 10**9) + "\n" for f in ff.WARM_UP))
+    records.write_text("")
     port = free_port()
     exporter = subprocess.Popen(
         [sys.executable, "-m", "flow_exporter", "--config", str(config), "--input", str(records),
@@ -100,7 +112,7 @@ def flows(tmp_path_factory):
         _wait_http(f"http://127.0.0.1:{port}/healthz", exporter)
         prom.start()
         records_read = 'netviz_flow_exporter_records_total{job="flow-exporter"}'
-        _wait_value(prom, records_read, len(ff.WARM_UP))
+        _wait_value(prom, records_read, 0)  # a sample before any record: no flow series yet
         prom.wait_for_scrape("goflow2", count=1)
         # the measured batch, bad lines among it, and GoFlow2's counters grow
         with open(records, "a") as f:
@@ -108,10 +120,12 @@ def flows(tmp_path_factory):
             f.write("".join(fl.line(NOW_NS - 5 * 10**9) + "\n" for fl in ff.MEASURED))
             f.write("".join(line + "\n" for line in ff.BAD_LINES[1:]))
         goflow2.set_text(ff.goflow2_exposition(packets=1600, decoder_errors=5, template_errors=5, dropped=4))
-        total_lines = len(ff.WARM_UP) + len(ff.MEASURED) + len(ff.BAD_LINES)
-        _wait_value(prom, records_read, total_lines)
+        total_lines = len(ff.MEASURED) + len(ff.BAD_LINES)
+        # two scrapes after every line was read: the first may show new series at 0, the second
+        # shows them all at their value
+        _wait_samples(prom, records_read, total_lines, count=2)
         prom.wait_for_scrape("goflow2", after=time.time())
-        exporter_window = _window(_samples(prom, records_read), len(ff.WARM_UP), total_lines)
+        exporter_window = _window(_samples(prom, records_read), 0, total_lines, nth=2)
         goflow2_window = _window(_samples(prom, 'goflow2_flow_traffic_packets_total{job="goflow2"}'), 1000, 1600)
         yield prom, exporter_window, goflow2_window
     finally:

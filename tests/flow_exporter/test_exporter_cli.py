@@ -83,7 +83,8 @@ def test_stdin_records_are_served_and_the_exporter_outlives_its_input(tmp_path):
         proc.stdin.write(goflow2_line(bytes=700) + b"\n" + b"junk\n" + goflow2_line(bytes=300) + b"\n")
         proc.stdin.close()
         wait_until("records on /metrics", lambda: b"netviz_flow_exporter_records_total 3" in get(port, "/metrics"))
-        # THEN they are counted, and it keeps serving after its input ended
+        # THEN they are counted (read from the next scrape: the one above may show the new series at 0,
+        # flow_exporter/series.py), and it keeps serving after its input ended
         m = parse_exposition(get(port, "/metrics"))
         assert value(m, "netviz_flow_bytes_total", src_subnet="kubernetes", dst_subnet="storage", proto="TCP") == 1000
         assert value(m, "netviz_flow_exporter_records_rejected_total", reason="invalid_json") == 1

@@ -46,6 +46,8 @@ class Exporter:
         return sum(v for (n, _), v in samples.items() if n == name)
 
     def wait_for(self, name: str, want: float) -> None:
+        # Polls /metrics: a series new to this exporter shows 0 in the first scrape after its records
+        # were read and `want` from the next (flow_exporter/series.py).
         wait_until(f"{name} == {want}", lambda: self.metric(name) == want)
 
     def kill(self) -> None:
