@@ -32,41 +32,8 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-CONFIG = """
-[[subnets]]
-name = "home"
-cidr = "192.168.1.0/24"
-
-[[subnets]]
-name = "storage"
-cidr = "10.0.10.0/24"
-pfsense_interface = "opt1"
-netflow_if_index = 2
-
-[[subnets]]
-name = "kubernetes"
-cidr = "10.0.20.0/24"
-pfsense_interface = "lan"
-netflow_if_index = 1
-
-[[hosts]]
-name = "truenas"
-address = "10.0.10.15"
-
-[[hosts]]
-name = "proxmox"
-address = "192.168.1.127"
-
-[kubernetes]
-nodes = [
-  { name = "k8s-node-0", address = "10.0.20.100" },
-  { name = "k8s-node-1", address = "10.0.20.101" },
-  { name = "k8s-node-2", address = "10.0.20.102" },
-]
-
-[pfsense]
-address = "10.0.20.1"
-"""
+# The network of the shipped config (the design note's): three subnets, named hosts and nodes.
+CONFIG = os.path.join(ROOT, "network.toml")
 
 SERVER_PORTS = [(443, "TCP", 30), (80, "TCP", 8), (53, "UDP", 15), (2049, "TCP", 8), (445, "TCP", 4),
                 (22, "TCP", 3), (6443, "TCP", 6), (9100, "TCP", 5), (8006, "TCP", 2), (123, "UDP", 3),
@@ -205,9 +172,7 @@ def main() -> None:
         child(args.child[0], args.child[1], int(args.child[2]))
         return
     with tempfile.TemporaryDirectory() as tmp:
-        data, config = os.path.join(tmp, "flows.jsonl"), os.path.join(tmp, "network.toml")
-        with open(config, "w") as f:
-            f.write(CONFIG)
+        data, config = os.path.join(tmp, "flows.jsonl"), CONFIG
         lines = generate(data, args.records, args.seed)
         size = os.path.getsize(data)
         print(f"generated {lines} lines, {size / lines:.0f} bytes per line on average")

@@ -102,7 +102,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:
-        cfg = netviz_config.load(args.config)
+        # In the pod network.toml comes alone: the chart values files it may name are not there.
+        cfg = netviz_config.load(args.config, check_files=False)
         settings = from_network_config(cfg, args.max_series)
     except (netviz_config.ConfigError, ValueError) as e:
         log.error("%s", e)

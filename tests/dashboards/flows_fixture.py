@@ -1,6 +1,6 @@
 """Flow records with known bytes, written as GoFlow2 JSON lines, and what each panel must show.
 
-The network (NETWORK_TOML) has three subnets like the README's: home (no NetFlow interface),
+The network is the shipped network.toml's: three subnets: home (no NetFlow interface),
 storage (softflowd interface 2), kubernetes (interface 1). Records say who sent how many bytes
 at which sampling rate; `truth` derives, from the records alone, the bytes per subnet pair,
 protocol, local host and external peer that the flow exporter must count (bytes x sampling
@@ -15,42 +15,18 @@ import ipaddress
 import json
 from collections import defaultdict
 from dataclasses import dataclass
+from pathlib import Path
 
-NETWORK_TOML = """
-[[subnets]]
-name = "home"
-cidr = "192.168.1.0/24"
+import netviz_config
 
-[[subnets]]
-name = "storage"
-cidr = "10.0.10.0/24"
-pfsense_interface = "opt1"
-netflow_if_index = 2
+REPO = Path(__file__).resolve().parents[2]
 
-[[subnets]]
-name = "kubernetes"
-cidr = "10.0.20.0/24"
-pfsense_interface = "lan"
-netflow_if_index = 1
-
-[[hosts]]
-name = "proxmox"
-address = "192.168.1.127"
-
-[[hosts]]
-name = "truenas"
-address = "10.0.10.15"
-
-[kubernetes]
-nodes = [{ name = "k8s-node-0", address = "10.0.20.100" }]
-
-[pfsense]
-address = "10.0.20.1"
-"""
-
-SUBNETS = {"home": "192.168.1.0/24", "storage": "10.0.10.0/24", "kubernetes": "10.0.20.0/24"}
-IF_INDEX = {"storage": 2, "kubernetes": 1}
-NAMES = {"192.168.1.127": "proxmox", "10.0.10.15": "truenas", "10.0.20.100": "k8s-node-0"}  # hosts and nodes
+# The shipped network.toml (the design note's network): the exporter reads the same file.
+NETWORK_TOML_PATH = REPO / "network.toml"
+_NETWORK = netviz_config.load(str(NETWORK_TOML_PATH))
+SUBNETS = {s.name: s.cidr for s in _NETWORK.subnets}
+IF_INDEX = {s.name: s.netflow_if_index for s in _NETWORK.subnets if s.netflow_if_index is not None}
+NAMES = {**{h.address: h.name for h in _NETWORK.hosts}, **{n.address: n.name for n in _NETWORK.kubernetes.nodes}}
 
 
 @dataclass(frozen=True)

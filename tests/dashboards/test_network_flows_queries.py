@@ -94,7 +94,7 @@ def flows(tmp_path_factory):
 
     work = tmp_path_factory.mktemp("flows")
     config = work / "network.toml"
-    config.write_text(ff.NETWORK_TOML)
+    config.write_text(ff.NETWORK_TOML_PATH.read_text())
     records = work / "flows.jsonl"
     records.write_text("")
     port = free_port()

@@ -33,46 +33,17 @@ def wait_until(what: str, predicate, timeout: float = 20):
     raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
 
 
-# The shape of the shipped network.toml: two subnets softflowd watches (indexes 1 and 2), one it does
-# not, and an IPv6 one. As TOML text too, for the tests that start the real command.
-NETWORK_TOML = """
-[[subnets]]
-name = "home"
-cidr = "192.168.1.0/24"
-
-[[subnets]]
-name = "storage"
-cidr = "10.0.10.0/24"
-pfsense_interface = "opt1"
-netflow_if_index = 2
-
-[[subnets]]
-name = "kubernetes"
-cidr = "10.0.20.0/24"
-pfsense_interface = "lan"
-netflow_if_index = 1
-
+# The shipped network.toml (two subnets softflowd watches, indexes 1 and 2, one it does not) plus
+# an IPv6 subnet and host. As TOML text too, for the tests that start the real command.
+with open(os.path.join(REPO, "network.toml")) as _shipped:
+    NETWORK_TOML = _shipped.read() + """
 [[subnets]]
 name = "lab6"
 cidr = "fd00:20::/64"
 
 [[hosts]]
-name = "truenas"
-address = "10.0.10.15"
-
-[[hosts]]
-name = "proxmox"
-address = "192.168.1.127"
-
-[[hosts]]
 name = "nas6"
 address = "fd00:20::15"
-
-[kubernetes]
-nodes = [{ name = "k8s-node-0", address = "10.0.20.100" }]
-
-[pfsense]
-address = "10.0.20.1"
 """
 NETWORK = tomllib.loads(NETWORK_TOML)
 

@@ -198,3 +198,25 @@ def test_collector_pod_survives_each_container_restarting(running):
     running.send(100, 3)
     running.wait_for_bytes(330)
     assert running.procs["flow-exporter"].poll() is None, "the exporter must never exit"
+
+
+def test_exporter_starts_with_a_config_naming_files_it_does_not_get(tmp_path):
+    """The ConfigMap holds network.toml alone; a values_file it names (adopt mode) is not there."""
+    from tests.support.tools import free_port
+    from tests.synth import config_text, synth
+
+    (tmp_path / "prometheus-values.yaml").write_text("server: {}\n")
+    text = config_text(lambda t: t + '\n[monitoring.prometheus]\nvalues_file = "prometheus-values.yaml"\n')
+    out = synth(text, outdir=str(tmp_path))
+    deployment = out.resource("goflow2", "kubernetes_deployment_v1", "goflow2_deployment")
+    files = out.resource("goflow2", "kubernetes_config_map_v1", "goflow2_files")["data"]
+    p = Pod(tmp_path / "pod", deployment["spec"]["template"]["spec"], files)
+    try:
+        p.init()
+        p.start_collector()
+        assert p.collector_says() == "opened"
+        p.start_exporter(free_port())
+        p.send(7, 1)
+        p.wait_for_bytes(7)
+    finally:
+        p.cleanup()
