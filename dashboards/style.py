@@ -145,20 +145,26 @@ def _legend_table(calcs: Iterable[str]) -> common_builder.VizLegendOptions:
     )
 
 
+def _panel(builder, title: str, description: str, targets: list, width: int, height: int, unit: Optional[str] = None):
+    """What every panel has: title, required description, the datasource variable, targets, size, unit."""
+    panel = (
+        builder.title(title)
+        .description(_require(description, title))
+        .datasource(DATASOURCE)
+        .targets(targets)
+        .span(width)
+        .height(height)
+    )
+    return panel.unit(unit) if unit is not None else panel
+
+
 def timeseries(
     title: str, description: str, unit: str, targets: list, *, width: int = 12, height: int = 8, stack: bool = False
 ) -> timeseries_builder.Panel:
     """Lines over time with a table legend (mean, max) sorted by mean."""
     panel = (
-        timeseries_builder.Panel()
-        .title(title)
-        .description(_require(description, title))
-        .datasource(DATASOURCE)
-        .targets(targets)
-        .unit(unit)
+        _panel(timeseries_builder.Panel(), title, description, targets, width, height, unit)
         .min(0)
-        .span(width)
-        .height(height)
         .fill_opacity(10 if not stack else 40)
         .line_width(1)
         .legend(_legend_table(["mean", "max"]))
@@ -182,14 +188,7 @@ def table(
 ) -> table_builder.Panel:
     """A table of an instant query; the numeric columns take `unit`, the Time column is hidden."""
     panel = (
-        table_builder.Panel()
-        .title(title)
-        .description(_require(description, title))
-        .datasource(DATASOURCE)
-        .targets(targets)
-        .unit(unit)
-        .span(width)
-        .height(height)
+        _panel(table_builder.Panel(), title, description, targets, width, height, unit)
         .override_by_name("Time", [dashboard.DynamicConfigValue(id_val="custom.hidden", value=True)])
     )
     hide_time = dashboard.DataTransformerConfig(
@@ -204,15 +203,8 @@ def table(
 def bargauge(title: str, description: str, unit: str, targets: list, *, width: int = 12, height: int = 8) -> bargauge_builder.Panel:
     """Horizontal bars, one per series, for "top N" rankings at the end of the range."""
     return (
-        bargauge_builder.Panel()
-        .title(title)
-        .description(_require(description, title))
-        .datasource(DATASOURCE)
-        .targets(targets)
-        .unit(unit)
+        _panel(bargauge_builder.Panel(), title, description, targets, width, height, unit)
         .min(0)
-        .span(width)
-        .height(height)
         .orientation(common.VizOrientation.HORIZONTAL)
         .display_mode(common.BarGaugeDisplayMode.GRADIENT)
         .reduce_options(common_builder.ReduceDataOptions().calcs(["lastNotNull"]).values(False))
@@ -222,14 +214,7 @@ def bargauge(title: str, description: str, unit: str, targets: list, *, width: i
 def piechart(title: str, description: str, unit: str, targets: list, *, width: int = 8, height: int = 8) -> piechart_builder.Panel:
     """A donut of shares at the end of the range, legend with values and percentages."""
     return (
-        piechart_builder.Panel()
-        .title(title)
-        .description(_require(description, title))
-        .datasource(DATASOURCE)
-        .targets(targets)
-        .unit(unit)
-        .span(width)
-        .height(height)
+        _panel(piechart_builder.Panel(), title, description, targets, width, height, unit)
         .pie_type(piechart_model.PieChartType.DONUT)
         .reduce_options(common_builder.ReduceDataOptions().calcs(["lastNotNull"]).values(False))
         .legend(
@@ -242,18 +227,10 @@ def piechart(title: str, description: str, unit: str, targets: list, *, width: i
     )
 
 
-
 def stat(title: str, description: str, unit: str, targets: list, *, width: int = 6, height: int = 4) -> stat_builder.Panel:
     """One big number per series (last value)."""
     return (
-        stat_builder.Panel()
-        .title(title)
-        .description(_require(description, title))
-        .datasource(DATASOURCE)
-        .targets(targets)
-        .unit(unit)
-        .span(width)
-        .height(height)
+        _panel(stat_builder.Panel(), title, description, targets, width, height, unit)
         .graph_mode(common.BigValueGraphMode.AREA)
         .reduce_options(common_builder.ReduceDataOptions().calcs(["lastNotNull"]).values(False))
     )
@@ -268,13 +245,14 @@ def nodegraph(
     must be the label names the queries produce: no rename transformation is used (FACTS).
     """
     return (
-        nodegraph_builder.Panel()
-        .title(title)
-        .description(_require(description, title))
-        .datasource(DATASOURCE)
-        .targets([table_query(nodes_expr, NODES_REF), table_query(edges_expr, EDGES_REF)])
-        .span(width)
-        .height(height)
+        _panel(
+            nodegraph_builder.Panel(),
+            title,
+            description,
+            [table_query(nodes_expr, NODES_REF), table_query(edges_expr, EDGES_REF)],
+            width,
+            height,
+        )
         .nodes(nodegraph_builder.NodeOptions().main_stat_unit(node_unit))
         .edges(nodegraph_builder.EdgeOptions().main_stat_unit(edge_unit))
         .zoom_mode(nodegraph_model.ZoomMode.COOPERATIVE)
