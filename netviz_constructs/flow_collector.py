@@ -67,6 +67,21 @@ def _locked_down():
     )
 
 
+def _http_probes(path: str, port_name: str) -> dict:
+    """Liveness and readiness on the same HTTP endpoint: a container that stops answering is restarted,
+    one that is not answering yet gets no traffic."""
+    return {
+        "liveness_probe": k8s.DeploymentV1SpecTemplateSpecContainerLivenessProbe(
+            http_get=k8s.DeploymentV1SpecTemplateSpecContainerLivenessProbeHttpGet(path=path, port=port_name),
+            period_seconds=20,
+        ),
+        "readiness_probe": k8s.DeploymentV1SpecTemplateSpecContainerReadinessProbe(
+            http_get=k8s.DeploymentV1SpecTemplateSpecContainerReadinessProbeHttpGet(path=path, port=port_name),
+            period_seconds=10,
+        ),
+    }
+
+
 def _configmap_key(path: str) -> str:
     # ConfigMap keys cannot hold '/': flatten, and map back with `items` at mount time.
     return path.replace("/", "__")
@@ -148,18 +163,7 @@ class FlowCollector(Construct):
                     name=COLLECTOR_METRICS_PORT_NAME, container_port=props.collector_metrics_port, protocol="TCP"
                 ),
             ],
-            liveness_probe=k8s.DeploymentV1SpecTemplateSpecContainerLivenessProbe(
-                http_get=k8s.DeploymentV1SpecTemplateSpecContainerLivenessProbeHttpGet(
-                    path="/__health", port=COLLECTOR_METRICS_PORT_NAME
-                ),
-                period_seconds=20,
-            ),
-            readiness_probe=k8s.DeploymentV1SpecTemplateSpecContainerReadinessProbe(
-                http_get=k8s.DeploymentV1SpecTemplateSpecContainerReadinessProbeHttpGet(
-                    path="/__health", port=COLLECTOR_METRICS_PORT_NAME
-                ),
-                period_seconds=10,
-            ),
+            **_http_probes("/__health", COLLECTOR_METRICS_PORT_NAME),
             volume_mount=[flows_mount, config_mount],
             security_context=_locked_down(),
             resources=_resources("50m", "100Mi", "500m", "256Mi"),
@@ -187,18 +191,7 @@ class FlowCollector(Construct):
                     name=EXPORTER_METRICS_PORT_NAME, container_port=props.exporter_metrics_port, protocol="TCP"
                 )
             ],
-            liveness_probe=k8s.DeploymentV1SpecTemplateSpecContainerLivenessProbe(
-                http_get=k8s.DeploymentV1SpecTemplateSpecContainerLivenessProbeHttpGet(
-                    path="/healthz", port=EXPORTER_METRICS_PORT_NAME
-                ),
-                period_seconds=20,
-            ),
-            readiness_probe=k8s.DeploymentV1SpecTemplateSpecContainerReadinessProbe(
-                http_get=k8s.DeploymentV1SpecTemplateSpecContainerReadinessProbeHttpGet(
-                    path="/healthz", port=EXPORTER_METRICS_PORT_NAME
-                ),
-                period_seconds=10,
-            ),
+            **_http_probes("/healthz", EXPORTER_METRICS_PORT_NAME),
             volume_mount=[
                 flows_mount,
                 config_mount,
