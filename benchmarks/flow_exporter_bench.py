@@ -101,18 +101,25 @@ def child(path: str, config_path: str, max_series: int) -> None:
     from flow_exporter.reader import CHUNK_BYTES, LineSplitter
     from flow_exporter.settings import from_network_config
 
-    aggregator = Aggregator(from_network_config(netviz_config.load(config_path), max_series))
-    splitter = LineSplitter()
+    settings = from_network_config(netviz_config.load(config_path), max_series)
     fd = os.open(path, os.O_RDONLY)
-    start = time.perf_counter()
-    while True:
-        chunk = os.read(fd, CHUNK_BYTES)
-        if not chunk:
-            break
-        lines = splitter.feed(chunk)
-        if lines:
-            aggregator.ingest(lines)
-    elapsed = time.perf_counter() - start
+
+    def ingest_all(aggregator) -> float:
+        """Read the whole file through the reader's line splitter into `aggregator`; seconds taken."""
+        os.lseek(fd, 0, os.SEEK_SET)
+        splitter = LineSplitter()
+        start = time.perf_counter()
+        while True:
+            chunk = os.read(fd, CHUNK_BYTES)
+            if not chunk:
+                break
+            lines = splitter.feed(chunk)
+            if lines:
+                aggregator.ingest(lines)
+        return time.perf_counter() - start
+
+    aggregator = Aggregator(settings)
+    elapsed = ingest_all(aggregator)
     render_start = time.perf_counter()
     body = render(aggregator.scrape_snapshot())  # what /metrics serves
     render_s = time.perf_counter() - render_start
@@ -121,18 +128,8 @@ def child(path: str, config_path: str, max_series: int) -> None:
     del aggregator
     # For comparison only: the same lines through the reference path alone (json.loads), i.e. what
     # GoFlow2 output without netviz's mapping costs. Measured after the peak RSS above was taken.
-    reference = Aggregator(from_network_config(netviz_config.load(config_path), max_series), fast_path=False)
-    splitter = LineSplitter()
-    os.lseek(fd, 0, os.SEEK_SET)
-    ref_start = time.perf_counter()
-    while True:
-        chunk = os.read(fd, CHUNK_BYTES)
-        if not chunk:
-            break
-        lines = splitter.feed(chunk)
-        if lines:
-            reference.ingest(lines)
-    reference_s = time.perf_counter() - ref_start
+    reference = Aggregator(settings, fast_path=False)
+    reference_s = ingest_all(reference)
     assert reference.snapshot().series == snap.series, "fast and reference paths disagree"
     print(json.dumps({
         "records": snap.records, "seconds": elapsed, "series": snap.series_count, "evictions": snap.evictions,
