@@ -50,45 +50,30 @@ def _require(description: str, title: str) -> str:
 # ---- queries ---------------------------------------------------------------------------------
 
 
-def range_query(expr: str, legend: str, ref_id: str = "A") -> prometheus_builder.Dataquery:
-    """A time-series query over the dashboard range, one line per series named by `legend`."""
+def _query(expr: str, ref_id: str) -> prometheus_builder.Dataquery:
+    """What every query has: the expression in code mode, its refId, the datasource variable."""
     return (
         prometheus_builder.Dataquery()
         .expr(expr)
-        .legend_format(legend)
-        .range()
-        .format(prometheus.PromQueryFormat.TIME_SERIES)
         .editor_mode(prometheus.QueryEditorMode.CODE)
         .ref_id(ref_id)
         .datasource(DATASOURCE)
     )
+
+
+def range_query(expr: str, legend: str, ref_id: str = "A") -> prometheus_builder.Dataquery:
+    """A time-series query over the dashboard range, one line per series named by `legend`."""
+    return _query(expr, ref_id).legend_format(legend).range().format(prometheus.PromQueryFormat.TIME_SERIES)
 
 
 def table_query(expr: str, ref_id: str = "A") -> prometheus_builder.Dataquery:
     """An instant query in table format: one row per series, one column per label plus `Value`."""
-    return (
-        prometheus_builder.Dataquery()
-        .expr(expr)
-        .instant()
-        .format(prometheus.PromQueryFormat.TABLE)
-        .editor_mode(prometheus.QueryEditorMode.CODE)
-        .ref_id(ref_id)
-        .datasource(DATASOURCE)
-    )
+    return _query(expr, ref_id).instant().format(prometheus.PromQueryFormat.TABLE)
 
 
 def instant_query(expr: str, legend: str, ref_id: str = "A") -> prometheus_builder.Dataquery:
     """An instant query whose series are named by `legend` (bar gauges, pie charts, stats)."""
-    return (
-        prometheus_builder.Dataquery()
-        .expr(expr)
-        .legend_format(legend)
-        .instant()
-        .format(prometheus.PromQueryFormat.TIME_SERIES)
-        .editor_mode(prometheus.QueryEditorMode.CODE)
-        .ref_id(ref_id)
-        .datasource(DATASOURCE)
-    )
+    return _query(expr, ref_id).legend_format(legend).instant().format(prometheus.PromQueryFormat.TIME_SERIES)
 
 
 # ---- variables -------------------------------------------------------------------------------
