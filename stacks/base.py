@@ -5,17 +5,20 @@ from __future__ import annotations
 import re
 
 import jsii
-from cdktf import TerraformStack
+from cdktf import Aspects, TerraformStack
 from constructs import Construct, Node
 
 from netviz_config import NetworkConfig
 from netviz_constructs.cluster import ClusterProviders, ClusterProvidersProps
 from netviz_constructs.state_backend import use_state_backend
+from netviz_constructs.terraform_literals import LiteralStrings
 
 
 class NetvizStack(TerraformStack):
     def __init__(self, scope: Construct, name: str, config: NetworkConfig, *, helm: bool = True):
         super().__init__(scope, name)
+        # Constructs pass plain text; this makes Terraform read every literal string as itself.
+        Aspects.of(self).add(LiteralStrings())
         use_state_backend(
             self,
             name,

@@ -15,7 +15,7 @@ from constructs import Construct
 from netviz_config import NetworkConfig
 from netviz_constructs.helm_release import NetvizNamespace
 from netviz_constructs.monitoring import Grafana, GrafanaProps, PrometheusServer, PrometheusServerProps
-from netviz_constructs.pfsense_softflowd import PfsenseSoftflowd, PfsenseSoftflowdProps
+from netviz_constructs.pfsense_softflowd import PfsenseSoftflowd, PfsenseSoftflowdProps, PfsenseSoftflowdRemoved
 from netviz_constructs.pod_monitor import PodMonitor, PodMonitorProps
 
 from .base import NetvizStack
@@ -57,6 +57,9 @@ class PlatformStack(NetvizStack):
                     interfaces=config.softflowd_interfaces,
                 ),
             )
+        else:
+            # Turned off after it was on: the next deploy runs `disable` (a no-op if it never was on).
+            PfsenseSoftflowdRemoved(self, "pfsense")
         TerraformOutput(
             self,
             "netflow_collector",

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional
 
+import yaml
+
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = REPO / "network.toml"
 
@@ -25,15 +27,25 @@ class Synthesized:
     stacks: dict[str, dict]
 
     def resources(self, stack: str, type_: str) -> dict[str, dict]:
-        return self.stacks[stack].get("resource", {}).get(type_, {})
+        """The stack's resources of `type_`, their strings as Terraform reads them (`read_strings`)."""
+        return read_strings(self.raw_resources(stack, type_))
 
     def resource(self, stack: str, type_: str, name: str) -> dict:
         found = self.resources(stack, type_)
         assert name in found, f"{stack}: no {type_}.{name}; have {sorted(found)}"
         return found[name]
 
+    def raw_resources(self, stack: str, type_: str) -> dict[str, dict]:
+        """The stack's resources of `type_` exactly as written in its JSON (template escapes kept)."""
+        return self.stacks[stack].get("resource", {}).get(type_, {})
+
+    def raw_resource(self, stack: str, type_: str, name: str) -> dict:
+        found = self.raw_resources(stack, type_)
+        assert name in found, f"{stack}: no {type_}.{name}; have {sorted(found)}"
+        return found[name]
+
     def helm_values_layers(self, stack: str, release: str) -> list[dict]:
-        return [json.loads(v) for v in self.resource(stack, "helm_release", release)["values"]]
+        return [yaml.safe_load(v) for v in self.resource(stack, "helm_release", release)["values"]]
 
     def helm_values(self, stack: str, release: str) -> dict:
         """The release's values files merged as Helm merges them (maps deep, later files win)."""
@@ -74,6 +86,32 @@ class Synthesized:
             else:
                 value = value[step]
         return str(value)
+
+
+def read_string(text: str) -> str:
+    """`text` as Terraform reads its literal parts: the template escapes `$${` and `%%{` become `${`
+    and `%{`; interpolations (`${...}`, references) are left as they are, for tests to resolve.
+    tests/stacks/test_terraform_reads_synthesized.py checks this reading against Terraform itself."""
+    out, i = [], 0
+    while i < len(text):
+        if text.startswith("$${", i) or text.startswith("%%{", i):
+            out.append(text[i + 1 : i + 3])
+            i += 3
+        else:
+            out.append(text[i])
+            i += 1
+    return "".join(out)
+
+
+def read_strings(value: Any) -> Any:
+    """`value` (any JSON) with every string and map key read by `read_string`."""
+    if isinstance(value, str):
+        return read_string(value)
+    if isinstance(value, dict):
+        return {read_string(k): read_strings(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [read_strings(v) for v in value]
+    return value
 
 
 def _helm_merge(base: dict, over: dict) -> dict:

@@ -49,15 +49,18 @@ class PfSenseStandIn:
         shutil.copy(CONFIG_XML, self.config_path)
 
     # -- running the script
-    def run(self, *args: str, timeout: float = 60) -> Run:
-        env = {
+    def env(self) -> dict[str, str]:
+        """The environment that makes the script work on this stand-in (its test hooks)."""
+        return {
             "PATH": "/usr/bin:/bin:/usr/sbin:/sbin",
             "NETVIZ_PFSENSE_ROOT": str(self.root),
             "NETVIZ_PHP": self.php,
             "TMPDIR": str(self.root / "tmp"),
         }
+
+    def run(self, *args: str, timeout: float = 60) -> Run:
         p = subprocess.run(
-            [self.shell, str(SCRIPT), *args], env=env, cwd=self.root, capture_output=True, text=True, timeout=timeout
+            [self.shell, str(SCRIPT), *args], env=self.env(), cwd=self.root, capture_output=True, text=True, timeout=timeout
         )
         return Run(p.returncode, p.stdout, p.stderr)
 

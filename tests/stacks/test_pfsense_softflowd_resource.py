@@ -28,8 +28,31 @@ def resource(out):
     return out.resource("platform", "null_resource", "pfsense_softflowd")
 
 
-def test_off_by_default(synthesized):
-    assert "null_resource" not in synthesized.stacks["platform"].get("resource", {})
+REMOTE = "/tmp/netviz-pfsense-softflowd.sh"
+
+
+def test_off_by_default_is_a_removed_block_that_would_disable(synthesized):
+    """Management off: no resource, but a `removed` block for its address, so switching it off after
+    it was on runs `disable` on the next deploy (and does nothing where it never was on)."""
+    platform = synthesized.stacks["platform"]
+    assert "null_resource" not in platform.get("resource", {})
+    (removed,) = platform["removed"]
+    assert removed["from"] == "null_resource.pfsense_softflowd"
+    assert removed["lifecycle"] == {"destroy": True}
+    assert [list(p)[0] for p in removed["provisioner"]] == ["file", "remote-exec"]
+    assert all(list(p.values())[0]["when"] == "destroy" for p in removed["provisioner"])
+    assert removed["provisioner"][1]["remote-exec"]["inline"] == [
+        f"/bin/sh {REMOTE} disable; status=$?; rm -f {REMOTE}; exit $status"
+    ]
+    # Destroying a null_resource needs its provider, pinned like the others.
+    assert platform["terraform"]["required_providers"]["null"]["version"] == "3.2.4"
+
+
+def test_removed_block_and_resource_share_one_connection(out, synthesized):
+    (removed,) = synthesized.stacks["platform"]["removed"]
+    resource = out.raw_resource("platform", "null_resource", "pfsense_softflowd")
+    assert removed["connection"] == resource["connection"]
+    assert removed["provisioner"] == resource["provisioner"][2:]
 
 
 def test_triggers_follow_script_collector_and_goflow2_nodeport(out, resource):
@@ -50,8 +73,12 @@ def test_connection_pins_the_host_key_and_uses_the_agent(resource):
     assert c["user"] == "${self.triggers.ssh_user}" and resource["triggers"]["ssh_user"] == "admin"
     assert c["port"] == "${self.triggers.ssh_port}" and resource["triggers"]["ssh_port"] == "22"
     assert c["host_key"] == "${self.triggers.ssh_host_key}" and resource["triggers"]["ssh_host_key"] == HOST_KEY
-    assert c["agent"] == "true"
-    assert "private_key" not in c and "password" not in c
+    assert c["agent"] == "${self.triggers.ssh_agent}" and resource["triggers"]["ssh_agent"] == "true"
+    assert c["private_key"] == (
+        '${(self.triggers.ssh_agent == "true") ? null : file(pathexpand(self.triggers.ssh_private_key_file))}'
+    )
+    assert resource["triggers"]["ssh_private_key_file"] == ""
+    assert "password" not in c
 
 
 def test_key_file_is_read_at_deploy_time_never_synthesized(tmp_path):
@@ -59,31 +86,32 @@ def test_key_file_is_read_at_deploy_time_never_synthesized(tmp_path):
     key.write_text("-----BEGIN OPENSSH PRIVATE KEY-----\nnot-a-real-key\n-----END OPENSSH PRIVATE KEY-----\n")
     out = synth(managed(f'ssh_private_key_file = "{key}"'), outdir=str(tmp_path / "o"))
     r = out.resource("platform", "null_resource", "pfsense_softflowd")
-    assert r["connection"]["private_key"] == "${file(pathexpand(self.triggers.ssh_private_key_file))}"
-    assert r["connection"]["agent"] == "false"
+    assert r["triggers"]["ssh_agent"] == "false"
     assert r["triggers"]["ssh_private_key_file"] == str(key)
     for stack in out.stacks.values():
         assert "PRIVATE KEY" not in json.dumps(stack)
 
 
-def test_provisioners_upload_run_and_disable_on_destroy(resource):
+def test_provisioners_upload_run_and_disable_on_destroy(out, resource):
     p = resource["provisioner"]
     assert [list(x)[0] for x in p] == ["file", "remote-exec", "file", "remote-exec"]
     script = (REPO / "scripts" / "pfsense_softflowd.sh").read_text()
-    assert p[0]["file"]["destination"] == "/tmp/netviz-pfsense-softflowd.sh"
-    # The shell's own ${...} are escaped, or Terraform would try to interpolate them.
-    content = p[0]["file"]["content"]
-    assert "${" in script and not re.search(r"(?<!\$)\$\{", content)
-    assert content.replace("$${", "${").replace("%%{", "%{") == script
-    (enable, cleanup) = p[1]["remote-exec"]["inline"]
+    assert p[0]["file"]["destination"] == REMOTE
+    # As written, the shell's own ${...} are escaped (or Terraform would interpolate them) ...
+    raw = out.raw_resource("platform", "null_resource", "pfsense_softflowd")["provisioner"][0]["file"]["content"]
+    assert "${" in script and not re.search(r"(?<!\$)\$\{", raw)
+    # ... and Terraform reads the script back exactly.
+    assert p[0]["file"]["content"] == script
+    (enable,) = p[1]["remote-exec"]["inline"]
     assert enable == (
-        "/bin/sh /tmp/netviz-pfsense-softflowd.sh enable --collector-ip ${self.triggers.collector_ip} "
-        "--collector-port ${self.triggers.collector_port} --interfaces ${self.triggers.interfaces}"
+        f"/bin/sh {REMOTE} enable --collector-ip ${{self.triggers.collector_ip}} "
+        "--collector-port ${self.triggers.collector_port} --interfaces ${self.triggers.interfaces}; "
+        f"status=$?; rm -f {REMOTE}; exit $status"
     )
     assert "when" not in p[0]["file"] and "when" not in p[1]["remote-exec"]
     assert p[2]["file"]["when"] == "destroy"
     assert p[3]["remote-exec"]["when"] == "destroy"
-    assert p[3]["remote-exec"]["inline"][0] == "/bin/sh /tmp/netviz-pfsense-softflowd.sh disable"
+    assert p[3]["remote-exec"]["inline"] == [f"/bin/sh {REMOTE} disable; status=$?; rm -f {REMOTE}; exit $status"]
 
 
 def references(text: str) -> list[str]:
@@ -91,13 +119,15 @@ def references(text: str) -> list[str]:
     return re.findall(r"(?<!\$)\$\{([^}]*)\}", text)
 
 
-def test_destroy_time_provisioners_refer_only_to_self(resource):
-    for prov in resource["provisioner"][2:]:
-        refs = references(json.dumps(prov))
+def test_destroy_time_provisioners_and_connection_refer_only_to_self(out, synthesized):
+    resource = out.raw_resource("platform", "null_resource", "pfsense_softflowd")
+    (removed,) = synthesized.stacks["platform"]["removed"]
+    for block in (resource["provisioner"][2:], removed["provisioner"]):
+        refs = references(json.dumps(block))
         assert all(r.startswith("self.") for r in refs), refs
-    for value in resource["connection"].values():
-        refs = references(str(value))
-        assert all("self.triggers." in r for r in refs), value
+    for connection in (resource["connection"], removed["connection"]):
+        refs = references(json.dumps(connection))
+        assert len(refs) == 6 and all("self.triggers." in r for r in refs), refs
 
 
 def test_managing_softflowd_needs_a_pinned_host_key(tmp_path):
