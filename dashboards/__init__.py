@@ -23,6 +23,7 @@ __all__ = [
     "render_network_flows",
     "POD_TOPOLOGY_FILE",
     "NETWORK_FLOWS_FILE",
+    "to_json",
 ]
 
 POD_TOPOLOGY_FILE = pod_topology.FILENAME
@@ -39,9 +40,14 @@ def render_network_flows(config: Optional[DashboardConfig] = None) -> dict:
     return style.to_dict(network_flows.build(config or DashboardConfig()))
 
 
+def to_json(dashboard: dict) -> str:
+    """A dashboard as the file text netviz ships: what dashboards/rendered/ holds, byte for byte."""
+    return style.to_json(dashboard)
+
+
 def render_all(config: Optional[DashboardConfig] = None) -> dict[str, str]:
     """Every dashboard as {file name: JSON text}: what a ConfigMap's `data` or a folder holds."""
     return {
-        POD_TOPOLOGY_FILE: style.to_json(render_pod_topology(config)),
-        NETWORK_FLOWS_FILE: style.to_json(render_network_flows(config)),
+        POD_TOPOLOGY_FILE: to_json(render_pod_topology(config)),
+        NETWORK_FLOWS_FILE: to_json(render_network_flows(config)),
     }

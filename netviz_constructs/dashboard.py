@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Mapping
 
 from cdktf_cdktf_provider_kubernetes.config_map_v1 import ConfigMapV1, ConfigMapV1Metadata
 from constructs import Construct
@@ -17,8 +16,8 @@ class DashboardConfigMapProps:
     namespace: str
     name: str
     """ConfigMap name, also the file name the sidecar writes (`<name>.json`)."""
-    dashboard: Mapping[str, Any]
-    """The dashboard JSON model."""
+    dashboard_json: str
+    """The dashboard JSON model as the file text to ship (dashboards.to_json)."""
     sidecar_labels: Mapping[str, str]
     """The label(s) Grafana's dashboard sidecar watches for."""
 
@@ -34,5 +33,5 @@ class DashboardConfigMap(Construct):
                 namespace=props.namespace,
                 labels={**MANAGED_BY, **props.sidecar_labels},
             ),
-            data={f"{props.name}.json": json.dumps(props.dashboard, indent=2, sort_keys=True)},
+            data={f"{props.name}.json": props.dashboard_json},
         )

@@ -26,7 +26,7 @@ import re
 from typing import Any
 
 import jsii
-from cdktf import IAspect, TerraformDataSource, TerraformOutput, TerraformProvider, TerraformResource
+from cdktf import IAspect, TerraformDataSource, TerraformOutput, TerraformProvider, TerraformResource, Token
 from constructs import IConstruct
 
 from .removed_block import RemovedBlock
@@ -50,28 +50,17 @@ def escape_template(text: str) -> str:
     return _TOKEN_OR_TEMPLATE.sub(one, text)
 
 
-def escape_templates(value: Any, where: str = "value") -> Any:
-    """`value` (strings, lists, maps, nested) with every string escaped.
-
-    Map keys are templates too, but an override can only add keys to what cdktf writes, never
-    rename one: a key that would need escaping is refused rather than written wrong."""
+def escape_templates(value: Any) -> Any:
+    """`value` (strings, lists, maps, nested) with every string and map key escaped."""
     if isinstance(value, str):
         return escape_template(value)
     if isinstance(value, dict):
-        out = {}
-        for key, item in value.items():
-            if key in _NOT_TEMPLATES:
-                out[key] = item
-                continue
-            if escape_template(key) != key:
-                raise ValueError(
-                    f"{where}: map key {key!r} contains '${{' or '%{{', which Terraform would read as a "
-                    "template; netviz cannot write such a key literally: choose another name"
-                )
-            out[key] = escape_templates(item, f"{where}.{key}")
-        return out
+        return {
+            key if key in _NOT_TEMPLATES else escape_template(key): item if key in _NOT_TEMPLATES else escape_templates(item)
+            for key, item in value.items()
+        }
     if isinstance(value, list):
-        return [escape_templates(item, f"{where}[{i}]") for i, item in enumerate(value)]
+        return [escape_templates(item) for item in value]
     return value  # numbers, booleans, None, and tokens that are not strings
 
 
@@ -93,9 +82,11 @@ class LiteralStrings:
             for key, value in body.items():
                 if key in _NOT_TEMPLATES or (isinstance(node, TerraformOutput) and key == "description"):
                     continue
-                escaped = escape_templates(value, f"{path}: {key}")
+                escaped = escape_templates(value)
                 if escaped != value:
-                    node.add_override(key, escaped)
+                    # As a token, the override replaces the argument whole: a plain list would be
+                    # appended to the original one, and a map merged into it, keeping unescaped keys.
+                    node.add_override(key, Token.as_any(escaped))
 
 
 def _bodies(node) -> list[dict]:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from constructs import Construct
 
-from dashboards import DashboardConfig, render_pod_topology
+from dashboards import DashboardConfig, render_pod_topology, to_json
 from netviz_config import NetworkConfig
 from netviz_constructs.caretta_agents import CarettaAgents, CarettaAgentsProps
 from netviz_constructs.dashboard import DashboardConfigMap, DashboardConfigMapProps
@@ -48,7 +48,7 @@ class CarettaStack(NetvizStack):
             DashboardConfigMapProps(
                 namespace=agents.namespace,
                 name=dashboard["uid"],
-                dashboard=dashboard,
+                dashboard_json=to_json(dashboard),
                 sidecar_labels=config.monitoring.grafana.sidecar_labels,
             ),
         )

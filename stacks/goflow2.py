@@ -7,7 +7,7 @@ from pathlib import Path
 
 from constructs import Construct
 
-from dashboards import DashboardConfig, render_network_flows
+from dashboards import DashboardConfig, render_network_flows, to_json
 from flow_exporter.mapping import goflow2_mapping_yaml
 from netviz_config import NetworkConfig
 from netviz_constructs.dashboard import DashboardConfigMap, DashboardConfigMapProps
@@ -72,7 +72,7 @@ class Goflow2Stack(NetvizStack):
             DashboardConfigMapProps(
                 namespace=collector.namespace,
                 name=dashboard["uid"],
-                dashboard=dashboard,
+                dashboard_json=to_json(dashboard),
                 sidecar_labels=config.monitoring.grafana.sidecar_labels,
             ),
         )

@@ -1,0 +1,195 @@
+"""The real Terraform CLI reads what netviz synthesizes, and stores exactly what netviz meant.
+
+For each monitoring mode (and with the pfSense step on), every stack is synthesized, rewritten for
+the built-in provider only (tests/support/terraform.py: a STAND-IN for the kubernetes, helm and null
+providers' schemas; Terraform itself is real), then `terraform validate`d with its provisioners,
+and `terraform apply`d in dependency order into a throwaway state (provisioners left out: they
+would SSH to pfSense; tests/pfsense/test_terraform_runs_the_pfsense_step.py runs them for real).
+The cross-stack references go through real `terraform_remote_state` reads of those states. The
+values Terraform stored, after reading every string as a template, are compared with what netviz
+meant: the committed dashboards byte for byte, the exporter's files, network.toml, the user's own
+Helm values.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+
+import stacks.goflow2
+from dashboards import NETWORK_FLOWS_FILE, POD_TOPOLOGY_FILE
+from flow_exporter.mapping import goflow2_mapping_yaml
+from stacks.app import STACK_NAMES
+from tests.stacks.test_pfsense_softflowd_resource import managed as with_softflowd
+from tests.support.terraform import Terraform, builtin_rewrite
+from tests.synth import REPO, config_text, synth
+
+RENDERED = REPO / "dashboards" / "rendered"
+
+# A user's own values, with what Terraform would read as templates: a regex group reference in a
+# relabelling (`${1}`), a `%{` in a string, and grafana.ini's own `%(...)s` interpolation.
+USER_PROMETHEUS_VALUES = """\
+server:
+  retention: 90d
+extraScrapeConfigs: |
+  - job_name: nas
+    static_configs:
+      - targets: ["truenas.home.arpa:9100"]
+    metric_relabel_configs:
+      - source_labels: [__name__]
+        regex: "node_(.*)"
+        target_label: short_name
+        replacement: ${1}
+"""
+USER_GRAFANA_VALUES = """\
+grafana.ini:
+  server:
+    root_url: "%(protocol)s://%(domain)s/grafana/"
+  feature_toggles:
+    note: "100%{x} literal, $${y} too"
+"""
+
+
+def adopt_config(directory: Path) -> str:
+    (directory / "prometheus-values.yaml").write_text(USER_PROMETHEUS_VALUES)
+    (directory / "grafana-values.yaml").write_text(USER_GRAFANA_VALUES)
+    return config_text() + (
+        '\n[monitoring]\nmode = "adopt"\nnamespace = "observability"\n'
+        '[monitoring.prometheus]\nrelease_name = "prom"\nchart_version = "27.1.0"\nvalues_file = "prometheus-values.yaml"\n'
+        '[monitoring.grafana]\nrelease_name = "grafana"\nchart_version = "8.5.0"\nvalues_file = "grafana-values.yaml"\n'
+    )
+
+
+VARIANTS = {
+    "managed": lambda d: config_text(),
+    "managed-with-softflowd": lambda d: with_softflowd(),
+    "adopt": adopt_config,
+    "prometheus-operator": lambda d: config_text() + '\n[monitoring]\nmode = "prometheus-operator"\n',
+}
+
+
+@dataclass
+class Deployed:
+    variant: str
+    config_toml: str
+    synthesized: object
+    validation: dict  # stack -> `terraform validate -json`
+    applied: dict  # stack -> {address: stored values}
+
+    def input_of(self, stack: str, type_: str, name: str) -> dict:
+        return self.applied[stack][f"terraform_data.{type_}__{name}"]["input"]
+
+
+def deploy(variant: str, directory: Path, config_toml: str) -> Deployed:
+    out = synth(config_toml, outdir=str(directory))
+    validation, applied = {}, {}
+    for name in STACK_NAMES:  # dependency order: platform reads the other two's states
+        stack = out.stacks[name]
+        tf = Terraform(directory / "terraform" / name)
+        tf.write(builtin_rewrite(stack)).init()
+        validation[name] = tf.validate()
+        if not validation[name]["valid"]:
+            break
+        tf.write(builtin_rewrite(stack, provisioners=False)).apply()
+        applied[name] = tf.applied()
+    return Deployed(variant, config_toml, out, validation, applied)
+
+
+@pytest.fixture(scope="module", params=list(VARIANTS))
+def deployed(request, tmp_path_factory) -> Deployed:
+    directory = tmp_path_factory.mktemp(request.param)
+    return deploy(request.param, directory, VARIANTS[request.param](directory))
+
+
+def test_terraform_validates_every_stack(deployed):
+    for name in STACK_NAMES:
+        result = deployed.validation.get(name)
+        assert result is not None, f"{name}: not validated (an earlier stack failed)"
+        problems = [f"{d['severity']}: {d['summary']}: {d.get('detail', '')}" for d in result["diagnostics"]]
+        assert result["valid"] and not problems, f"{name}:\n" + "\n".join(problems)
+
+
+def test_dashboard_configmaps_hold_the_committed_json_byte_for_byte(deployed):
+    for stack, resource, filename in (
+        ("caretta", "pod_topology_dashboard_config_map", POD_TOPOLOGY_FILE),
+        ("goflow2", "network_flows_dashboard_config_map", NETWORK_FLOWS_FILE),
+    ):
+        data = deployed.input_of(stack, "kubernetes_config_map_v1", resource)["data"]
+        assert list(data) == [filename]
+        assert data[filename].encode() == (RENDERED / filename).read_bytes(), f"{stack}: {filename} differs"
+
+
+def test_exporter_configmap_holds_the_repository_files_and_the_config(deployed):
+    data = deployed.input_of("goflow2", "kubernetes_config_map_v1", "goflow2_files")["data"]
+    files = stacks.goflow2.exporter_files()
+    assert len(files) > 10
+    for path, text in files.items():
+        key = path.replace("/", "__")
+        assert data[key].encode() == (REPO / path).read_bytes(), f"{path} differs from the repository's file"
+    assert data["network.toml"] == deployed.config_toml
+    assert data["goflow2-mapping.yaml"] == goflow2_mapping_yaml()
+    assert set(data) == {p.replace("/", "__") for p in files} | {"network.toml", "goflow2-mapping.yaml"}
+
+
+def test_pod_rolls_when_the_files_change(deployed):
+    """The pod template's annotation is the digest of what the ConfigMap stores (after Terraform)."""
+    data = deployed.input_of("goflow2", "kubernetes_config_map_v1", "goflow2_files")["data"]
+    h = hashlib.sha256()
+    for key in sorted(data):
+        h.update(key.encode() + b"\0" + data[key].encode() + b"\0")
+    deployment = deployed.input_of("goflow2", "kubernetes_deployment_v1", "goflow2_deployment")
+    assert deployment["spec"]["template"]["metadata"]["annotations"]["netviz/files-sha256"] == h.hexdigest()
+
+
+def test_cross_stack_references_arrive_through_real_remote_state(deployed):
+    outputs = deployed.applied["platform"]
+    if deployed.synthesized.stacks["platform"]["terraform"].get("backend") is None:
+        pytest.fail("the platform stack has no backend")
+    pod_monitors = {a: v for a, v in outputs.items() if "kubernetes_manifest" in a}
+    releases = {a: v for a, v in outputs.items() if "helm_release" in a}
+    if pod_monitors:  # prometheus-operator
+        namespaces = sorted(v["input"]["manifest"]["metadata"]["namespace"] for v in pod_monitors.values())
+        assert namespaces == ["caretta", "goflow2", "goflow2"]
+    else:
+        prometheus = next(v for a, v in releases.items() if "prometheus" in a)["input"]
+        jobs = yaml.safe_load(yaml.safe_load(prometheus["values"][-1])["extraScrapeConfigs"])
+        by_name = {j["job_name"]: j for j in jobs}
+        assert by_name["caretta"]["kubernetes_sd_configs"][0]["namespaces"]["names"] == ["caretta"]
+        assert by_name["goflow2"]["kubernetes_sd_configs"][0]["namespaces"]["names"] == ["goflow2"]
+    softflowd = outputs.get("terraform_data.null_resource__pfsense_softflowd")
+    if softflowd is not None:
+        assert str(softflowd["triggers_replace"]["collector_port"]) == "32055"  # terraform_data keeps the number
+
+
+def test_user_values_reach_helm_as_written(deployed):
+    """adopt: the user's values files, with their `${1}` and `%{`, are what Helm would be given."""
+    if deployed.variant != "adopt":
+        return
+    base = deployed.synthesized.outdir.parent
+    for release, filename in (("prometheus_chart_release", "prometheus-values.yaml"), ("grafana_chart_release", "grafana-values.yaml")):
+        values = deployed.input_of("platform", "helm_release", release)["values"]
+        assert yaml.safe_load(values[0]) == yaml.safe_load((base / filename).read_text())
+    prometheus = deployed.input_of("platform", "helm_release", "prometheus_chart_release")["values"]
+    jobs = yaml.safe_load(yaml.safe_load(prometheus[-1])["extraScrapeConfigs"])
+    assert jobs[0]["job_name"] == "nas"
+    assert jobs[0]["metric_relabel_configs"][0]["replacement"] == "${1}"
+    grafana = yaml.safe_load(deployed.input_of("platform", "helm_release", "grafana_chart_release")["values"][0])
+    assert grafana["grafana.ini"]["feature_toggles"]["note"] == "100%{x} literal, $${y} too"
+
+
+def test_without_the_escaping_terraform_refuses_the_stacks(tmp_path, monkeypatch):
+    """The check above can fail: with the literal-string Aspect switched off, Terraform reads the
+    dashboards' `${datasource}` and the exporter's own `${...}` as references and refuses them."""
+    from netviz_constructs import terraform_literals
+
+    monkeypatch.setattr(terraform_literals.LiteralStrings, "visit", lambda self, node: None)
+    result = deploy("managed", tmp_path, config_text())
+    caretta = result.validation["caretta"]
+    assert not caretta["valid"]
+    summaries = {d["summary"] for d in caretta["diagnostics"]}
+    assert "Invalid reference" in summaries, summaries
