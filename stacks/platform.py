@@ -16,7 +16,7 @@ from netviz_config import NetworkConfig
 from netviz_constructs.helm_release import NetvizNamespace
 from netviz_constructs.monitoring import Grafana, GrafanaProps, PrometheusServer, PrometheusServerProps
 from netviz_constructs.pfsense_softflowd import PfsenseSoftflowd, PfsenseSoftflowdProps, PfsenseSoftflowdRemoved
-from netviz_constructs.pod_monitor import PodMonitor, PodMonitorProps
+from netviz_constructs.pod_monitor import PodMonitor, PodMonitorCrd, PodMonitorProps
 
 from .base import NetvizStack
 from .caretta import CarettaExports
@@ -31,11 +31,12 @@ class PlatformStack(NetvizStack):
         super().__init__(scope, name, config, helm=not operator)
         targets = (caretta.scrape_target, goflow2.collector_scrape_target, goflow2.exporter_scrape_target)
         if operator:
+            crd = PodMonitorCrd(self, "pod-monitor-crd")
             for target in targets:
                 PodMonitor(
                     self,
                     f"{target.job_name}-pod-monitor",
-                    PodMonitorProps(target=target, labels=config.monitoring.pod_monitor_labels),
+                    PodMonitorProps(target=target, labels=config.monitoring.pod_monitor_labels, crd=crd),
                 )
         else:
             self._prometheus_and_grafana(config, targets, adopt=config.monitoring.mode == "adopt")

@@ -11,6 +11,8 @@ synthesized stack into one that needs none: a STAND-IN for the providers' schema
 - references to a resource's arguments are rewritten to its `output`, where a nested block, which
   the JSON writes as one object, loses the `[0]` the provider's list-of-blocks schema takes;
   a reference to anything the provider would compute is refused (the stand-in cannot model it);
+- any other data source becomes a `terraform_data` too (`data_<type>__<name>`), holding its arguments
+  and what the caller says the provider would answer (`data_answers`): the cluster stood in for;
 - `terraform_remote_state` data sources, outputs, `removed` blocks, the backend and meta-arguments
   (`depends_on`, `lifecycle`, `provisioner`, `connection`) are kept, rewritten the same way;
 - providers and `required_providers` are dropped; `import` blocks too (terraform_data cannot be
@@ -44,14 +46,21 @@ def standin_name(type_: str, name: str) -> str:
     return f"{type_}__{name}"
 
 
-def builtin_rewrite(stack: dict, *, provisioners: bool = True) -> dict:
+def builtin_rewrite(stack: dict, *, provisioners: bool = True, data_answers: Optional[dict] = None) -> dict:
     """`stack` (a synthesized cdk.tf.json) for the built-in provider only. `provisioners=False`
-    also drops provisioners and connections (to apply without reaching the hosts they name)."""
-    resources = stack.get("resource", {})
-    bodies = {(t, n): b for t, named in resources.items() for n, b in named.items()}
-    data_types = set(stack.get("data", {})) - {"terraform_remote_state"}
-    if data_types:
-        raise RewriteError(f"data sources other than terraform_remote_state cannot be stood in for: {sorted(data_types)}")
+    also drops provisioners and connections (to apply without reaching the hosts they name).
+    `data_answers`: {(data source type, name): {attribute: value}} for data sources read from a
+    provider, what that provider would return."""
+    answers = data_answers or {}
+    bodies = {(t, n): b for t, named in stack.get("resource", {}).items() for n, b in named.items()}
+    remote_state = {"terraform_remote_state": stack["data"]["terraform_remote_state"]} if "terraform_remote_state" in stack.get("data", {}) else {}
+    for type_, named in stack.get("data", {}).items():
+        if type_ == "terraform_remote_state":
+            continue
+        for name, body in named.items():
+            if (type_, name) not in answers:
+                raise RewriteError(f"data.{type_}.{name}: no stand-in answer given (data_answers)")
+            bodies[(f"data_{type_}", name)] = {**body, **answers[(type_, name)]}
     rewriter = _References(bodies)
 
     out: dict[str, Any] = {}
@@ -78,8 +87,8 @@ def builtin_rewrite(stack: dict, *, provisioners: bool = True) -> dict:
         standins[standin_name(type_, name)] = standin
     if standins:
         out["resource"] = {"terraform_data": standins}
-    if "data" in stack:
-        out["data"] = rewriter.strings(stack["data"])
+    if remote_state:
+        out["data"] = rewriter.strings(remote_state)
     if "output" in stack:
         out["output"] = rewriter.strings(stack["output"])
     for block in stack.get("import", []):
@@ -106,6 +115,8 @@ class _References:
     def __init__(self, bodies: dict[tuple[str, str], dict]):
         self.bodies = bodies
         types = "|".join(sorted({re.escape(t) for t, _ in bodies}, key=len, reverse=True)) or "(?!x)x"
+        data_types = "|".join(sorted({re.escape(t[5:]) for t, _ in bodies if t.startswith("data_")})) or "(?!x)x"
+        self._data = re.compile(rf"(?<![\w.])data\.({data_types})\.")
         self._traversal = re.compile(
             rf"(?<![\w.])({types})\.([A-Za-z_][A-Za-z0-9_-]*)((?:\.[A-Za-z_][A-Za-z0-9_-]*|\[\d+\])*)"
         )
@@ -131,6 +142,7 @@ class _References:
     def _expression(self, expression: str, self_triggers: Optional[str]) -> str:
         if self_triggers:
             expression = re.sub(r"(?<![\w.])self\.triggers\b", f"self.{self_triggers}", expression)
+        expression = self._data.sub(r"data_\1.", expression)  # data.T.N -> the stand-in data_T.N
         return self._traversal.sub(self._one, expression)
 
     def _one(self, match: re.Match) -> str:
