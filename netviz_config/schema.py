@@ -209,6 +209,11 @@ class Monitoring:
     pod_monitor_label_value: str = setting(
         "kube-prometheus-stack", doc="prometheus-operator mode: value of that label.", check=checks.label_value
     )
+    check_operator_crd: bool = setting(
+        True,
+        doc="prometheus-operator mode: look the PodMonitor CRD up at plan time and stop with what to "
+        "install when it is missing. Turn off only if the lookup misreports your cluster.",
+    )
     prometheus: Prometheus = setting(factory=Prometheus, doc="Prometheus chart.")
     grafana: Grafana = setting(factory=Grafana, doc="Grafana chart (in prometheus-operator mode: only its sidecar label is used).")
 

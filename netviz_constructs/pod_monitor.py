@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Mapping, Optional
 
 from cdktf import Fn, Op, Precondition, TerraformResourceLifecycle
 from cdktf_cdktf_provider_kubernetes.data_kubernetes_resources import DataKubernetesResources
@@ -51,8 +51,8 @@ class PodMonitorProps:
     """What to scrape (the same value the managed Prometheus' scrape job is made from)."""
     labels: Mapping[str, str]
     """Labels the user's Prometheus selects PodMonitors by (kube-prometheus-stack: `release`)."""
-    crd: PodMonitorCrd
-    """The CRD lookup this PodMonitor requires (one per stack)."""
+    crd: Optional[PodMonitorCrd] = None
+    """The CRD lookup this PodMonitor requires (one per stack); None: no check."""
 
 
 class PodMonitor(Construct):
@@ -63,5 +63,5 @@ class PodMonitor(Construct):
             self,
             "manifest",
             manifest=props.target.pod_monitor(props.labels),
-            lifecycle=TerraformResourceLifecycle(precondition=[props.crd.installed]),
+            lifecycle=TerraformResourceLifecycle(precondition=[props.crd.installed]) if props.crd else None,
         )

@@ -14,11 +14,17 @@ from netviz_constructs.state_backend import use_state_backend
 from netviz_constructs.terraform_literals import LiteralStrings
 
 
+MINIMUM_TERRAFORM = "1.9.0"
+"""Oldest Terraform CLI the stacks run on: `removed` blocks with destroy-time provisioners."""
+
+
 class NetvizStack(TerraformStack):
     def __init__(self, scope: Construct, name: str, config: NetworkConfig, *, helm: bool = True):
         super().__init__(scope, name)
         # Constructs pass plain text; this makes Terraform read every literal string as itself.
         Aspects.of(self).add(LiteralStrings())
+        # An older Terraform stops at `init` saying so, instead of failing later on what it lacks.
+        self.add_override("terraform.required_version", f">= {MINIMUM_TERRAFORM}")
         use_state_backend(
             self,
             name,

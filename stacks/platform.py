@@ -31,7 +31,7 @@ class PlatformStack(NetvizStack):
         super().__init__(scope, name, config, helm=not operator)
         targets = (caretta.scrape_target, goflow2.collector_scrape_target, goflow2.exporter_scrape_target)
         if operator:
-            crd = PodMonitorCrd(self, "pod-monitor-crd")
+            crd = PodMonitorCrd(self, "pod-monitor-crd") if config.monitoring.check_operator_crd else None
             for target in targets:
                 PodMonitor(
                     self,

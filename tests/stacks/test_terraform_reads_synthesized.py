@@ -219,3 +219,20 @@ def test_operator_mode_without_the_crd_stops_with_what_to_install(tmp_path):
     assert "Resource precondition failed" in message
     assert f"needs the Prometheus Operator's PodMonitor CRD ({POD_MONITOR_CRD}) in the cluster" in message
     assert result.state("goflow2")  # the other stacks are unaffected
+
+
+def test_every_stack_requires_a_terraform_that_runs_it(synthesized):
+    from stacks.base import MINIMUM_TERRAFORM
+
+    assert MINIMUM_TERRAFORM == "1.9.0"  # `removed` with provisioners came in Terraform 1.9
+    for name in STACK_NAMES:
+        assert synthesized.stacks[name]["terraform"]["required_version"] == ">= 1.9.0"
+
+
+def test_operator_crd_check_can_be_turned_off(tmp_path):
+    """The one-line escape if the lookup misreports a cluster: no lookup, no precondition."""
+    text = VARIANTS["prometheus-operator"](tmp_path) + "check_operator_crd = false\n"
+    result = deploy("prometheus-operator", tmp_path, text, cluster={})
+    platform = result.synthesized.stacks["platform"]
+    assert "data" not in platform or "kubernetes_resources" not in platform["data"]
+    assert len([a for a in result.state("platform") if "kubernetes_manifest" in a]) == 3

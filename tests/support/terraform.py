@@ -32,10 +32,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
+from stacks.base import MINIMUM_TERRAFORM
+
 from .tools import require_tool
 
 META_ARGUMENTS = ("depends_on", "count", "for_each", "lifecycle", "provisioner", "connection", "//")
-MINIMUM_VERSION = (1, 9, 0)  # `removed` blocks with destroy-time provisioners
+MINIMUM_VERSION = tuple(int(x) for x in MINIMUM_TERRAFORM.split("."))
 
 
 class RewriteError(AssertionError):
@@ -234,9 +236,8 @@ def require_terraform() -> str:
     p = subprocess.run([path, "version", "-json"], capture_output=True, text=True, env=terraform_env(Path("/tmp")))
     version = tuple(int(x) for x in json.loads(p.stdout)["terraform_version"].split("-")[0].split("."))
     if version < MINIMUM_VERSION:
-        wanted = ".".join(map(str, MINIMUM_VERSION))
-        pytest.fail(f"terraform {p.stdout.strip()} is too old: netviz needs >= {wanted} (removed blocks with "
-                    "destroy-time provisioners)", pytrace=False)
+        pytest.fail(f"terraform {p.stdout.strip()} is too old: netviz needs >= {MINIMUM_TERRAFORM} (removed "
+                    "blocks with destroy-time provisioners)", pytrace=False)
     return path
 
 
