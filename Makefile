@@ -38,6 +38,9 @@ setup-test-tools:
 		echo "installing Debian packages:$$missing"; \
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
 	fi
+	@# Terraform is not in Debian, and no release new enough (>= 1.9) can be go-installed (1.5.7 is the
+	@# last without replace directives): it must be on PATH. The tests check its version.
+	@command -v terraform >/dev/null || { echo "netviz: the tests need the Terraform CLI (>= 1.9) on PATH: https://developer.hashicorp.com/terraform/install"; exit 1; }
 
 synth: setup
 	$(CDKTF) synth
