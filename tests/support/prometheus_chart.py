@@ -3,11 +3,8 @@
 
 Why a stand-in: `helm template` needs the chart's tarball, and the chart repository
 (https://prometheus-community.github.io/helm-charts) cannot be reached here; the chart's files may
-not be committed either. So this module writes a minimal chart of its own and renders it with the
-real `helm` (v3.22.0, built from the Go module proxy into .tools/bin): Helm's own values merging
-(chart defaults, then each values file in order, as the Terraform helm provider passes them), its
-`tpl`, `toYaml` and `indent`, on a template that reproduces the part of the upstream template that
-writes `prometheus.yml`:
+not be committed either. So the real Helm (tests/support/helm.py) renders a minimal chart whose
+template reproduces the part of the upstream template that writes `prometheus.yml`:
 
     prometheus-community/helm-charts, tag prometheus-29.27.0, charts/prometheus/templates/cm.yaml
 
@@ -28,15 +25,10 @@ token settings are left out (they are the chart's, and come before netviz's text
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import tempfile
 from typing import Any, Sequence
 
-import yaml
-
-from .tools import require_tool
+from . import helm
+from .helm import ChartRenderError  # noqa: F401  (raised by render_prometheus_yml)
 
 CHART = "prometheus"
 CHART_VERSION = "29.27.0"
@@ -161,10 +153,6 @@ data:
 """
 
 
-class ChartRenderError(AssertionError):
-    """`helm template` refused the values (the chart's own `fail`, a template error, bad YAML)."""
-
-
 def render_prometheus_yml(
     values_files: Sequence[str],
     *,
@@ -180,30 +168,15 @@ def render_prometheus_yml(
     this stand-in reproduces that version's template only."""
     if (chart, version) != (CHART, CHART_VERSION):
         raise ValueError(f"the stand-in reproduces chart {CHART} {CHART_VERSION} only, not {chart} {version}")
-    helm = require_tool("helm")
-    with tempfile.TemporaryDirectory(prefix="netviz-prometheus-chart-") as work:
-        chart_dir = os.path.join(work, CHART)
-        os.makedirs(os.path.join(chart_dir, "templates"))
-        with open(os.path.join(chart_dir, "Chart.yaml"), "w") as f:
-            f.write(f"apiVersion: v2\nname: {CHART}\nversion: {CHART_VERSION}\n")
-        with open(os.path.join(chart_dir, "values.yaml"), "w") as f:
-            json.dump(DEFAULT_VALUES, f, indent=1)  # JSON is YAML to Helm
-        with open(os.path.join(chart_dir, "templates", "cm.yaml"), "w") as f:
-            f.write(TEMPLATE)
-        args = [helm, "template", release_name, chart_dir, "--namespace", namespace]
-        for i, text in enumerate(values_files):
-            path = os.path.join(work, f"values-{i}.yaml")
-            with open(path, "w") as f:
-                f.write(text)
-            args += ["--values", path]
-        env = {**os.environ, "HELM_CACHE_HOME": work, "HELM_CONFIG_HOME": work, "HELM_DATA_HOME": work}
-        proc = subprocess.run(args, capture_output=True, text=True, timeout=120, env=env)
-    if proc.returncode != 0:
-        raise ChartRenderError(f"helm template exited {proc.returncode}\n--- stderr\n{proc.stderr}")
-    try:
-        docs = [d for d in yaml.safe_load_all(proc.stdout) if d]
-    except yaml.YAMLError as e:
-        raise ChartRenderError(f"helm's output is not YAML: {e}\n--- output\n{proc.stdout}") from None
+    docs = helm.template(
+        chart=CHART,
+        version=CHART_VERSION,
+        templates={"cm.yaml": TEMPLATE},
+        defaults=DEFAULT_VALUES,
+        values_files=values_files,
+        release_name=release_name,
+        namespace=namespace,
+    )
     (configmap,) = [d for d in docs if d.get("kind") == "ConfigMap"]
     return configmap["data"]["prometheus.yml"]
 
