@@ -71,11 +71,11 @@ class Synthesized:
         )
 
     def terraform_string(self, stack: str, text: str) -> str:
-        """`text`, a string attribute of `stack`, as Terraform hands it to a provider once every
-        stack is applied: references to another stack's outputs or to a resource of `stack`
-        replaced by their literal values, and the template escapes `$${`/`%%{` read as the literal
-        `${`/`%{`. Any other `${...}` is left as it is: whether Terraform accepts it is for the
-        tests that run Terraform."""
+        """`text`, a string of `stack` exactly as written (`raw_resource`), as Terraform hands it to
+        a provider once every stack is applied, in one pass as Terraform reads it: the escapes
+        `$${`/`%%{` are the literal `${`/`%{`, and references to another stack's outputs or to a
+        resource of `stack` become their literal values. Any other `${...}` is left as it is:
+        whether Terraform accepts it is for the tests that run Terraform."""
 
         def one(match: re.Match) -> str:
             token = match.group(0)
@@ -85,7 +85,7 @@ class Synthesized:
             if resolved != token:
                 return resolved
             local = re.fullmatch(r"\$\{([a-z0-9_]+)\.([A-Za-z0-9_]+)\.[^}]+\}", token)
-            if local and local.group(2) in self.resources(stack, local.group(1)):
+            if local and local.group(2) in self.raw_resources(stack, local.group(1)):
                 return self._resolve_attribute(self.stacks[stack], token)
             return token
 

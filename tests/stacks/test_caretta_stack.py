@@ -71,7 +71,7 @@ env:
 def caretta_container(out):
     from tests.support import helm
 
-    release = out.resource("caretta", "helm_release", "caretta_chart_release")
+    release = out.raw_resource("caretta", "helm_release", "caretta_chart_release")
     (container,) = helm.template(
         chart="caretta",
         version=release["version"],

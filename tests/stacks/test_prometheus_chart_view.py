@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from tests.support.prometheus import PrometheusError
-from tests.support.prometheus_chart import DEFAULT_VALUES, render_prometheus_yml, render_synthesized
+from tests.support.prometheus_chart import DEFAULT_VALUES, render_prometheus_yml, render_synthesized, values_files
 from tests.support.promtool_config import check_config
 from tests.synth import config_text, synth
 
@@ -85,8 +85,7 @@ def test_managed_jobs_reach_prometheus_with_the_other_stacks_namespaces(managed)
 def test_managed_jobs_are_pasted_unchanged(synthesized, managed):
     # What netviz meant (its extraScrapeConfigs, read as YAML) is what Prometheus reads: the
     # chart's tpl and indent neither lost nor merged anything.
-    values = synthesized.helm_values("platform", "prometheus_chart_release")
-    meant = yaml.safe_load(synthesized.terraform_string("platform", values["extraScrapeConfigs"]))
+    meant = yaml.safe_load(yaml.safe_load(values_files(synthesized)[-1])["extraScrapeConfigs"])
     jobs = jobs_of(managed[1])
     assert [jobs[j["job_name"]] for j in meant] == meant
 
@@ -116,8 +115,7 @@ def test_adopt_keeps_the_users_alertmanager_discovery(adopted):
 def test_the_json_list_netviz_used_to_emit_is_refused(synthesized):
     # The same jobs as one JSON array ("JSON is YAML"): pasted by the chart after its own block
     # entries it is no longer YAML, and this check must say so.
-    values = synthesized.helm_values("platform", "prometheus_chart_release")
-    jobs = yaml.safe_load(synthesized.terraform_string("platform", values["extraScrapeConfigs"]))
+    jobs = yaml.safe_load(yaml.safe_load(values_files(synthesized)[-1])["extraScrapeConfigs"])
     as_json = json.dumps({"extraScrapeConfigs": json.dumps(jobs, indent=2)})
     text = render_prometheus_yml(
         ['{"alertmanager": {"enabled": false}}', as_json], release_name="prometheus", namespace="monitoring"

@@ -181,13 +181,18 @@ def render_prometheus_yml(
     return configmap["data"]["prometheus.yml"]
 
 
+def values_files(out, stack: str = "platform", release: str = "prometheus_chart_release") -> list[str]:
+    """The values files of a synthesized `helm_release` (tests.synth.Synthesized), in order, as
+    Terraform will pass them to Helm (`Synthesized.terraform_string`)."""
+    return [out.terraform_string(stack, v) for v in out.raw_resource(stack, "helm_release", release)["values"]]
+
+
 def render_synthesized(out, stack: str = "platform", release: str = "prometheus_chart_release") -> str:
-    """`render_prometheus_yml` for the `helm_release` `release` of a synthesized stack
-    (tests.synth.Synthesized): its chart, version, name and namespace, its values files in order,
-    each string read as Terraform will pass it (`Synthesized.terraform_string`)."""
-    r = out.resource(stack, "helm_release", release)
+    """`render_prometheus_yml` for the `helm_release` `release` of a synthesized stack: its chart,
+    version, name and namespace, and its `values_files`."""
+    r = out.raw_resource(stack, "helm_release", release)
     return render_prometheus_yml(
-        [out.terraform_string(stack, v) for v in r["values"]],
+        values_files(out, stack, release),
         release_name=out.terraform_string(stack, r["name"]),
         namespace=out.terraform_string(stack, r["namespace"]),
         chart=r["chart"],
