@@ -61,7 +61,7 @@ def adopted(tmp_path_factory):
         outdir=str(d),
     )
     text = render_synthesized(out)
-    return text, check_config(text)
+    return text, check_config(text), out
 
 
 def jobs_of(config):
@@ -90,8 +90,14 @@ def test_managed_jobs_are_pasted_unchanged(synthesized, managed):
     assert [jobs[j["job_name"]] for j in meant] == meant
 
 
+def test_adopt_helm_gets_the_users_values_as_they_are_then_netvizs(adopted):
+    theirs, ours = values_files(adopted[2])
+    assert yaml.safe_load(theirs) == yaml.safe_load(USER_VALUES)
+    assert set(yaml.safe_load(ours)) == {"extraScrapeConfigs"}
+
+
 def test_adopt_keeps_the_users_jobs_first_and_loads(adopted):
-    _, config = adopted
+    config = adopted[1]
     assert [j["job_name"] for j in config["scrape_configs"]] == CHART_JOBS + ["nas", "blackbox"] + NETVIZ_JOBS
 
 
@@ -106,7 +112,7 @@ def test_adopt_users_templates_are_filled_in_by_the_chart_as_before(adopted):
 
 
 def test_adopt_keeps_the_users_alertmanager_discovery(adopted):
-    _, config = adopted
+    config = adopted[1]
     (am,) = config["alerting"]["alertmanagers"]
     assert am["kubernetes_sd_configs"] == [{"role": "pod"}]
     assert {"source_labels": ["__meta_kubernetes_namespace"], "regex": "observability", "action": "keep"} in am["relabel_configs"]
