@@ -9,6 +9,7 @@ import re
 REQUIRED = object()
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_DNS_SUBDOMAIN = re.compile(r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _LABEL_KEY = re.compile(r"^([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
 _LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
 _VERSION = re.compile(r"^v?\d+\.\d+\.\d+([-+][0-9A-Za-z.-]+)?$")
@@ -63,6 +64,14 @@ def non_empty(value: str):
 
 def dns_label(value: str):
     return None if _DNS_LABEL.match(value) else "a DNS label: lower-case letters, digits and '-', at most 63"
+
+
+def optional_object_name(value: str):
+    # A Kubernetes object name (DNS subdomain), or empty. Charts paste such names into their YAML
+    # as text, and the grafana chart runs its Secret name through `tpl`: anything else breaks it.
+    if not value or _DNS_SUBDOMAIN.match(value):
+        return None
+    return "empty, or a Kubernetes object name: lower-case letters, digits, '-' and '.', at most 253"
 
 
 def label_key(value: str):

@@ -176,6 +176,7 @@ class Grafana:
         "",
         doc="Secret holding the admin login (keys `admin-user`, `admin-password`); empty lets the "
         "chart generate a password into a Secret of its own.",
+        check=checks.optional_object_name,
     )
     dashboard_label: str = setting("grafana_dashboard", doc="Label the dashboard sidecar watches.", check=checks.label_key)
     dashboard_label_value: str = setting("1", doc="Value of that label.", check=checks.label_value)

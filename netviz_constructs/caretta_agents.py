@@ -54,7 +54,10 @@ class CarettaAgents(Construct):
                     "grafana": {"enabled": False},
                     "victoria-metrics-single": {"enabled": False},
                     "prometheusPort": METRICS_PORT,
-                    "pollIntervalSeconds": props.poll_interval_seconds,
+                    # A string: Helm reads a values file's numbers as floats and the chart pastes
+                    # this one as text (env POLL_INTERVAL), so 1000000 would reach the agent as
+                    # "1e+06", which it cannot parse and silently replaces by 5.
+                    "pollIntervalSeconds": str(props.poll_interval_seconds),
                     "resources": {
                         "requests": {"cpu": props.cpu_request, "memory": props.memory_request},
                         "limits": {"cpu": props.cpu_limit, "memory": props.memory_limit},

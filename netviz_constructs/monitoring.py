@@ -6,12 +6,12 @@ only what it needs on top."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
 from constructs import Construct
 
+from .extra_scrape_configs import extra_scrape_configs
 from .helm_release import PinnedChart, PinnedChartProps
 from .scrape import PodScrapeTarget
 
@@ -41,24 +41,6 @@ class PrometheusServerProps:
     """Import the existing release `namespace/release_name` rather than install one."""
 
 
-def _scrape_configs(user_values: Mapping[str, Any], targets: Sequence[PodScrapeTarget]) -> str:
-    """The user's `extraScrapeConfigs` (a YAML string in this chart) with netviz's jobs appended:
-    a later values file would otherwise replace the user's jobs with ours."""
-    import yaml
-
-    theirs = yaml.safe_load(user_values.get("extraScrapeConfigs") or "[]") or []
-    if not isinstance(theirs, list):
-        raise ValueError("monitoring.prometheus.values_file: extraScrapeConfigs must be a YAML list of scrape jobs")
-    ours = [t.prometheus_job() for t in targets]
-    clash = {j.get("job_name") for j in theirs} & {j["job_name"] for j in ours}
-    if clash:
-        raise ValueError(
-            f"monitoring.prometheus.values_file: extraScrapeConfigs already has job(s) {sorted(clash)}, "
-            "which netviz adds; remove them from your values"
-        )
-    return json.dumps(theirs + ours, indent=2)  # JSON is YAML
-
-
 class PrometheusServer(Construct):
     """prometheus-community `prometheus` chart with netviz's scrape jobs added."""
 
@@ -77,7 +59,11 @@ class PrometheusServer(Construct):
                 version=props.chart_version,
                 namespace=props.namespace,
                 values_layers=(defaults, props.user_values),
-                values={"extraScrapeConfigs": _scrape_configs(props.user_values, props.scrape_targets)},
+                values={
+                    "extraScrapeConfigs": extra_scrape_configs(
+                        props.user_values, [t.prometheus_job() for t in props.scrape_targets]
+                    )
+                },
                 import_id=f"{props.namespace}/{props.release_name}" if props.adopt else "",
             ),
         )

@@ -70,6 +70,27 @@ class Synthesized:
             text,
         )
 
+    def terraform_string(self, stack: str, text: str) -> str:
+        """`text`, a string of `stack` exactly as written (`raw_resource`), as Terraform hands it to
+        a provider once every stack is applied, in one pass as Terraform reads it: the escapes
+        `$${`/`%%{` are the literal `${`/`%{`, and references to another stack's outputs or to a
+        resource of `stack` become their literal values. Any other `${...}` is left as it is:
+        whether Terraform accepts it is for the tests that run Terraform."""
+
+        def one(match: re.Match) -> str:
+            token = match.group(0)
+            if token in ("$${", "%%{"):
+                return token[1:]
+            resolved = self.resolve_cross_stack(token)
+            if resolved != token:
+                return resolved
+            local = re.fullmatch(r"\$\{([a-z0-9_]+)\.([A-Za-z0-9_]+)\.[^}]+\}", token)
+            if local and local.group(2) in self.raw_resources(stack, local.group(1)):
+                return self._resolve_attribute(self.stacks[stack], token)
+            return token
+
+        return re.sub(r"\$\$\{|%%\{|\$\{[^}]*\}", one, text)
+
     def resolve_json(self, value: Any) -> Any:
         """`value` (any JSON) with every cross-stack reference inside resolved."""
         return json.loads(self.resolve_cross_stack(json.dumps(value)))

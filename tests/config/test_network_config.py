@@ -113,6 +113,20 @@ def test_every_problem_is_reported_at_once(tmp_path):
     assert [p.split(":")[0] for p in problems] == ["subnets[1].cidr", "goflow2.netflow_node_port"]
 
 
+@pytest.mark.parametrize("name", ["Grafana Admin", "{{ .Release.Name }}-admin", "admin:x"])
+def test_grafana_admin_secret_must_be_an_object_name(tmp_path, name):
+    # The grafana chart pastes it into its YAML after Helm's tpl: only a real name is safe there.
+    text = DEFAULT_CONFIG.read_text() + f'\n[monitoring.grafana]\nadmin_existing_secret = "{name}"\n'
+    (p,) = problems_of(tmp_path, text)
+    assert p.startswith("monitoring.grafana.admin_existing_secret: expected empty, or a Kubernetes object name: ")
+    assert p.endswith(f"but {name!r} was provided")
+
+
+def test_grafana_admin_secret_may_be_a_dotted_name(tmp_path):
+    text = DEFAULT_CONFIG.read_text() + '\n[monitoring.grafana]\nadmin_existing_secret = "grafana.admin-1"\n'
+    assert load_text(tmp_path, text).monitoring.grafana.admin_existing_secret == "grafana.admin-1"
+
+
 def test_latest_image_tag_is_refused(tmp_path):
     (p,) = problems_of(tmp_path, edit('[goflow2]\n', '[goflow2]\nimage = "netsampler/goflow2:latest"\n'))
     assert p == "goflow2.image: expected a pinned tag, not latest, but 'netsampler/goflow2:latest' was provided"

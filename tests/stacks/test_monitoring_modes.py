@@ -1,7 +1,5 @@
 """monitoring.mode: managed (default), adopt (import the user's releases), prometheus-operator."""
 
-import json
-
 import pytest
 import yaml
 
@@ -88,7 +86,7 @@ def test_adopt_merges_the_users_values_under_netviz(adopted):
     merged = adopted.helm_values("platform", "prometheus_chart_release")
     assert merged["server"] == {"retention": "90d"}
     assert merged["alertmanager"] == {"enabled": True}  # an adopted release keeps what it runs
-    jobs = [j["job_name"] for j in json.loads(merged["extraScrapeConfigs"])]
+    jobs = [j["job_name"] for j in yaml.safe_load(merged["extraScrapeConfigs"])]
     assert jobs == ["nas", "caretta", "goflow2", "flow-exporter"]
 
 

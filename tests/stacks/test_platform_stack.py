@@ -3,6 +3,7 @@
 import json
 
 import pytest
+import yaml
 
 
 @pytest.fixture(scope="module")
@@ -12,9 +13,9 @@ def prometheus_values(synthesized):
 
 @pytest.fixture(scope="module")
 def scrape_jobs(synthesized, prometheus_values):
-    # extraScrapeConfigs is a YAML string in the chart; netviz renders it as JSON (valid YAML).
+    # extraScrapeConfigs is a YAML string in the chart: a block-style list of jobs.
     text = synthesized.resolve_cross_stack(prometheus_values["extraScrapeConfigs"])
-    return {job["job_name"]: job for job in json.loads(text)}
+    return {job["job_name"]: job for job in yaml.safe_load(text)}
 
 
 def test_monitoring_namespace(synthesized):

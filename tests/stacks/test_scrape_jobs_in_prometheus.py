@@ -1,4 +1,5 @@
-"""The platform's scrape jobs, taken from the synthesized Prometheus values, run in a REAL Prometheus.
+"""The platform's scrape jobs, as the prometheus chart writes them into prometheus.yml from the
+synthesized values (tests/support/prometheus_chart.py), run in a REAL Prometheus.
 
 Debian's Prometheus has no Kubernetes discovery, so each job's `kubernetes_sd_configs` is swapped
 for file-based targets carrying the `__meta_kubernetes_pod_*` labels real pods would have (a
@@ -11,9 +12,8 @@ caretta`, `app.kubernetes.io/name: caretta`, `app.kubernetes.io/instance: <relea
 synthesized Deployment.
 """
 
-import json
-
 import pytest
+import yaml
 
 import netviz_config
 from tests.support.prometheus import pod, swap_kubernetes_sd_for_file_sd
@@ -43,9 +43,10 @@ def caretta_agent(name, node, port, *, namespace="caretta", labels=None, phase="
 
 
 @pytest.fixture(scope="module")
-def jobs(synthesized):
-    values = synthesized.helm_values("platform", "prometheus_chart_release")
-    jobs = {j["job_name"]: j for j in json.loads(synthesized.resolve_cross_stack(values["extraScrapeConfigs"]))}
+def jobs(prometheus_yml):
+    netviz = ("caretta", "goflow2", "flow-exporter")
+    jobs = {j["job_name"]: j for j in yaml.safe_load(prometheus_yml)["scrape_configs"] if j["job_name"] in netviz}
+    assert sorted(jobs) == sorted(netviz)
     for job in jobs.values():
         assert job["scrape_interval"] == "30s"
         job["scrape_interval"] = "1s"  # only so the test need not wait 30 s for a first scrape

@@ -18,6 +18,13 @@ APT_PACKAGES = {
     "ip": "iproute2",
 }
 
+# Tools no Debian package has, built from the Go module proxy into the repository's git-ignored
+# .tools/bin (the Makefile's set-up does it), so the failure names the exact command.
+REPO_TOOLS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), ".tools", "bin")
+GO_INSTALL = {
+    "helm": "helm.sh/helm/v3/cmd/helm@v3.22.0",
+}
+
 
 class ToolMissing(RuntimeError):
     """A tool a test needs is not installed (the test fails; it is never skipped)."""
@@ -27,12 +34,16 @@ def require_tool(name: str) -> str:
     """The absolute path of executable `name`, or fail the running test naming the tool.
 
     Looks on PATH and in the sbin folders (softflowd lives in /usr/sbin, which a non-login
-    shell may not have on PATH)."""
-    path = shutil.which(name) or shutil.which(name, path="/usr/local/sbin:/usr/sbin:/sbin")
+    shell may not have on PATH); a tool built from Go sources (GO_INSTALL) only in .tools/bin, so
+    the pinned build is used, never another version that happens to be on PATH."""
+    if name in GO_INSTALL:
+        path = shutil.which(name, path=REPO_TOOLS)
+        how = f"GOBIN={REPO_TOOLS} go install {GO_INSTALL[name]}"
+    else:
+        path = shutil.which(name) or shutil.which(name, path="/usr/local/sbin:/usr/sbin:/sbin")
+        how = f"apt-get install -y {APT_PACKAGES.get(name, name)}"
     if path is None:
-        package = APT_PACKAGES.get(name, name)
-        message = f"required tool {name!r} is not installed (install it with: apt-get install -y {package})"
-        pytest.fail(message, pytrace=False)
+        pytest.fail(f"required tool {name!r} is not installed (install it with: {how})", pytrace=False)
     return path
 
 

@@ -1,0 +1,200 @@
+"""STAND-IN for `helm template` of the prometheus-community `prometheus` chart 29.27.0: renders the
+`prometheus.yml` the chart's ConfigMap would hold for given values, with the REAL Helm.
+
+Why a stand-in: `helm template` needs the chart's tarball, and the chart repository
+(https://prometheus-community.github.io/helm-charts) cannot be reached here; the chart's files may
+not be committed either. So the real Helm (tests/support/helm.py) renders a minimal chart whose
+template reproduces the part of the upstream template that writes `prometheus.yml`:
+
+    prometheus-community/helm-charts, tag prometheus-29.27.0, charts/prometheus/templates/cm.yaml
+
+reproduced for the parts that matter: `global` (`server.global`), `scrape_configs` (the enabled
+`scrapeConfigs` map entries in key order, then `serverFiles."prometheus.yml".scrape_configs`, then
+`extraScrapeConfigs` through `tpl` and pasted as text indented by 4), the rest of
+`serverFiles."prometheus.yml"` (toYaml, indented by 4) and `alerting` (the chart's default
+Alertmanager discovery when `alertmanager.enabled`, or `server.alertmanagers`). Values the upstream
+template would render but this one does not reproduce (server.remoteWrite/remoteRead/tsdb/exemplars/
+otlp, scrapeConfigFiles, alertRelabelConfigs, a ConfigMap override or Secret) make the render fail
+naming them, never silently differ.
+
+Chart defaults reproduced (charts/prometheus/values.yaml at the same tag): `server.global`,
+`alertmanager.enabled: true`, `serverFiles."prometheus.yml".rule_files`, and the ten default
+`scrapeConfigs` jobs by name with their discovery role and intervals; their relabel rules, TLS and
+token settings are left out (they are the chart's, and come before netviz's text either way).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from . import helm
+from .helm import ChartRenderError  # noqa: F401  (raised by render_prometheus_yml)
+
+CHART = "prometheus"
+CHART_VERSION = "29.27.0"
+"""The only chart version whose template this stand-in reproduces."""
+
+
+def _job(role: str, **extra: Any) -> dict:
+    return {"enabled": True, "job_name": "", **extra, "kubernetes_sd_configs": [{"role": role}]}
+
+
+DEFAULT_VALUES: dict[str, Any] = {
+    "server": {
+        "global": {"scrape_interval": "1m", "scrape_timeout": "10s", "evaluation_interval": "1m"},
+        "remoteWrite": [],
+        "remoteRead": [],
+        "tsdb": {},
+        "exemplars": {},
+        "otlp": {},
+        "alertmanagers": [],
+        "configMapOverrideName": "",
+        "configFromSecret": "",
+    },
+    "scrapeConfigs": {
+        "prometheus": {"enabled": True, "job_name": "", "static_configs": [{"targets": ["localhost:9090"]}]},
+        "kubernetes-api-servers": _job("endpointslice", scheme="https"),
+        "kubernetes-nodes": _job("node", scheme="https"),
+        "kubernetes-nodes-cadvisor": _job("node", scheme="https", metrics_path="/metrics/cadvisor"),
+        "kubernetes-service-endpoints": _job("endpointslice", honor_labels=True),
+        "kubernetes-service-endpoints-slow": _job("endpointslice", honor_labels=True, scrape_interval="5m", scrape_timeout="30s"),
+        "prometheus-pushgateway": _job("service", honor_labels=True),
+        "kubernetes-services": _job("service", honor_labels=True, metrics_path="/probe", params={"module": ["http_2xx"]}),
+        "kubernetes-pods": _job("pod", honor_labels=True),
+        "kubernetes-pods-slow": _job("pod", honor_labels=True, scrape_interval="5m", scrape_timeout="30s"),
+    },
+    "extraScrapeConfigs": "",
+    "scrapeConfigFiles": [],
+    "alertRelabelConfigs": {},
+    "alertmanager": {"enabled": True},
+    "serverFiles": {
+        "prometheus.yml": {
+            "rule_files": [
+                "/etc/config/recording_rules.yml",
+                "/etc/config/alerting_rules.yml",
+                "/etc/config/rules",
+                "/etc/config/alerts",
+            ]
+        }
+    },
+}
+
+# The upstream template's prometheus.yml branch, line for line where it matters: every `{{-`
+# and indent decides where the pasted extraScrapeConfigs text lands.
+TEMPLATE = r"""
+{{- $notReproduced := list }}
+{{- range $name := list "remoteWrite" "remoteRead" "tsdb" "exemplars" "otlp" "configMapOverrideName" "configFromSecret" }}
+{{- if index $.Values.server $name }}{{ $notReproduced = append $notReproduced (printf "server.%s" $name) }}{{ end }}
+{{- end }}
+{{- if .Values.scrapeConfigFiles }}{{ $notReproduced = append $notReproduced "scrapeConfigFiles" }}{{ end }}
+{{- if .Values.alertRelabelConfigs }}{{ $notReproduced = append $notReproduced "alertRelabelConfigs" }}{{ end }}
+{{- if $notReproduced }}{{ fail (printf "stand-in of the prometheus chart: %s not reproduced" (join ", " $notReproduced)) }}{{ end -}}
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: {{ .Release.Name }}-server
+  namespace: {{ .Release.Namespace }}
+data:
+{{- $root := . -}}
+{{- $value := index .Values.serverFiles "prometheus.yml" }}
+  prometheus.yml: |
+    global:
+{{ $root.Values.server.global | toYaml | trimSuffix "\n" | indent 6 }}
+{{- if or $root.Values.scrapeConfigs $root.Values.extraScrapeConfigs $value.scrape_configs }}
+    scrape_configs:
+{{- range $scrapeKey, $scrapeValue := $root.Values.scrapeConfigs }}
+{{- if not (hasKey $scrapeValue "enabled") }}
+{{- $_ := set $scrapeValue "enabled" true }}
+{{- end }}
+{{- if $scrapeValue.enabled }}
+{{- $jobName := default $scrapeKey $scrapeValue.job_name}}
+    - {{ printf "job_name: %s" $jobName }}
+      {{- toYaml (omit $scrapeValue "enabled" "job_name") | nindent 6 }}
+{{- end }}
+{{- end }}
+{{- if $value.scrape_configs }}
+{{- toYaml $value.scrape_configs | nindent 4 }}
+{{- $_ := unset $value "scrape_configs"}}
+{{- end }}
+{{- if $root.Values.extraScrapeConfigs }}
+{{ tpl $root.Values.extraScrapeConfigs $root | indent 4 }}
+{{- end }}
+{{- end }}
+{{ toYaml $value | default "{}" | indent 4 }}
+{{- if or ($root.Values.alertmanager.enabled) ($root.Values.server.alertmanagers) }}
+    alerting:
+      alertmanagers:
+{{- if $root.Values.server.alertmanagers }}
+{{ toYaml $root.Values.server.alertmanagers | indent 8 }}
+{{- else }}
+      - kubernetes_sd_configs:
+          - role: pod
+        tls_config:
+          ca_file: /var/run/secrets/kubernetes.io/serviceaccount/ca.crt
+        bearer_token_file: /var/run/secrets/kubernetes.io/serviceaccount/token
+        {{- if $root.Values.alertmanager.prefixURL }}
+        path_prefix: {{ $root.Values.alertmanager.prefixURL }}
+        {{- end }}
+        relabel_configs:
+        - source_labels: [__meta_kubernetes_namespace]
+          regex: {{ $root.Release.Namespace }}
+          action: keep
+        - source_labels: [__meta_kubernetes_pod_label_app_kubernetes_io_instance]
+          regex: {{ $root.Release.Name }}
+          action: keep
+        - source_labels: [__meta_kubernetes_pod_label_app_kubernetes_io_name]
+          regex: {{ default "alertmanager" $root.Values.alertmanager.nameOverride | trunc 63 | trimSuffix "-" }}
+          action: keep
+        - source_labels: [__meta_kubernetes_pod_container_port_number]
+          regex: "9093"
+          action: keep
+{{- end }}
+{{- end }}
+"""
+
+
+def render_prometheus_yml(
+    values_files: Sequence[str],
+    *,
+    release_name: str,
+    namespace: str,
+    chart: str = CHART,
+    version: str = CHART_VERSION,
+) -> str:
+    """The text of `prometheus.yml` in the chart's ConfigMap, rendered by the real Helm from
+    `values_files` (each a YAML or JSON document, applied in order like `helm -f a -f b`).
+
+    `chart`/`version` are what the release pins: anything but prometheus 29.27.0 is refused, as
+    this stand-in reproduces that version's template only."""
+    if (chart, version) != (CHART, CHART_VERSION):
+        raise ValueError(f"the stand-in reproduces chart {CHART} {CHART_VERSION} only, not {chart} {version}")
+    docs = helm.template(
+        chart=CHART,
+        version=CHART_VERSION,
+        templates={"cm.yaml": TEMPLATE},
+        defaults=DEFAULT_VALUES,
+        values_files=values_files,
+        release_name=release_name,
+        namespace=namespace,
+    )
+    (configmap,) = [d for d in docs if d.get("kind") == "ConfigMap"]
+    return configmap["data"]["prometheus.yml"]
+
+
+def values_files(out, stack: str = "platform", release: str = "prometheus_chart_release") -> list[str]:
+    """The values files of a synthesized `helm_release` (tests.synth.Synthesized), in order, as
+    Terraform will pass them to Helm (`Synthesized.terraform_string`)."""
+    return [out.terraform_string(stack, v) for v in out.raw_resource(stack, "helm_release", release)["values"]]
+
+
+def render_synthesized(out, stack: str = "platform", release: str = "prometheus_chart_release") -> str:
+    """`render_prometheus_yml` for the `helm_release` `release` of a synthesized stack: its chart,
+    version, name and namespace, and its `values_files`."""
+    r = out.raw_resource(stack, "helm_release", release)
+    return render_prometheus_yml(
+        values_files(out, stack, release),
+        release_name=out.terraform_string(stack, r["name"]),
+        namespace=out.terraform_string(stack, r["namespace"]),
+        chart=r["chart"],
+        version=r["version"],
+    )

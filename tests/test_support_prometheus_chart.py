@@ -1,0 +1,63 @@
+"""The prometheus chart stand-in (real Helm) and the two-step promtool check refuse what they must."""
+
+import pytest
+
+from tests.support.prometheus import PrometheusError
+from tests.support.prometheus_chart import ChartRenderError, render_prometheus_yml
+from tests.support.promtool_config import check_config
+
+GOOD_JOB = """\
+- job_name: pods
+  kubernetes_sd_configs:
+  - role: pod
+    namespaces:
+      names: [caretta]
+"""
+
+
+def render(extra: str, *more_values: str) -> str:
+    import json
+
+    return render_prometheus_yml(
+        ['{"alertmanager": {"enabled": false}}', json.dumps({"extraScrapeConfigs": extra}), *more_values],
+        release_name="prometheus",
+        namespace="monitoring",
+    )
+
+
+def test_kubernetes_discovery_in_block_yaml_passes_both_steps():
+    config = check_config(render(GOOD_JOB))
+    assert config["scrape_configs"][-1]["kubernetes_sd_configs"] == [{"role": "pod", "namespaces": {"names": ["caretta"]}}]
+
+
+def test_the_extra_jobs_go_through_tpl():
+    config = check_config(render("- job_name: '{{ .Release.Name }}-self'\n  static_configs: [{targets: ['localhost:9090']}]\n"))
+    assert config["scrape_configs"][-1]["job_name"] == "prometheus-self"
+
+
+def test_only_chart_version_29_27_0_is_reproduced():
+    with pytest.raises(ValueError, match="reproduces chart prometheus 29.27.0 only, not prometheus 27.1.0"):
+        render_prometheus_yml([], release_name="p", namespace="m", version="27.1.0")
+
+
+def test_values_the_stand_in_does_not_reproduce_fail_the_render():
+    with pytest.raises(ChartRenderError, match=r"stand-in of the prometheus chart: server\.remoteWrite not reproduced"):
+        render(GOOD_JOB, '{"server": {"remoteWrite": [{"url": "http://x"}]}}')
+
+
+@pytest.mark.parametrize(
+    "job, message",
+    [
+        # An unknown field next to the discovery: step 1 (the exact text) names it.
+        (GOOD_JOB + "  scrape_intervall: 1m\n", "field scrape_intervall not found"),
+        # A discovery promtool cannot parse here is checked by its stand-in.
+        (GOOD_JOB.replace("role: pod", "role: pods"), "has no valid role"),
+        (GOOD_JOB.replace("names: [caretta]", "name: [caretta]"), "namespaces .* expected keys"),
+        # Step 2, promtool's full validation: a regex that does not compile, a duplicate job.
+        (GOOD_JOB + "  relabel_configs:\n  - {source_labels: [a], regex: '(', action: keep}\n", "error parsing regexp"),
+        (GOOD_JOB + GOOD_JOB, 'found multiple scrape configs with job name "pods"'),
+    ],
+)
+def test_a_bad_job_is_refused_naming_the_problem(job, message):
+    with pytest.raises(PrometheusError, match=message):
+        check_config(render(job))
