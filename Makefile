@@ -32,12 +32,15 @@ node_modules/.installed: package.json package-lock.json
 
 setup: $(VENV)/.installed node_modules/.installed
 
-setup-test-tools:
+setup-test-tools: $(VENV)/.installed
 	@missing=""; for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 		echo "installing Debian packages:$$missing"; \
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
 	fi
+	@# Tools no Debian package has (the Helm CLI), built from the Go module proxy into .tools/bin;
+	@# their pinned versions are in tests/support/tools.py (GO_INSTALL).
+	$(PY) -m tests.support.tools build-go-tools
 	@# Terraform is not in Debian, and no release new enough (>= 1.9) can be go-installed (1.5.7 is the
 	@# last without replace directives): it must be on PATH. The tests check its version.
 	@command -v terraform >/dev/null || { echo "netviz: the tests need the Terraform CLI (>= 1.9) on PATH: https://developer.hashicorp.com/terraform/install"; exit 1; }

@@ -61,3 +61,30 @@ def free_port(host: str = "127.0.0.1", kind: int = socket.SOCK_STREAM) -> int:
     with socket.socket(socket.AF_INET, kind) as s:
         s.bind((host, 0))
         return s.getsockname()[1]
+
+
+def build_go_tools() -> int:
+    """Build every GO_INSTALL tool missing from .tools/bin (the Makefile's set-up runs this)."""
+    import subprocess
+    import sys
+
+    go = shutil.which("go")
+    missing = [name for name in GO_INSTALL if shutil.which(name, path=REPO_TOOLS) is None]
+    if missing and go is None:
+        print(f"netviz: building {', '.join(missing)} needs Go >= 1.26 ('go' is not on PATH)", file=sys.stderr)
+        return 1
+    for name in missing:
+        print(f"building {name}: go install {GO_INSTALL[name]}", flush=True)
+        p = subprocess.run([go, "install", GO_INSTALL[name]], env={**os.environ, "GOBIN": REPO_TOOLS})
+        if p.returncode != 0:
+            print(f"netviz: go install {GO_INSTALL[name]} failed (is proxy.golang.org reachable?)", file=sys.stderr)
+            return 1
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    if sys.argv[1:] != ["build-go-tools"]:
+        sys.exit("usage: python -m tests.support.tools build-go-tools")
+    sys.exit(build_go_tools())
