@@ -559,19 +559,41 @@ ensure_package() {
 
 # ---------------------------------------------------------------- what runs
 
-# One line per running softflowd: "pid -i-value -n-value -v-value" ('-' when absent).
+# One line per running softflowd: "pid device index target version" ('-' when unknown).
+# The device comes from the control socket, -c /var/run/softflowd.<device>.ctl, which the package
+# always passes and softflowd never changes. The -i value is NOT reliable: softflowd splits
+# "-i N:device" in place (strsep on ':'), and FreeBSD's ps shows that live argv, "-i N", whenever
+# the command line is too long for the kernel's argument cache (kern.ps_arg_cache_limit, 256
+# bytes including NULs and a 12-byte header): with maxflows, all seven timeouts and the GUI's
+# timestamp option it is. So the index is read from "-i N:device" or "-i N", and the device from
+# "-i device" or "-i N:device" only when there is no -c naming one (a softflowd started by hand).
 softflowd_processes() {
 	"$PS" -axww -o pid= -o command= 2>/dev/null | awk '
 	{
 		n = split($2, path, "/")
 		if (path[n] != "softflowd") next
-		i = "-"; h = "-"; v = "-"
+		i = ""; c = ""; h = "-"; v = "-"
 		for (k = 3; k < NF; k++) {
 			if ($k == "-i") i = $(k + 1)
+			else if ($k == "-c") c = $(k + 1)
 			else if ($k == "-n") h = $(k + 1)
 			else if ($k == "-v") v = $(k + 1)
 		}
-		print $1, i, h, v
+		dev = "-"; index_ = "-"
+		m = split(c, cpath, "/")
+		if (m > 0 && cpath[m] ~ /^softflowd\..+\.ctl$/) {
+			dev = substr(cpath[m], 11, length(cpath[m]) - 14)
+		}
+		colon = index(i, ":")
+		if (colon > 0) {
+			if (colon > 1) index_ = substr(i, 1, colon - 1)
+			if (dev == "-" && colon < length(i)) dev = substr(i, colon + 1)
+		} else if (i ~ /^[0-9]+$/) {
+			index_ = i
+		} else if (i != "" && dev == "-") {
+			dev = i
+		}
+		print $1, dev, index_, h, v
 	}'
 }
 
@@ -591,20 +613,13 @@ check_running() {
 	matched=0
 	while read -r index ifname realif; do
 		count=0
-		while read -r pid iface host version; do
-			case $iface in
-			"$realif" | *:"$realif") ;;
-			*) continue ;;
-			esac
+		while read -r pid device pindex host version; do
+			[ "$device" = "$realif" ] || continue
 			count=$((count + 1))
-			case $iface in
-			*:*)
-				if [ "${iface%%:*}" != "$index" ]; then
-					PROBLEMS="$PROBLEMS
-  softflowd (pid $pid) on $ifname ($realif) reports interface index ${iface%%:*}, expected $index"
-				fi
-				;;
-			esac
+			if [ "$pindex" != - ] && [ "$pindex" != "$index" ]; then
+				PROBLEMS="$PROBLEMS
+  softflowd (pid $pid) on $ifname ($realif) reports interface index $pindex, expected $index"
+			fi
 			if [ "$host" != "$target" ]; then
 				[ "$host" = - ] && host="nowhere (no -n)"
 				PROBLEMS="$PROBLEMS
