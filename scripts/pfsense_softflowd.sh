@@ -72,6 +72,14 @@ usage() {
 	sed -n '2,/^$/s/^# \{0,1\}//p' "$0"
 }
 
+# private FILE: creates (or empties) one of the script's own temporary files, readable by the
+# owner only. The umask is set only here (in a subshell): everything else the script runs, PHP's
+# write_config() (config.xml and its backups) and the package's sync included, keeps the caller's
+# umask, as when the same settings are saved in the GUI.
+private() {
+	(umask 077 && : >"$1")
+}
+
 cleanup() {
 	if [ -n "$TMPDIR_NETVIZ" ] && [ -d "$TMPDIR_NETVIZ" ]; then
 		rm -rf "$TMPDIR_NETVIZ"
@@ -514,7 +522,8 @@ PHP
 # run_php ACTION: runs the PHP half; its result lines end up in $RESULT.
 run_php() {
 	RESULT=$TMPDIR_NETVIZ/result.$1
-	: >"$RESULT"
+	private "$RESULT"
+	private "$TMPDIR_NETVIZ/netviz_softflowd.php"
 	php_program >"$TMPDIR_NETVIZ/netviz_softflowd.php"
 	NETVIZ_SF_ACTION=$1 \
 		NETVIZ_SF_ROOT=$ROOT \
@@ -607,6 +616,7 @@ expected_target() {
 # Compares what runs with what is wanted; problems go to $PROBLEMS (empty: all good).
 check_running() {
 	procs=$TMPDIR_NETVIZ/procs
+	private "$procs"
 	softflowd_processes >"$procs"
 	PROBLEMS=""
 	target=$(expected_target)
@@ -663,6 +673,7 @@ wait_until() {
 
 none_running() {
 	procs=$TMPDIR_NETVIZ/procs
+	private "$procs"
 	softflowd_processes >"$procs"
 	[ ! -s "$procs" ]
 }
@@ -687,6 +698,7 @@ preflight() {
 	elif [ "$status" -ne 0 ]; then
 		fail "reading pfSense's configuration failed (PHP exit status $status)"
 	fi
+	private "$TMPDIR_NETVIZ/interfaces"
 	grep '^realif ' "$RESULT" | cut -d' ' -f2- >"$TMPDIR_NETVIZ/interfaces"
 }
 
@@ -735,8 +747,7 @@ do_disable() {
 main() {
 	parse_args "$@"
 	check_args
-	umask 077
-	TMPDIR_NETVIZ=$(mktemp -d "${TMPDIR:-/tmp}/netviz-softflowd.XXXXXX") || fail "cannot create a temporary directory"
+	TMPDIR_NETVIZ=$(umask 077 && mktemp -d "${TMPDIR:-/tmp}/netviz-softflowd.XXXXXX") || fail "cannot create a temporary directory"
 	trap cleanup EXIT
 	trap 'exit 1' HUP INT TERM
 	if [ "$MODE" = enable ]; then
