@@ -201,7 +201,10 @@ class PfSenseSsh:
         self.known_hosts.write_text(f"{self.address} {self.host_key}\n")
         self.home = self.client_dir / "home"  # an empty HOME: no ~/.ssh of the machine is used
         self.home.mkdir(mode=0o700, exist_ok=True)
-        self.agent_socket = keys / "agent.sock"
+        # A short path (a Unix socket's is limited to 108 bytes; pytest's tmp paths can be long).
+        agent_dir = self.work / "agent"
+        agent_dir.mkdir(mode=0o700)
+        self.agent_socket = agent_dir / "sock"
 
     def _start_lab(self) -> None:
         self.lab = Lab()
