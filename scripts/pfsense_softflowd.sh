@@ -72,6 +72,14 @@ usage() {
 	sed -n '2,/^$/s/^# \{0,1\}//p' "$0"
 }
 
+# private FILE: creates (or empties) one of the script's own temporary files, readable by the
+# owner only. The umask is set only here (in a subshell): everything else the script runs, PHP's
+# write_config() (config.xml and its backups) and the package's sync included, keeps the caller's
+# umask, as when the same settings are saved in the GUI.
+private() {
+	(umask 077 && : >"$1")
+}
+
 cleanup() {
 	if [ -n "$TMPDIR_NETVIZ" ] && [ -d "$TMPDIR_NETVIZ" ]; then
 		rm -rf "$TMPDIR_NETVIZ"
@@ -514,7 +522,8 @@ PHP
 # run_php ACTION: runs the PHP half; its result lines end up in $RESULT.
 run_php() {
 	RESULT=$TMPDIR_NETVIZ/result.$1
-	: >"$RESULT"
+	private "$RESULT"
+	private "$TMPDIR_NETVIZ/netviz_softflowd.php"
 	php_program >"$TMPDIR_NETVIZ/netviz_softflowd.php"
 	NETVIZ_SF_ACTION=$1 \
 		NETVIZ_SF_ROOT=$ROOT \
@@ -559,19 +568,41 @@ ensure_package() {
 
 # ---------------------------------------------------------------- what runs
 
-# One line per running softflowd: "pid -i-value -n-value -v-value" ('-' when absent).
+# One line per running softflowd: "pid device index target version" ('-' when unknown).
+# The device comes from the control socket, -c /var/run/softflowd.<device>.ctl, which the package
+# always passes and softflowd never changes. The -i value is NOT reliable: softflowd splits
+# "-i N:device" in place (strsep on ':'), and FreeBSD's ps shows that live argv, "-i N", whenever
+# the command line is too long for the kernel's argument cache (kern.ps_arg_cache_limit, 256
+# bytes including NULs and a 12-byte header): with maxflows, all seven timeouts and the GUI's
+# timestamp option it is. So the index is read from "-i N:device" or "-i N", and the device from
+# "-i device" or "-i N:device" only when there is no -c naming one (a softflowd started by hand).
 softflowd_processes() {
 	"$PS" -axww -o pid= -o command= 2>/dev/null | awk '
 	{
 		n = split($2, path, "/")
 		if (path[n] != "softflowd") next
-		i = "-"; h = "-"; v = "-"
+		i = ""; c = ""; h = "-"; v = "-"
 		for (k = 3; k < NF; k++) {
 			if ($k == "-i") i = $(k + 1)
+			else if ($k == "-c") c = $(k + 1)
 			else if ($k == "-n") h = $(k + 1)
 			else if ($k == "-v") v = $(k + 1)
 		}
-		print $1, i, h, v
+		dev = "-"; index_ = "-"
+		m = split(c, cpath, "/")
+		if (m > 0 && cpath[m] ~ /^softflowd\..+\.ctl$/) {
+			dev = substr(cpath[m], 11, length(cpath[m]) - 14)
+		}
+		colon = index(i, ":")
+		if (colon > 0) {
+			if (colon > 1) index_ = substr(i, 1, colon - 1)
+			if (dev == "-" && colon < length(i)) dev = substr(i, colon + 1)
+		} else if (i ~ /^[0-9]+$/) {
+			index_ = i
+		} else if (i != "" && dev == "-") {
+			dev = i
+		}
+		print $1, dev, index_, h, v
 	}'
 }
 
@@ -585,26 +616,20 @@ expected_target() {
 # Compares what runs with what is wanted; problems go to $PROBLEMS (empty: all good).
 check_running() {
 	procs=$TMPDIR_NETVIZ/procs
+	private "$procs"
 	softflowd_processes >"$procs"
 	PROBLEMS=""
 	target=$(expected_target)
 	matched=0
 	while read -r index ifname realif; do
 		count=0
-		while read -r pid iface host version; do
-			case $iface in
-			"$realif" | *:"$realif") ;;
-			*) continue ;;
-			esac
+		while read -r pid device pindex host version; do
+			[ "$device" = "$realif" ] || continue
 			count=$((count + 1))
-			case $iface in
-			*:*)
-				if [ "${iface%%:*}" != "$index" ]; then
-					PROBLEMS="$PROBLEMS
-  softflowd (pid $pid) on $ifname ($realif) reports interface index ${iface%%:*}, expected $index"
-				fi
-				;;
-			esac
+			if [ "$pindex" != - ] && [ "$pindex" != "$index" ]; then
+				PROBLEMS="$PROBLEMS
+  softflowd (pid $pid) on $ifname ($realif) reports interface index $pindex, expected $index"
+			fi
 			if [ "$host" != "$target" ]; then
 				[ "$host" = - ] && host="nowhere (no -n)"
 				PROBLEMS="$PROBLEMS
@@ -648,6 +673,7 @@ wait_until() {
 
 none_running() {
 	procs=$TMPDIR_NETVIZ/procs
+	private "$procs"
 	softflowd_processes >"$procs"
 	[ ! -s "$procs" ]
 }
@@ -672,6 +698,7 @@ preflight() {
 	elif [ "$status" -ne 0 ]; then
 		fail "reading pfSense's configuration failed (PHP exit status $status)"
 	fi
+	private "$TMPDIR_NETVIZ/interfaces"
 	grep '^realif ' "$RESULT" | cut -d' ' -f2- >"$TMPDIR_NETVIZ/interfaces"
 }
 
@@ -720,8 +747,7 @@ do_disable() {
 main() {
 	parse_args "$@"
 	check_args
-	umask 077
-	TMPDIR_NETVIZ=$(mktemp -d "${TMPDIR:-/tmp}/netviz-softflowd.XXXXXX") || fail "cannot create a temporary directory"
+	TMPDIR_NETVIZ=$(umask 077 && mktemp -d "${TMPDIR:-/tmp}/netviz-softflowd.XXXXXX") || fail "cannot create a temporary directory"
 	trap cleanup EXIT
 	trap 'exit 1' HUP INT TERM
 	if [ "$MODE" = enable ]; then

@@ -47,6 +47,7 @@ class PfSenseStandIn:
         for d in ("cf/conf", "tmp", "var/run", "_standin/faults", "_standin/proc"):
             (root / d).mkdir(parents=True, exist_ok=True)
         shutil.copy(CONFIG_XML, self.config_path)
+        os.chmod(self.config_path, 0o644)  # as on pfSense, whatever the checkout's umask was
 
     # -- running the script
     def env(self) -> dict[str, str]:
@@ -58,9 +59,12 @@ class PfSenseStandIn:
             "TMPDIR": str(self.root / "tmp"),
         }
 
-    def run(self, *args: str, timeout: float = 60) -> Run:
+    def run(self, *args: str, timeout: float = 60, umask: int = 0o022, env: dict[str, str] | None = None) -> Run:
+        """Runs the script as a shell on pfSense would: with `umask` (022, pfSense's login.conf
+        default) and `env` added to the stand-in's environment."""
         p = subprocess.run(
-            [self.shell, str(SCRIPT), *args], env=self.env(), cwd=self.root, capture_output=True, text=True, timeout=timeout
+            [self.shell, str(SCRIPT), *args], env={**self.env(), **(env or {})}, cwd=self.root, capture_output=True,
+            text=True, timeout=timeout, preexec_fn=lambda: os.umask(umask),
         )
         return Run(p.returncode, p.stdout, p.stderr)
 
@@ -71,6 +75,14 @@ class PfSenseStandIn:
 
     def config_bytes(self) -> bytes:
         return self.config_path.read_bytes()
+
+    def backup_dir(self) -> Path:
+        return self.root / "cf" / "conf" / "backup"
+
+    def system_log(self) -> list[str]:
+        """The stand-in's Status > System Logs > General: what log_error() wrote."""
+        log = self.root / "_standin" / "system.log"
+        return log.read_text().splitlines() if log.exists() else []
 
     def history(self) -> list[str]:
         """Backups write_config() kept (pfSense's config history), oldest first."""

@@ -10,6 +10,12 @@
   network-namespace hosts, its pcap, softflowd's NetFlow v9 decoded by the GoFlow2 stand-in into
   GoFlow2 JSON lines (`.goflow2_lines`, `.write_jsonl(path)`) and the truth computed from the pcap
   (`.truth`). Built once per session (it takes seconds).
+- `pfsense_ssh` -> `sshd.PfSenseSsh`: a real OpenSSH server on a network-namespace host whose
+  `admin` login shell is the STAND-IN for pfSense's console menu, over a fresh pfSense STAND-IN
+  root (`.standin`), with a pinned host key (`.host_key`, `.known_hosts`) and a client key both as
+  a file (`.private_key`) and in a real ssh-agent (`.agent_socket`). Clients (ssh, scp, terraform)
+  run on the lab's deployer host: `.run([...])`, `.ssh("...")`, `.scp_to(...)`. Torn down after
+  the test (sshd, agent, namespaces, files), also when it fails.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ import pytest
 from .http import MetricsServer
 from .prometheus import PrometheusServer
 
-__all__ = ["start_prometheus", "serve_metrics", "flow_capture"]
+__all__ = ["start_prometheus", "serve_metrics", "flow_capture", "pfsense_ssh"]
 
 
 @pytest.fixture
@@ -59,3 +65,14 @@ def flow_capture(tmp_path_factory):
     from .netflow import build_flow_capture
 
     return build_flow_capture(tmp_path_factory.mktemp("flow-capture"))
+
+
+@pytest.fixture
+def pfsense_ssh(tmp_path):
+    from .sshd import PfSenseSsh
+
+    server = PfSenseSsh(tmp_path / "ssh-client")
+    try:
+        yield server
+    finally:
+        server.close()

@@ -16,6 +16,14 @@ APT_PACKAGES = {
     "softflowctl": "softflowd",
     "tcpdump": "tcpdump",
     "ip": "iproute2",
+    "unshare": "util-linux",
+    "php": "php-cli",
+    "sshd": "openssh-server",
+    "ssh": "openssh-client",
+    "scp": "openssh-client",
+    "ssh-keygen": "openssh-client",
+    "ssh-agent": "openssh-client",
+    "ssh-add": "openssh-client",
 }
 
 # Tools no Debian package has, built from the Go module proxy into the repository's git-ignored
