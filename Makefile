@@ -11,7 +11,7 @@ CDKTF := node_modules/.bin/cdktf
 # Real tools the tests run (never stubs): Prometheus + promtool, softflowd, shellcheck, the PHP CLI
 # (pfSense's config API stand-in), dash (the nearest to FreeBSD's /bin/sh), tcpdump and iproute2
 # (network-namespace test hosts).
-DEBIAN_PACKAGES := prometheus softflowd shellcheck php-cli dash tcpdump iproute2
+DEBIAN_PACKAGES := prometheus softflowd shellcheck php-cli dash tcpdump iproute2 openssh-server openssh-client
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 export CHECKPOINT_DISABLE := 1

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import random
 
-from cdktf import App, Aspects, TerraformOutput, TerraformStack
+from cdktf import App, Aspects, LocalBackend, TerraformOutput, TerraformStack
 from cdktf_cdktf_provider_kubernetes.config_map_v1 import ConfigMapV1, ConfigMapV1Metadata
 from cdktf_cdktf_provider_kubernetes.namespace_v1 import NamespaceV1, NamespaceV1Metadata
 from cdktf_cdktf_provider_kubernetes.provider import KubernetesProvider
@@ -32,6 +32,7 @@ def test_terraform_stores_each_text_exactly_and_keeps_references(tmp_path):
     app = App(outdir=str(tmp_path / "cdktf.out"))
     stack = TerraformStack(app, "literals")
     Aspects.of(stack).add(LiteralStrings())
+    LocalBackend(stack, path=str(tmp_path / "literals.tfstate"))
     KubernetesProvider(stack, "kubernetes", config_path="~/.kube/${config}")
     namespace = NamespaceV1(stack, "namespace", metadata=NamespaceV1Metadata(name="literal-test"))
     data = {f"text-{i}": t for i, t in enumerate(texts)}

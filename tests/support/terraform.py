@@ -30,7 +30,7 @@ import re
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from stacks.base import MINIMUM_TERRAFORM
 
@@ -233,7 +233,7 @@ def require_terraform() -> str:
     import pytest
 
     path = require_tool("terraform")
-    p = subprocess.run([path, "version", "-json"], capture_output=True, text=True, env=terraform_env(Path("/tmp")))
+    p = subprocess.run([path, "version", "-json"], capture_output=True, text=True, env={**os.environ, "CHECKPOINT_DISABLE": "1"})
     version = tuple(int(x) for x in json.loads(p.stdout)["terraform_version"].split("-")[0].split("."))
     if version < MINIMUM_VERSION:
         pytest.fail(f"terraform {p.stdout.strip()} is too old: netviz needs >= {MINIMUM_TERRAFORM} (removed "
@@ -241,25 +241,35 @@ def require_terraform() -> str:
     return path
 
 
-def terraform_env(workdir: Path, extra: Optional[dict] = None) -> dict[str, str]:
+def terraform_settings(workdir: Path) -> dict[str, str]:
     """Terraform quiet and offline: no CLI config of the user's, no checkpoint call home."""
     cli_config = workdir / ".terraformrc"
     if not cli_config.exists():
         cli_config.parent.mkdir(parents=True, exist_ok=True)
         cli_config.write_text("")
+    return {"TF_CLI_CONFIG_FILE": str(cli_config), "CHECKPOINT_DISABLE": "1", "TF_IN_AUTOMATION": "1", "TF_INPUT": "0"}
+
+
+def terraform_env(workdir: Path, extra: Optional[dict] = None) -> dict[str, str]:
+    """This process's environment without the user's TF_* settings, plus `terraform_settings`."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("TF_")}
-    env.update({"TF_CLI_CONFIG_FILE": str(cli_config), "CHECKPOINT_DISABLE": "1", "TF_IN_AUTOMATION": "1",
-                "TF_INPUT": "0"})
+    env.update(terraform_settings(workdir))
     env.update(extra or {})
     return env
 
 
+Runner = Callable[[list, Path, dict], subprocess.CompletedProcess]
+"""Runs `terraform` elsewhere: (argv, cwd, Terraform's own settings) -> finished process."""
+
+
 @dataclass
 class Terraform:
-    """One working directory holding one configuration, driven by the real CLI."""
+    """One working directory holding one configuration, driven by the real CLI. `runner` runs it
+    somewhere else (e.g. on a network-namespace host, tests/support/sshd.py); by default here."""
 
     workdir: Path
     env_extra: dict = field(default_factory=dict)
+    runner: Optional[Runner] = None
 
     def __post_init__(self):
         self.binary = require_terraform()
@@ -270,8 +280,12 @@ class Terraform:
         return self
 
     def run(self, *args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess:
-        p = subprocess.run([self.binary, *args], cwd=self.workdir, capture_output=True, text=True, timeout=timeout,
-                           env=terraform_env(self.workdir, self.env_extra))
+        argv = [self.binary, *args]
+        if self.runner is None:
+            p = subprocess.run(argv, cwd=self.workdir, capture_output=True, text=True, timeout=timeout,
+                               env=terraform_env(self.workdir, self.env_extra))
+        else:
+            p = self.runner(argv, self.workdir, {**terraform_settings(self.workdir), **self.env_extra})
         if check and p.returncode != 0:
             raise AssertionError(f"terraform {' '.join(args)} failed ({p.returncode}) in {self.workdir}:\n{p.stdout}\n{p.stderr}")
         return p
@@ -282,6 +296,9 @@ class Terraform:
     def validate(self) -> dict:
         p = self.run("validate", "-json", "-no-color", check=False)
         return json.loads(p.stdout)
+
+    def plan(self, check: bool = True) -> subprocess.CompletedProcess:
+        return self.run("plan", "-input=false", "-no-color", check=check)
 
     def apply(self, check: bool = True) -> subprocess.CompletedProcess:
         return self.run("apply", "-auto-approve", "-input=false", "-no-color", check=check)
