@@ -632,4 +632,3 @@ def build_flow_capture(directory, config_path=None) -> FlowCapture:
     capture.write_jsonl(directory / "goflow2.jsonl")
     (directory / "truth.json").write_text(truth.to_json())  # for a person debugging a failure
     return capture
-
