@@ -1,20 +1,30 @@
 """The flow-capture harness of tests/support is itself tested: the lab, the pcap reader, the NetFlow
 v9 handling, the GoFlow2 STAND-IN's output, and the truth (checked against softflowd and against
-the packet sizes the traffic plan sent)."""
+the packet sizes the traffic plan sent). Also that no capture loses or hides traffic: tcpdump is
+stopped only once its pcap holds every packet its filter received (the real tcpdump, made to
+hold packets back with SIGSTOP), and a pcap lacking part of what the traffic plan sent (records
+removed from copies of the session's pcaps) is refused naming the transfer and the interface."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+import shutil
+import signal
 import struct
 import subprocess
+import sys
+import time
 from collections import Counter
 
 import pytest
 
 from tests.support import netns
+from tests.support.expectations import check_plan_in_captures, plan_expectations
 from tests.support.netflow import (
     GOFLOW2_FIELDS,
+    TRAFFIC,
     FlowCaptureError,
     Goflow2StandIn,
     V9Templates,
@@ -22,7 +32,9 @@ from tests.support.netflow import (
     set_interface_indexes,
     strip_padding,
 )
-from tests.support.pcap import PcapError, read_ipv4
+from tests.support.pcap import PcapError, count_records, read_ipv4
+from tests.support.tcpdump import CaptureIncomplete, Counters, Tcpdump, parse_counters
+from tests.support.tools import require_tool
 
 # ---- the session capture ---------------------------------------------------------------------
 
@@ -114,6 +126,201 @@ def test_the_lab_is_gone_after_the_capture(flow_capture):
     assert not [name for name in leftovers if name.startswith(f"netviz-{os.getpid()}-")]
 
 
+# ---- the session capture holds everything (tcpdump's counters, the traffic plan) ---------------
+
+
+def test_every_router_pcap_holds_every_packet_its_tcpdump_received(flow_capture):
+    for net, pcap in flow_capture.pcaps.items():
+        final = parse_counters((flow_capture.directory / f"tcpdump-{net}.log").read_text())[-1]
+        assert final.dropped == 0 and final.captured == final.received == count_records(str(pcap)) > 0, (net, final)
+
+
+def test_the_expectations_come_from_the_plan_s_commands(flow_capture):
+    plan = flow_capture.plan
+    expected = plan_expectations(plan, flow_capture.hosts, flow_capture.networks)
+    # One per TCP transfer; the echoed UDP and the ICMP echoes have one each way.
+    assert Counter(e.transfer for e, _ in expected) == {t.description: 2 if t.client_args[0] == "icmp-echo"
+                                                       or "--expect-echo" in t.client_args else 1 for t in plan}
+    described = {(str(e), e.size, e.count): ifs for e, ifs in expected}
+    assert described[("TCP payload from 10.0.10.15:80 to 10.0.20.100", 3_000_000, None)] == ("storage", "kubernetes")
+    assert described[("TCP payload from 192.168.1.127 to 10.0.10.15:2049", 2_000_000, None)] == ("home", "storage")
+    assert described[("UDP datagrams from 203.0.113.10:53 to 10.0.20.100", 200, 20)] == ("external", "kubernetes")
+    assert described[("ICMP echo replies from 10.0.10.15 to 10.0.20.100", 1000, 4)] == ("storage", "kubernetes")
+
+
+def test_the_session_pcaps_hold_what_the_plan_sent_on_each_interface_it_crossed(flow_capture):
+    check_plan_in_captures(flow_capture.pcaps, flow_capture.plan, flow_capture.hosts, flow_capture.networks)
+
+
+def _records(path):
+    """[(raw record, IPPacket)] of a classic pcap, and its file header."""
+    data = path.read_bytes()
+    endian = "<" if data[:4] in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1") else ">"
+    raw, pos = [], 24
+    while pos < len(data):
+        caplen = struct.unpack(endian + "I", data[pos + 8 : pos + 12])[0]
+        raw.append(data[pos : pos + 16 + caplen])
+        pos += 16 + caplen
+    packets = list(read_ipv4(str(path)))
+    assert len(packets) == len(raw)  # the capture filter is "ip": one IPv4 packet per record
+    return data[:24], list(zip(raw, packets))
+
+
+def _copied_pcaps(flow_capture, tmp_path):
+    copies = {}
+    for net, pcap in flow_capture.pcaps.items():
+        copies[net] = tmp_path / pcap.name
+        shutil.copyfile(pcap, copies[net])
+    return copies
+
+
+def _plan_problems(flow_capture, pcaps, plan=None):
+    with pytest.raises(FlowCaptureError) as e:
+        check_plan_in_captures(pcaps, plan or flow_capture.plan, flow_capture.hosts, flow_capture.networks)
+    message = str(e.value)
+    assert message.startswith("the captures lack traffic the plan sent:")
+    return message.split("\n  - ")[1:]
+
+
+def test_a_capture_missing_its_last_echo_reply_is_refused_naming_the_transfer_and_interface(flow_capture, tmp_path):
+    """What the 0.3 s pause did: the last packets of the last transfer missing from one capture."""
+    pcaps = _copied_pcaps(flow_capture, tmp_path)
+    header, records = _records(pcaps["kubernetes"])
+    last_reply = max(i for i, (_, p) in enumerate(records) if p.proto == 1 and p.icmp_type == 0)
+    pcaps["kubernetes"].write_bytes(header + b"".join(r for i, (r, _) in enumerate(records) if i != last_reply))
+    icmp = next(t for t in flow_capture.plan if t.client_args[0] == "icmp-echo")
+    assert _plan_problems(flow_capture, pcaps) == [
+        f"kubernetes (kubernetes.pcap): transfer '{icmp.description}': ICMP echo replies from 10.0.10.15 to "
+        "10.0.20.100: expected exactly 4 of 1000 B payload, found 3 of 1000 B"]
+
+
+def test_a_tcp_segment_missing_from_a_capture_is_a_hole_retransmissions_cannot_fill(flow_capture, tmp_path):
+    from tests.support.expectations import tcp_payload_covered
+
+    pcaps = _copied_pcaps(flow_capture, tmp_path)
+    download = flow_capture.plan[0]
+    assert download.client_args[:2] == ["http-get", "http://10.0.10.15/3m"]
+    header, records = _records(pcaps["storage"])
+    data = [i for i, (_, p) in enumerate(records) if p.proto == 6 and p.src_port == 80 and p.payload_length]
+    gone, again = data[len(data) // 2], data[len(data) // 3]
+    lost = records[gone][1].payload_length
+    # the lost segment's bytes come back as copies of another one, as retransmissions would be
+    copies = -(-lost // records[again][1].payload_length)
+    kept = [r for i, (r, _) in enumerate(records) if i != gone] + [records[again][0]] * copies
+    pcaps["storage"].write_bytes(header + b"".join(kept))
+    expectation = next(e for e, _ in plan_expectations(flow_capture.plan, flow_capture.hosts, flow_capture.networks)
+                       if e.transfer == download.description)
+    before = max(tcp_payload_covered([p for _, p in records if expectation.matches(p)], expectation).values())
+    after = [p for p in read_ipv4(str(pcaps["storage"])) if expectation.matches(p)]
+    assert sum(p.payload_length for p in after) >= before  # counting bytes would not see the hole
+    assert before - lost < 3_000_000 <= before
+    problems = _plan_problems(flow_capture, pcaps)
+    assert problems == [
+        f"storage (storage.pcap): transfer '{download.description}': TCP payload from 10.0.10.15:80 to 10.0.20.100: "
+        f"expected at least 3000000 bytes on one connection, the most is {before - lost} ({len(after)} packets on 1 connection(s))"]
+
+
+def test_udp_datagrams_must_be_exactly_what_the_plan_sent_and_every_problem_is_listed(flow_capture, tmp_path):
+    pcaps = _copied_pcaps(flow_capture, tmp_path)
+    echoed = next(t for t in flow_capture.plan if "--expect-echo" in t.client_args)
+    syslog = next(t for t in flow_capture.plan if t.client_args[0] == "udp-send" and t is not echoed)
+    header, records = _records(pcaps["external"])
+    first_echo = next(i for i, (_, p) in enumerate(records) if p.proto == 17 and p.src_port == 53)
+    pcaps["external"].write_bytes(header + b"".join(r for i, (r, _) in enumerate(records) if i != first_echo))
+    header, records = _records(pcaps["home"])
+    twice = next(r for r, p in records if p.proto == 17 and p.dst_port == 514)
+    pcaps["home"].write_bytes(header + b"".join(r for r, _ in records) + twice)
+    assert _plan_problems(flow_capture, pcaps) == [
+        f"external (external.pcap): transfer '{echoed.description}': UDP datagrams from 203.0.113.10:53 to "
+        "10.0.20.100: expected exactly 20 of 200 B payload, found 19 of 200 B",
+        f"home (home.pcap): transfer '{syslog.description}': UDP datagrams from 10.0.10.15 to 192.168.1.127:514: "
+        "expected exactly 10 of 300 B payload, found 11 of 300 B",
+    ]
+
+
+def test_a_traffic_command_without_an_expectation_is_refused(flow_capture):
+    odd = dataclasses.replace(flow_capture.plan[0], client_args=["sctp-send", "10.0.10.15", "9", "100"])
+    with pytest.raises(FlowCaptureError, match=r"traffic command 'sctp-send' has no expectation"):
+        check_plan_in_captures(flow_capture.pcaps, [odd], flow_capture.hosts, flow_capture.networks)
+
+
+# ---- tcpdump: stopped only once its pcap holds what its filter received -------------------------
+
+
+def test_tcpdump_counters_are_read_in_both_of_its_formats():
+    log = ("tcpdump: listening on storage, link-type EN10MB (Ethernet), snapshot length 256 bytes\n"
+           "tcpdump: 226 packets captured, 244 packets received by filter, 0 packets dropped by kernel\n"
+           "244 packets captured\n244 packets received by filter\n1 packet dropped by kernel\n")
+    assert parse_counters(log) == [Counters(226, 244, 0), Counters(244, 244, 1)]
+
+
+def _two_hosts(lab):
+    lab.add_network("a", "10.99.1.1/24")
+    lab.add_network("b", "10.99.2.1/24")
+    lab.add_host("ha", "10.99.1.10", "a")
+    lab.add_host("hb", "10.99.2.10", "b")
+
+
+def _udp(lab, count):
+    """`count` UDP datagrams from ha to hb, all received (by the traffic plan's own commands)."""
+    sink = lab.start("hb", [sys.executable, "-P", str(TRAFFIC), "udp-sink", "10.99.2.10", "9", str(count)],
+                     stdout=subprocess.PIPE, text=True)
+    assert sink.stdout.readline().strip() == "ready"
+    lab.run("ha", [sys.executable, "-P", str(TRAFFIC), "udp-send", "10.99.2.10", "9", str(count), "100"])
+    assert sink.wait(timeout=30) == 0
+
+
+def _tcpdump(lab, tmp_path):
+    return Tcpdump(lab, "router", "a", tmp_path / "a.pcap", tmp_path / "a.log", require_tool("tcpdump")).start()
+
+
+def test_tcpdump_is_stopped_only_once_its_pcap_holds_every_packet_its_filter_received(tmp_path):
+    with netns.Lab() as lab:
+        _two_hosts(lab)
+        dump = _tcpdump(lab, tmp_path)
+        _udp(lab, 30)
+        written = dump.wait_written(time.monotonic() + 30)
+        final = dump.stop()
+    assert written == final == Counters(captured=30, received=30, dropped=0)
+    assert [(p.dst, p.dst_port, p.payload_length) for p in read_ipv4(str(tmp_path / "a.pcap"))] == [("10.99.2.10", 9, 100)] * 30
+
+
+def test_a_capture_stopped_while_the_kernel_holds_its_packets_is_refused(tmp_path):
+    """The harness's old failure, made certain: tcpdump is stopped (SIGSTOP) while the packets
+    arrive, so the kernel counts them but tcpdump has read none when SIGINT ends its loop."""
+    with netns.Lab() as lab:
+        _two_hosts(lab)
+        dump = _tcpdump(lab, tmp_path)
+        dump.proc.send_signal(signal.SIGSTOP)
+        _udp(lab, 10)
+        dump.proc.send_signal(signal.SIGINT)  # pending until it runs again, then first thing it does
+        dump.proc.send_signal(signal.SIGCONT)
+        dump.proc.wait(timeout=10)
+        with pytest.raises(CaptureIncomplete) as e:
+            dump.stop()
+    assert str(e.value).startswith(
+        "tcpdump on a (interface a of router): stopped with an incomplete capture: 10 packets received by its "
+        f"filter, 0 written, 0 complete records in {tmp_path / 'a.pcap'}, 0 dropped by the kernel")
+
+
+def test_a_pcap_that_is_not_what_tcpdump_wrote_is_refused(tmp_path):
+    """tcpdump's counters alone are not the check: the pcap itself must hold as many records."""
+    with netns.Lab() as lab:
+        _two_hosts(lab)
+        dump = _tcpdump(lab, tmp_path)
+        _udp(lab, 5)
+        assert dump.wait_written(time.monotonic() + 30) == Counters(5, 5, 0)
+        pcap = tmp_path / "a.pcap"
+        pcap.rename(tmp_path / "moved.pcap")  # tcpdump keeps writing to the moved file
+        pcap.write_bytes((tmp_path / "moved.pcap").read_bytes()[:24])  # a pcap with no packets
+        with pytest.raises(CaptureIncomplete, match=r"still incomplete at the deadline: 5 packets received by its "
+                           r"filter, 5 written, 0 complete records"):
+            dump.wait_written(time.monotonic() + 0.5)
+        with pytest.raises(CaptureIncomplete, match=r"stopped with an incomplete capture: 5 packets received by its "
+                           r"filter, 5 written, 0 complete records"):
+            dump.stop()
+
+
 # ---- the lab ---------------------------------------------------------------------------------
 
 
@@ -196,6 +403,29 @@ def test_pcap_reader_refuses_what_it_cannot_read(tmp_path):
     (tmp_path / "t.pcap").write_bytes((tmp_path / "t.pcap").read_bytes()[:-5])
     with pytest.raises(PcapError, match="truncated"):
         list(read_ipv4(str(tmp_path / "t.pcap")))
+
+
+def test_pcap_reader_gives_transport_payload_lengths_tcp_sequence_and_icmp_type(tmp_path):
+    eth = b"\x00" * 12 + b"\x08\x00"
+    tcp_options = struct.pack("!HHIIBBHHH", 40000, 80, 123456, 0, 8 << 4, 0x18, 0, 0, 0) + b"\x01" * 12  # 32 B header
+    icmp = struct.pack("!BBHHH", 0, 0, 0, 7, 1) + b"x" * 50
+    frames = [
+        eth + _ipv4("10.0.0.1", "10.0.0.2", 6, tcp_options[:40], 1500),  # snapped: the lengths come from the headers
+        eth + _ipv4("10.0.0.2", "10.0.0.1", 1, icmp),
+        eth + _ipv4("10.0.0.1", "10.0.0.2", 17, struct.pack("!HHHH", 1, 2, 8 + 3, 0) + b"abc"),
+    ]
+    _pcap(tmp_path / "a.pcap", frames)
+    got = [(p.payload_length, p.tcp_seq, p.tcp_flags, p.icmp_type) for p in read_ipv4(str(tmp_path / "a.pcap"))]
+    assert got == [(1500 - 20 - 32, 123456, 0x18, None), (50, 0, 0, 0), (3, 0, 0, None)]
+
+
+def test_pcap_records_are_counted_and_a_half_written_last_one_only_while_tcpdump_runs(tmp_path):
+    _pcap(tmp_path / "a.pcap", [b"\0" * 40, b"\0" * 60, b"\0" * 50])
+    assert count_records(str(tmp_path / "a.pcap")) == 3
+    (tmp_path / "a.pcap").write_bytes((tmp_path / "a.pcap").read_bytes()[:-20])
+    assert count_records(str(tmp_path / "a.pcap"), partial_tail_ok=True) == 2
+    with pytest.raises(PcapError, match="truncated packet after 2 records"):
+        count_records(str(tmp_path / "a.pcap"))
 
 
 # ---- NetFlow v9 handling ---------------------------------------------------------------------

@@ -8,7 +8,11 @@
    (TEST-NET-3, in no configured subnet). Nothing in the lab can reach a real address.
 2. Captures with tcpdump on every router interface while real traffic flows (tests/support/
    traffic.py): HTTP downloads of a few MB, a TCP upload, UDP datagrams with and without
-   echoes, ICMP echoes; between three configured subnets and the external host.
+   echoes, ICMP echoes; between three configured subnets and the external host. Each tcpdump
+   is stopped only once its pcap holds every packet its filter received, by tcpdump's own
+   counters (tests/support/tcpdump.py); then every pcap is checked against what the traffic
+   plan sent on that interface (tests/support/expectations.py). Either failing raises
+   FlowCaptureError naming the interface (and the transfer), never a silently short truth.
 3. Runs the real softflowd (`-r PCAP -v 9 -T full`), once per interface that network.toml says
    pfSense exports from (a subnet with `netflow_if_index`), as pfSense's package runs one
    softflowd per interface, so a flow between two monitored subnets is exported twice.
@@ -45,12 +49,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Optional, Sequence
 
+from .errors import FlowCaptureError
+from .expectations import check_plan_in_captures
 from .pcap import IANA_PROTOCOLS, read_ipv4
+from .tcpdump import Tcpdump
 from .tools import require_root, require_tool
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_CONFIG = REPO_ROOT / "network.toml"
 TRAFFIC = Path(__file__).resolve().parent / "traffic.py"
+# How long tcpdump may take, after the traffic, to write what its filter received: libpcap hands a
+# partly filled ring block over after its 1 s timer, later when the machine is busy.
+DRAIN_TIMEOUT = 30
 
 EXTERNAL = "external"
 EXTERNAL_NETWORK = "203.0.113.0/24"  # TEST-NET-3 (RFC 5737): documentation only, never routed
@@ -71,10 +81,6 @@ GOFLOW2_FIELDS = (
 
 # NetFlow v9 field types (RFC 3954) set_interface_indexes touches.
 INPUT_SNMP, OUTPUT_SNMP = 10, 14
-
-
-class FlowCaptureError(AssertionError):
-    pass
 
 
 # ---- NetFlow v9: setting interface indexes in the datagram ----------------------------------
@@ -443,6 +449,7 @@ class FlowCapture:
     monitored: {network name: netflow_if_index} softflowd ran on.
     softflowd: {network name: SoftflowdRun}.
     hosts: {host name: address} of the lab.
+    traffic / plan: the transfers that ran (descriptions / `Transfer`s); networks: {host name: network}.
     """
 
     directory: Path
@@ -454,6 +461,8 @@ class FlowCapture:
     truth: Truth
     hosts: dict
     traffic: list = field(default_factory=list)
+    plan: list = field(default_factory=list)  # the Transfers that ran (traffic: their descriptions)
+    networks: dict = field(default_factory=dict)  # host role -> the network (router interface) it is on
 
     @property
     def goflow2_lines(self) -> list[str]:
@@ -567,15 +576,15 @@ def build_flow_capture(directory, config_path=None) -> FlowCapture:
             lab.add_host(role, addr[role], net_name)
         lab.assert_isolated()
 
+        # One tcpdump per router interface; each is stopped only once its pcap holds every
+        # packet its filter received (tests/support/tcpdump.py says why a pause is not enough).
         dumps = []
         for net_name, net in lab.networks.items():
             pcaps[net_name] = directory / f"{net_name}.pcap"
-            err = open(directory / f"tcpdump-{net_name}.log", "w+")
-            proc = lab.start("router", [tcpdump, "-i", net.interface, "-n", "-U", "-s", "256", "-Z", "root",
-                                        "-w", str(pcaps[net_name]), "ip"], stdout=subprocess.DEVNULL, stderr=err)
-            dumps.append((net_name, proc, err))
-        for net_name, proc, err in dumps:
-            _wait_for_text(err, "listening on", proc, f"tcpdump on {net_name}")
+            dump = Tcpdump(lab, "router", net.interface, pcaps[net_name], directory / f"tcpdump-{net_name}.log",
+                           tcpdump, name=net_name)
+            dumps.append(dump)
+            dump.start()
 
         plan = traffic_plan(addr, directory / "blobs")
         for transfer in plan:
@@ -599,18 +608,14 @@ def build_flow_capture(directory, config_path=None) -> FlowCapture:
                 if transfer.server_args[0] != "http-serve" and server.returncode != 0:
                     raise FlowCaptureError(f"{transfer.description}: server failed: {server.stderr.read()}")
             executed.append(transfer.description)
-        time.sleep(0.3)  # the last packets reach the capture buffers
-        for net_name, proc, err in dumps:
-            proc.send_signal(signal.SIGINT)
-        for net_name, proc, err in dumps:
-            proc.wait(timeout=10)
-            err.seek(0)
-            log = err.read()
-            err.close()
-            m = re.search(r"(\d+) packets? dropped by kernel", log)
-            if m is None or int(m.group(1)) != 0:
-                raise FlowCaptureError(f"tcpdump on {net_name} lost packets or did not report:\n{log}")
+        deadline = time.monotonic() + DRAIN_TIMEOUT
+        for dump in dumps:
+            dump.wait_written(deadline)
+        for dump in dumps:
+            dump.stop()
 
+    # Before anything reads the pcaps: they hold what the plan sent, on every interface it crossed.
+    check_plan_in_captures(pcaps, plan, addr, networks_of_hosts)
     runs = {name: run_softflowd(pcaps[name], name, index) for name, index in monitored.items()}
     standin = Goflow2StandIn()
     records = []
@@ -622,20 +627,8 @@ def build_flow_capture(directory, config_path=None) -> FlowCapture:
             raise FlowCaptureError(f"softflowd on {run.interface} exported {run.records} records, the stand-in decoded {len(decoded)}")
         records += decoded
     truth = compute_truth(pcaps, monitored, cfg)
-    capture = FlowCapture(directory, config_path, pcaps, monitored, runs, records, truth, addr, executed)
+    capture = FlowCapture(directory, config_path, pcaps, monitored, runs, records, truth, addr, executed,
+                          plan, networks_of_hosts)
     capture.write_jsonl(directory / "goflow2.jsonl")
     (directory / "truth.json").write_text(truth.to_json())  # for a person debugging a failure
     return capture
-
-
-def _wait_for_text(f, text: str, proc: subprocess.Popen, what: str, timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        f.seek(0)
-        content = f.read()
-        if text in content:
-            return
-        if proc.poll() is not None:
-            raise FlowCaptureError(f"{what} exited {proc.returncode}: {content}")
-        time.sleep(0.05)
-    raise FlowCaptureError(f"{what}: no {text!r} within {timeout}s")

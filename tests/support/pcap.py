@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 import struct
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Iterator, Optional
 
 LINKTYPE_ETHERNET = 1
 LINKTYPE_RAW = 101
@@ -35,6 +35,13 @@ class IPPacket:
     src_port: int  # 0 when the protocol has no ports (or for a non-first fragment)
     dst_port: int
     ip_length: int  # IPv4 total length: header + payload, as on the wire
+    # What the traffic-plan check needs (tests/support/expectations.py). payload_length: bytes after
+    # the TCP/UDP/ICMP header, from the IP total length (so a short snap length does not matter);
+    # None for a fragment or when the capture holds too little to read the transport header.
+    payload_length: Optional[int] = None
+    tcp_seq: int = 0
+    tcp_flags: int = 0
+    icmp_type: Optional[int] = None
 
     @property
     def proto_name(self) -> str:
@@ -70,6 +77,36 @@ def read_ipv4(path: str) -> Iterator[IPPacket]:
                 yield packet
 
 
+def count_records(path: str, partial_tail_ok: bool = False) -> int:
+    """The number of packet records in the capture at `path` (every link type, IP or not).
+
+    `partial_tail_ok`: a running tcpdump may be writing its last record while this reads; that
+    incomplete record is not counted instead of being an error."""
+    with open(path, "rb") as f:
+        header = f.read(24)
+        if len(header) < 24 and partial_tail_ok:
+            return 0
+        if len(header) < 24 or header[:4] not in _MAGIC:
+            raise PcapError(f"{path}: not a classic pcap file (pcapng is not read here; use tcpdump -w)")
+        endian, _unit = _MAGIC[header[:4]]
+        record = struct.Struct(endian + "IIII")
+        count = 0
+        while True:
+            rec = f.read(16)
+            if not rec:
+                return count
+            if len(rec) < 16:
+                if partial_tail_ok:
+                    return count
+                raise PcapError(f"{path}: truncated record header after {count} records")
+            caplen = record.unpack(rec)[2]
+            if len(f.read(caplen)) < caplen:
+                if partial_tail_ok:
+                    return count
+                raise PcapError(f"{path}: truncated packet after {count} records")
+            count += 1
+
+
 def _ipv4(frame: bytes, linktype: int, ts: float):
     if linktype == LINKTYPE_ETHERNET:
         offset, ethertype = 14, struct.unpack("!H", frame[12:14])[0] if len(frame) >= 14 else 0
@@ -95,7 +132,22 @@ def _ipv4(frame: bytes, linktype: int, ts: float):
     proto = ip[9]
     src = str(ipaddress.IPv4Address(ip[12:16]))
     dst = str(ipaddress.IPv4Address(ip[16:20]))
+    more_fragments = bool(struct.unpack("!H", ip[6:8])[0] & 0x2000)
     sport = dport = 0
     if proto in (6, 17, 132) and fragment_offset == 0 and len(ip) >= ihl + 4:
         sport, dport = struct.unpack("!HH", ip[ihl : ihl + 4])
-    return IPPacket(ts, src, dst, proto, sport, dport, total_length)
+    payload_length, seq, flags, icmp_type = None, 0, 0, None
+    whole = fragment_offset == 0 and not more_fragments
+    l4 = ip[ihl:]
+    if proto == 6 and len(l4) >= 14:
+        seq = struct.unpack("!I", l4[4:8])[0]
+        flags = l4[13]
+        if whole:
+            payload_length = total_length - ihl - (l4[12] >> 4) * 4
+    elif proto == 17 and whole and len(l4) >= 8:
+        payload_length = total_length - ihl - 8
+    elif proto == 1 and len(l4) >= 1:
+        icmp_type = l4[0]
+        if whole:
+            payload_length = total_length - ihl - 8
+    return IPPacket(ts, src, dst, proto, sport, dport, total_length, payload_length, seq, flags, icmp_type)
