@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import shutil
 import signal
 import struct
@@ -523,7 +524,16 @@ def test_live_softflowd_reports_its_interface_index_as_both_in_and_out(tmp_path)
         while not ctl.exists() and time.monotonic() < deadline:
             time.sleep(0.05)
         lab.run("k8s-node-0", [sys.executable, "-P", str(TRAFFIC), "http-get", "http://10.0.10.15/blob", "3000000"])
-        time.sleep(0.5)
+        # Wait until softflowd tracks the download with its bulk in it (its own flow table), then
+        # expire: live capture hands packets over a buffer at a time (FACTS).
+        tracked = 0
+        while tracked <= 100_000 and time.monotonic() < deadline + 20:
+            flows = lab.run("router", [softflowctl, "-c", str(ctl), "dump-flows"]).stdout
+            tracked = max([int(n) for line in flows.splitlines() if "[10.0.10.15]:80 " in line
+                           for n in re.findall(r"octets[<>]:(\d+)", line)] or [0])
+            if tracked <= 100_000:
+                time.sleep(0.05)
+        assert tracked > 100_000, f"softflowd tracked only {tracked} bytes of the 3 MB download:\n{flows}"
         lab.run("router", [softflowctl, "-c", str(ctl), "expire-all"])
         datagrams = [bytes.fromhex(line) for line in receiver.stdout.read().split()]
         receiver.wait(timeout=10)
