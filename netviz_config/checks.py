@@ -54,6 +54,13 @@ def positive(value: int):
     return None if value > 0 else "a whole number above 0"
 
 
+def at_least(minimum: int):
+    def check(value: int):
+        return None if value >= minimum else f"a whole number of at least {minimum}"
+
+    return check
+
+
 def non_negative(value: int):
     return None if value >= 0 else "a whole number of 0 or more"
 

@@ -1,8 +1,11 @@
-"""Read `network.toml` into a validated `NetworkConfig`, or fail with every problem named.
+"""Read `network.toml` into a validated `NetworkConfig`, or fail with every problem named, in one go.
 
-Two passes: the first reads each value against its field (type, form, unknown keys); the second
-checks what only the whole network can tell (overlaps, nodes outside every subnet, duplicates).
-Errors are collected, not raised one by one, so a user fixes a file in one go.
+One reading: each value is checked against its field (type, form, unknown keys), and what only the
+whole network can tell (overlaps, nodes outside every subnet, duplicates, limits between fields) is
+checked on what was read. A field that could not be read is marked broken; a whole-network check
+that needs a broken field is skipped (it would only repeat the problem, or crash), every other one
+runs. All problems are reported together, in the order their fields appear in the file, so a user
+fixes a file in one pass.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import ipaddress
 import os
 import tomllib
 import typing
-from typing import Any, Optional, Union
+from typing import Any, Iterable, Optional, Union
 
 from . import checks
 from .schema import NetworkConfig
@@ -53,81 +56,131 @@ def load(path: Optional[str] = None, *, check_files: bool = True) -> NetworkConf
     return parse(raw, source=path, base_dir=os.path.dirname(os.path.abspath(path)), check_files=check_files)
 
 
+class _Reading:
+    """Problems found so far, each with the path of its field, and the fields that are broken."""
+
+    def __init__(self) -> None:
+        self.problems: list[tuple[str, str]] = []
+        self.broken: set[str] = set()
+
+    def problem(self, path: str, message: str, *, broken: bool = True) -> None:
+        self.problems.append((path, message))
+        if broken:
+            self.broken.add(path)
+
+    def ok(self, *paths: str) -> bool:
+        """None of `paths` is broken, nor inside something broken (a table or list that failed)."""
+        return not any(_is_within(path, b) for path in paths for b in self.broken)
+
+
+def _is_within(path: str, ancestor: str) -> bool:
+    return path == ancestor or path.startswith(ancestor + ".") or path.startswith(ancestor + "[")
+
+
 def parse(raw: dict, source: str = "<config>", base_dir: str = ".", *, check_files: bool = True) -> NetworkConfig:
-    problems: list[str] = []
-    config = _read(NetworkConfig, raw, "", problems)
-    if not problems:
-        config = dataclasses.replace(config, base_dir=base_dir)
-        problems.extend(_whole_network_problems(config))
-        if check_files:
-            problems.extend(_missing_files(config))
-    if problems:
-        raise ConfigError(source, problems)
+    reading = _Reading()
+    config = dataclasses.replace(_read(NetworkConfig, raw, "", reading), base_dir=base_dir)
+    for path, message in _whole_network_problems(config, reading.ok):
+        reading.problem(path, message, broken=False)
+    if check_files:
+        for path, message in _missing_files(config, reading.ok):
+            reading.problem(path, message, broken=False)
+    if reading.problems:
+        order = _file_order(raw)
+        ranked = sorted(enumerate(reading.problems), key=lambda item: (_position(item[1][0], order), item[0]))
+        raise ConfigError(source, [f"{path}: {message}" for _, (path, message) in ranked])
     return config
+
+
+def _file_order(raw: Any, path: str = "", order: Optional[dict] = None) -> dict[str, int]:
+    """Every path of the file, numbered in the order it appears (TOML tables keep their key order)."""
+    order = {} if order is None else order
+    order.setdefault(path, len(order))
+    if isinstance(raw, dict):
+        for key, value in raw.items():
+            _file_order(value, _join(path, key), order)
+    elif isinstance(raw, list):
+        for i, value in enumerate(raw):
+            _file_order(value, f"{path}[{i}]", order)
+    return order
+
+
+def _position(path: str, order: dict[str, int]) -> tuple[int, int]:
+    """Where `path` is in the file; a path the file lacks (a missing value) goes right after the
+    last thing its nearest present ancestor holds."""
+    if path in order:
+        return order[path], 0
+    parent = path
+    while parent:
+        parent = parent.rsplit(".", 1)[0] if "." in parent else (parent.rsplit("[", 1)[0] if "[" in parent else "")
+        if parent in order:
+            inside = [i for p, i in order.items() if _is_within(p, parent)]
+            return max(inside), 1
+    return len(order), 1
 
 
 def _describe(value: Any) -> str:
     return repr(value) if not isinstance(value, dict) else "a table"
 
 
-def _read(cls, raw: Any, path: str, problems: list[str]):
-    """Build dataclass `cls` from the TOML table `raw`, appending problems for bad fields."""
-    where = path or "top level"
-    if not isinstance(raw, dict):
-        problems.append(f"{where}: expected a table, but {_describe(raw)} was provided")
-        return None
+def _read(cls, raw: Any, path: str, reading: _Reading):
+    """Build dataclass `cls` from the TOML table `raw`. A bad or missing field becomes None and is
+    marked broken (with its problem), so the object is always built and the other fields checked."""
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if not f.metadata.get("internal")}
+    if not isinstance(raw, dict):
+        reading.problem(path or "top level", f"expected a table, but {_describe(raw)} was provided")
+        raw = {}
     for key in raw:
         if key not in fields:
             known = ", ".join(sorted(fields))
-            problems.append(f"{_join(path, key)}: unknown key (expected one of: {known})")
+            reading.problem(_join(path, key), f"unknown key (expected one of: {known})")
     values = {}
     for name, f in fields.items():
         field_path = _join(path, name)
         if name not in raw:
             if f.metadata.get("required"):
-                problems.append(f"{field_path}: missing required value ({f.metadata['doc']})")
+                reading.problem(field_path, f"missing required value ({f.metadata['doc']})")
+                values[name] = None
             continue
-        value = _convert(hints[name], raw[name], field_path, problems)
+        value = _convert(hints[name], raw[name], field_path, reading)
         if value is _BAD:
+            values[name] = None
             continue
         check = f.metadata.get("check")
         if check is not None and value is not None:
             expected = check(value)
             if expected:
-                problems.append(f"{field_path}: expected {expected}, but {_describe(raw[name])} was provided")
+                reading.problem(field_path, f"expected {expected}, but {_describe(raw[name])} was provided")
+                values[name] = None
                 continue
         values[name] = value
-    try:
-        return cls(**values)
-    except TypeError:
-        return None  # a required field is missing; already reported
+    return cls(**values)
 
 
 _BAD = object()
 
 
-def _convert(hint, value: Any, path: str, problems: list[str]):
+def _convert(hint, value: Any, path: str, reading: _Reading):
     origin = typing.get_origin(hint)
     if origin is Union:  # Optional[X]
         (inner,) = [a for a in typing.get_args(hint) if a is not type(None)]
-        return _convert(inner, value, path, problems)
+        return _convert(inner, value, path, reading)
     if origin is tuple:
         item = typing.get_args(hint)[0]
         if not isinstance(value, list):
-            problems.append(f"{path}: expected a list, but {_describe(value)} was provided")
+            reading.problem(path, f"expected a list, but {_describe(value)} was provided")
             return _BAD
-        before = len(problems)
-        items = tuple(_convert(item, v, f"{path}[{i}]", problems) for i, v in enumerate(value))
-        return _BAD if len(problems) > before else items
+        items = [_convert(item, v, f"{path}[{i}]", reading) for i, v in enumerate(value)]
+        return tuple(None if v is _BAD else v for v in items)
     if dataclasses.is_dataclass(hint):
-        before = len(problems)
-        result = _read(hint, value, path, problems)
-        return _BAD if len(problems) > before or result is None else result
+        if not isinstance(value, dict):
+            reading.problem(path, f"expected a table, but {_describe(value)} was provided")
+            return _BAD
+        return _read(hint, value, path, reading)
     # bool is an int in Python: check it first so `port = true` is refused.
     if isinstance(value, bool) != (hint is bool) or not isinstance(value, hint):
-        problems.append(f"{path}: expected {_TYPE_NAMES[hint]}, but {_describe(value)} was provided")
+        reading.problem(path, f"expected {_TYPE_NAMES[hint]}, but {_describe(value)} was provided")
         return _BAD
     return value
 
@@ -136,89 +189,98 @@ def _join(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
 
 
-def _whole_network_problems(config: NetworkConfig) -> list[str]:
-    problems = []
-    nets = [(i, s, ipaddress.ip_network(s.cidr)) for i, s in enumerate(config.subnets)]
+Problem = tuple[str, str]
+
+
+def _whole_network_problems(config: NetworkConfig, ok) -> Iterable[Problem]:
+    """What only the whole network can tell. `ok(*paths)`: those fields were read well."""
+    subnets = [(i, s) for i, s in enumerate(config.subnets or ()) if s is not None]
+    nets = [(i, s, ipaddress.ip_network(s.cidr)) for i, s in subnets if ok(f"subnets[{i}].cidr")]
     for a, (i, sa, na) in enumerate(nets):
         for j, sb, nb in nets[a + 1 :]:
             if na.version == nb.version and na.overlaps(nb):
-                problems.append(
-                    f"subnets[{j}].cidr: expected a network that overlaps no other subnet, but "
-                    f"{sb.cidr!r} overlaps subnets[{i}] {sa.name!r} ({sa.cidr})"
-                )
-    problems += _duplicates("subnets", "name", [s.name for s in config.subnets])
-    problems += _duplicates("subnets", "netflow_if_index", [s.netflow_if_index for s in config.subnets])
-    problems += _duplicates("subnets", "pfsense_interface", [s.pfsense_interface for s in config.subnets])
-    problems += _duplicates("kubernetes.nodes", "name", [n.name for n in config.kubernetes.nodes])
-    problems += _duplicates("kubernetes.nodes", "address", [n.address for n in config.kubernetes.nodes])
-    problems += _duplicates("hosts", "address", [h.address for h in config.hosts])
-    if "external" in {s.name for s in config.subnets}:
-        i = [s.name for s in config.subnets].index("external")
-        problems.append(f"subnets[{i}].name: expected a name other than 'external' (it labels addresses in no subnet)")
-    for i, node in enumerate(config.kubernetes.nodes):
-        if config.subnet_of(node.address) is None:
-            problems.append(
-                f"kubernetes.nodes[{i}].address: expected an address inside a configured subnet, "
-                f"but {node.address!r} ({node.name}) is in none of: " + ", ".join(s.cidr for s in config.subnets)
-            )
-    wanted = config.goflow2.collector_node
-    if wanted and wanted not in {n.name for n in config.kubernetes.nodes}:
-        problems.append(
-            f"goflow2.collector_node: expected the name of a kubernetes.nodes entry, but {wanted!r} was provided"
-        )
-    if config.pfsense.manage_softflowd:
-        if not config.pfsense.ssh_host_key:
-            problems.append(
-                "pfsense.ssh_host_key: missing required value with pfsense.manage_softflowd = true "
-                "(pin pfSense's host key: ssh-keyscan -t ed25519 <pfSense address>)"
-            )
-        watched = [(i, s) for i, s in enumerate(config.subnets) if s.pfsense_interface]
+                yield (f"subnets[{j}].cidr", f"expected a network that overlaps no other subnet, but {sb.cidr!r} "
+                                             f"overlaps subnets[{i}] {sa.name!r} ({sa.cidr})")
+    for i, s in subnets:
+        if s.name == "external":
+            yield (f"subnets[{i}].name", "expected a name other than 'external' (it labels addresses in no subnet)")
+    yield from _duplicates("subnets", "name", [s.name if s else None for s in config.subnets or ()])
+    yield from _duplicates("subnets", "netflow_if_index", [s.netflow_if_index if s else None for s in config.subnets or ()])
+    yield from _duplicates("subnets", "pfsense_interface", [s.pfsense_interface if s else None for s in config.subnets or ()])
+
+    nodes = [(i, n) for i, n in enumerate(config.kubernetes.nodes or ()) if n is not None] if config.kubernetes else []
+    hosts = [(i, h) for i, h in enumerate(config.hosts or ()) if h is not None]
+    # Hosts and nodes both name devices in the dashboards: each name and each address once.
+    devices = [(f"hosts[{i}]", h) for i, h in hosts] + [(f"kubernetes.nodes[{i}]", n) for i, n in nodes]
+    yield from _duplicates_among(devices, "name")
+    yield from _duplicates_among(devices, "address")
+
+    every_subnet = range(len(config.subnets or ()))
+    all_cidrs = ok("subnets", *(f"subnets[{i}].cidr" for i in every_subnet))
+    for i, node in nodes:
+        if all_cidrs and ok(f"kubernetes.nodes[{i}].address") and config.subnet_of(node.address) is None:
+            yield (f"kubernetes.nodes[{i}].address", f"expected an address inside a configured subnet, but "
+                   f"{node.address!r} ({node.name}) is in none of: " + ", ".join(s.cidr for _, s in subnets))
+
+    if ok("goflow2.collector_node", "kubernetes.nodes", *(f"kubernetes.nodes[{i}].name" for i, _ in nodes)):
+        wanted = config.goflow2.collector_node
+        if wanted and wanted not in {n.name for _, n in nodes}:
+            yield ("goflow2.collector_node", f"expected the name of a kubernetes.nodes entry, but {wanted!r} was provided")
+    # Both containers of the collector pod share one network namespace: one port each.
+    if ok("goflow2.metrics_port", "flow_exporter.port") and config.goflow2.metrics_port == config.flow_exporter.port:
+        yield ("flow_exporter.port", f"expected a port other than goflow2.metrics_port (both serve in one pod), "
+                                     f"but {config.flow_exporter.port} was provided for both")
+
+    managed = ok("pfsense.manage_softflowd") and config.pfsense.manage_softflowd
+    if managed and ok("pfsense.ssh_host_key") and not config.pfsense.ssh_host_key:
+        yield ("pfsense.ssh_host_key", "missing required value with pfsense.manage_softflowd = true "
+                                       "(pin pfSense's host key: ssh-keyscan -t ed25519 <pfSense address>)")
+    if managed and ok("subnets", *(f"subnets[{i}].pfsense_interface" for i in every_subnet)):
+        watched = [(i, s) for i, s in subnets if s.pfsense_interface]
         if not watched:
-            problems.append(
-                "subnets: expected at least one subnet with pfsense_interface when pfsense.manage_softflowd = true "
-                "(the interfaces softflowd watches)"
-            )
+            yield ("subnets", "expected at least one subnet with pfsense_interface when pfsense.manage_softflowd = true "
+                              "(the interfaces softflowd watches)")
         # The pfSense package numbers its interfaces 1..n in the order given; netviz gives them in
         # netflow_if_index order, so the indexes must be exactly 1..n for the count-once rule.
-        for n, (i, s) in enumerate(sorted(watched, key=lambda w: w[1].netflow_if_index or 0), start=1):
-            if s.netflow_if_index != n:
-                problems.append(
-                    f"subnets[{i}].netflow_if_index: expected {n} (the subnets with a pfsense_interface are "
-                    f"numbered 1..{len(watched)} by the pfSense package, in netflow_if_index order), but "
-                    f"{s.netflow_if_index!r} was provided"
-                )
-                break
-    backend = config.state.backend
-    if backend != "local" and getattr(config.state, backend) is None:
-        problems.append(f"state.{backend}: missing required table for state.backend = {backend!r}")
-    return problems
+        if ok(*(f"subnets[{i}].netflow_if_index" for i in every_subnet)):
+            for n, (i, s) in enumerate(sorted(watched, key=lambda w: w[1].netflow_if_index or 0), start=1):
+                if s.netflow_if_index != n:
+                    yield (f"subnets[{i}].netflow_if_index", f"expected {n} (the subnets with a pfsense_interface are "
+                           f"numbered 1..{len(watched)} by the pfSense package, in netflow_if_index order), but "
+                           f"{s.netflow_if_index!r} was provided")
+                    break
+    if ok("state.backend"):
+        backend = config.state.backend
+        if backend != "local" and ok(f"state.{backend}") and getattr(config.state, backend) is None:
+            yield (f"state.{backend}", f"missing required table for state.backend = {backend!r}")
 
 
-def _missing_files(config: NetworkConfig) -> list[str]:
-    problems = []
+def _missing_files(config: NetworkConfig, ok) -> Iterable[Problem]:
     for chart in ("prometheus", "grafana"):
+        path = f"monitoring.{chart}.values_file"
+        if not ok(path):
+            continue
         values_file = getattr(config.monitoring, chart).values_file
         if values_file and not os.path.isfile(config.resolve_path(values_file)):
-            problems.append(
-                f"monitoring.{chart}.values_file: expected a readable YAML file, but {values_file!r} "
-                f"({config.resolve_path(values_file)}) does not exist"
-            )
-    return problems
+            yield (path, f"expected a readable YAML file, but {values_file!r} "
+                         f"({config.resolve_path(values_file)}) does not exist")
 
 
-def _duplicates(section: str, key: str, values: list) -> list[str]:
+def _duplicates(section: str, key: str, values: list) -> Iterable[Problem]:
+    yield from _duplicates_among([(f"{section}[{i}]", {key: v}) for i, v in enumerate(values)], key)
+
+
+def _duplicates_among(entries: list, key: str) -> Iterable[Problem]:
+    """Each later entry whose `key` repeats an earlier one's. `entries`: (path, object or dict)."""
     seen: dict = {}
-    problems = []
-    for i, v in enumerate(values):
-        if v is None:
+    for path, entry in entries:
+        value = entry.get(key) if isinstance(entry, dict) else getattr(entry, key)
+        if value is None:
             continue
-        if v in seen:
-            problems.append(
-                f"{section}[{i}].{key}: expected a unique value, but {v!r} is also {section}[{seen[v]}].{key}"
-            )
+        if value in seen:
+            yield (f"{path}.{key}", f"expected a unique value, but {value!r} is also {seen[value]}.{key}")
         else:
-            seen[v] = i
-    return problems
+            seen[value] = path
 
 
 __all__ = ["ConfigError", "load", "parse", "config_path", "DEFAULT_PATH", "ENV_VAR", "checks"]

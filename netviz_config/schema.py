@@ -133,8 +133,9 @@ class FlowExporter:
     port: int = setting(9108, doc="HTTP port of `/metrics` and `/healthz`.", check=checks.tcp_port)
     max_series: int = setting(
         10000,
-        doc="Hard cap on the exporter's flow series; the least recently updated are evicted beyond it.",
-        check=checks.positive,
+        doc="Hard cap on the exporter's flow series; the least recently updated are evicted beyond it. "
+        "At least 3: one flow key is three series (bytes, packets, flows), and the exporter refuses less.",
+        check=checks.at_least(3),
     )
 
 

@@ -156,3 +156,120 @@ def test_files_named_by_the_config_can_go_unchecked_for_the_exporter(tmp_path):
     assert err.value.problems[0].startswith("monitoring.prometheus.values_file: expected a readable YAML file")
     # The exporter gets network.toml alone in its ConfigMap, without the values file.
     assert netviz_config.load(str(path), check_files=False).monitoring.prometheus.values_file == "prometheus-values.yaml"
+
+
+# ---- whole-network checks: one test per check, and all reported in one pass -----------------
+
+
+def test_overlap_is_found_whichever_subnet_comes_first(tmp_path):
+    """A smaller network after a bigger one, and before it: both orders overlap (`overlaps` is
+    symmetric; `subnet_of` in one direction is not)."""
+    wide_first = edit('cidr = "10.0.10.0/24"', 'cidr = "10.0.0.0/16"')  # storage covers kubernetes' 10.0.20.0/24
+    assert problems_of(tmp_path, wide_first) == [
+        "subnets[2].cidr: expected a network that overlaps no other subnet, but '10.0.20.0/24' overlaps "
+        "subnets[1] 'storage' (10.0.0.0/16)"
+    ]
+    narrow_first = edit('cidr = "10.0.20.0/24"', 'cidr = "10.0.0.0/16"')
+    assert problems_of(tmp_path, narrow_first) == [
+        "subnets[2].cidr: expected a network that overlaps no other subnet, but '10.0.0.0/16' overlaps "
+        "subnets[1] 'storage' (10.0.10.0/24)"
+    ]
+
+
+def test_duplicate_subnet_names_are_refused(tmp_path):
+    assert problems_of(tmp_path, edit('name = "storage"', 'name = "home"')) == [
+        "subnets[1].name: expected a unique value, but 'home' is also subnets[0].name"
+    ]
+
+
+def test_duplicate_host_names_are_refused(tmp_path):
+    assert problems_of(tmp_path, edit('name = "truenas"', 'name = "proxmox"')) == [
+        "hosts[3].name: expected a unique value, but 'proxmox' is also hosts[1].name"
+    ]
+
+
+def test_a_host_and_a_node_cannot_share_a_name_or_an_address(tmp_path):
+    text = edit('name = "truenas"\naddress = "10.0.10.15"', 'name = "k8s-node-3"\naddress = "10.0.20.104"')
+    assert problems_of(tmp_path, text) == [
+        "kubernetes.nodes[3].name: expected a unique value, but 'k8s-node-3' is also hosts[3].name",
+        "kubernetes.nodes[4].address: expected a unique value, but '10.0.20.104' is also hosts[3].address",
+    ]
+
+
+def test_duplicate_node_names_and_addresses_are_refused(tmp_path):
+    text = edit('{ name = "k8s-node-1", address = "10.0.20.101" }', '{ name = "k8s-node-0", address = "10.0.20.100" }')
+    assert problems_of(tmp_path, text) == [
+        "kubernetes.nodes[1].name: expected a unique value, but 'k8s-node-0' is also kubernetes.nodes[0].name",
+        "kubernetes.nodes[1].address: expected a unique value, but '10.0.20.100' is also kubernetes.nodes[0].address",
+    ]
+
+
+def test_duplicate_interface_indexes_and_names_are_refused(tmp_path):
+    text = edit('pfsense_interface = "lan"\nnetflow_if_index = 1', 'pfsense_interface = "opt1"\nnetflow_if_index = 2')
+    assert problems_of(tmp_path, text) == [
+        "subnets[2].pfsense_interface: expected a unique value, but 'opt1' is also subnets[1].pfsense_interface",
+        "subnets[2].netflow_if_index: expected a unique value, but 2 is also subnets[1].netflow_if_index",
+    ]
+
+
+def test_external_is_a_reserved_subnet_name(tmp_path):
+    assert problems_of(tmp_path, edit('name = "home"', 'name = "external"')) == [
+        "subnets[0].name: expected a name other than 'external' (it labels addresses in no subnet)"
+    ]
+
+
+def test_collector_node_must_be_a_node(tmp_path):
+    assert problems_of(tmp_path, edit('collector_node = "k8s-node-0"', 'collector_node = "k8s-node-9"')) == [
+        "goflow2.collector_node: expected the name of a kubernetes.nodes entry, but 'k8s-node-9' was provided"
+    ]
+
+
+def test_a_backend_needs_its_table(tmp_path):
+    assert problems_of(tmp_path, edit('backend = "local"', 'backend = "s3"')) == [
+        "state.s3: missing required table for state.backend = 's3'"
+    ]
+
+
+def test_collector_and_exporter_ports_must_differ(tmp_path):
+    text = DEFAULT_CONFIG.read_text() + "\n[flow_exporter]\nport = 8080\n"
+    assert problems_of(tmp_path, text) == [
+        "flow_exporter.port: expected a port other than goflow2.metrics_port (both serve in one pod), "
+        "but 8080 was provided for both"
+    ]
+
+
+def test_max_series_below_what_the_exporter_accepts_is_refused(tmp_path):
+    from flow_exporter.series import SERIES_PER_FAMILY, SeriesStore
+
+    smallest = max(SERIES_PER_FAMILY.values())
+    text = DEFAULT_CONFIG.read_text() + f"\n[flow_exporter]\nmax_series = {smallest - 1}\n"
+    assert problems_of(tmp_path, text) == [
+        f"flow_exporter.max_series: expected a whole number of at least {smallest}, but {smallest - 1} was provided"
+    ]
+    with pytest.raises(ValueError):
+        SeriesStore(smallest - 1)  # the limit the config enforces is the exporter's own
+    assert load_text(tmp_path, DEFAULT_CONFIG.read_text() + f"\n[flow_exporter]\nmax_series = {smallest}\n")
+
+
+def test_field_and_whole_network_problems_come_together_in_file_order(tmp_path):
+    text = edit('name = "storage"', 'name = "home"')  # a duplicate (whole network), subnets[1]
+    text = text.replace('address = "10.0.20.1"\nssh_user', 'address = "10.0.20.300"\nssh_user')  # field, pfsense
+    text = text.replace('cidr = "192.168.1.0/24"', 'cidr = "192.168.1.0/33"')  # field, subnets[0]
+    text = text.replace('collector_node = "k8s-node-0"', 'collector_node = "k8s-node-7"')  # whole network, goflow2
+    assert [p.split(":")[0] for p in problems_of(tmp_path, text)] == [
+        "subnets[0].cidr", "subnets[1].name", "pfsense.address", "goflow2.collector_node",
+    ]
+
+
+def test_a_check_on_a_broken_field_is_skipped_not_crashed(tmp_path):
+    # A bad CIDR: the node-in-subnet check cannot run (it would blame every node), the others do.
+    text = edit('cidr = "10.0.20.0/24"', 'cidr = "ten"').replace('name = "storage"', 'name = "home"')
+    assert problems_of(tmp_path, text) == [
+        "subnets[1].name: expected a unique value, but 'home' is also subnets[0].name",
+        "subnets[2].cidr: expected a network in CIDR form with no host bits set, such as 10.0.20.0/24, but 'ten' was provided",
+    ]
+    # Whole sections of the wrong type or missing: every other problem is still found.
+    broken = 'goflow2 = "x"\n' + edit("[goflow2]\nnetflow_node_port = 32055\n", "[goflow2x]\n").replace(
+        'backend = "local"', 'backend = 3')
+    problems = problems_of(tmp_path, broken.replace("[kubernetes]\n", "[kubernetes]\nnodes_ = 1\n"))
+    assert [p.split(":")[0] for p in problems] == ["goflow2", "kubernetes.nodes_", "goflow2x", "state.backend"]
