@@ -8,7 +8,7 @@ if REPO not in sys.path:
     sys.path.insert(0, REPO)
 
 # jsii prints a Node end-of-life banner on every start; cdktf's CLI would call home.
-os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 os.environ.setdefault("CHECKPOINT_DISABLE", "1")
 
 from tests.support.fixtures import *  # noqa: E402,F401,F403
