@@ -1,6 +1,6 @@
 """Test infrastructure shared by netviz's test folders: real tools, started and always stopped.
 
-- `prometheus`: a real Prometheus server (Debian's 2.42), `promtool`, and Kubernetes pod discovery
+- `prometheus`: a real Prometheus 3 server (built by `go_tools`), `promtool`, and Kubernetes pod discovery
   simulated with file discovery (`swap_kubernetes_sd_for_file_sd`).
 - `http`: `MetricsServer`, a scrape target serving exposition text on a free loopback port.
 - `netflow`: real NetFlow v9 from real traffic between network-namespace hosts (softflowd), decoded
