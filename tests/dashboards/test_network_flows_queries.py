@@ -5,8 +5,10 @@ The flow exporter (python -m flow_exporter) follows a file of GoFlow2 JSON lines
 batch (and two bad lines) is appended, and creates every flow series. The exporter shows a new
 series at 0 in its first scrape and at its value from the second (flow_exporter/series.py), so
 each query is evaluated at the second sample that holds the measured batch, with `$__range` (and
-`$__rate_interval`) equal to the time since the last sample before it: increase() is exactly the
-measured batch, first flows of every series included, and rate() is it divided by that time.
+`$__rate_interval`) 1 ms longer than the time since the last sample before it (Prometheus 3's
+ranges leave out a sample at their start: dashboard_exprs.window): every counter there starts at
+0, which Prometheus never extrapolates below, so increase() is exactly the measured batch, first
+flows of every series included, and rate() is it divided by the range (dashboard_exprs.rate_over).
 GoFlow2's own metrics come from a fixture in its exposition format, scraped before and after a
 known growth.
 """
@@ -23,7 +25,8 @@ import pytest
 
 import dashboards
 from tests.dashboards import flows_fixture as ff
-from tests.dashboards.dashboard_exprs import leftover_variables, substitute, target
+from tests.dashboards.dashboard_exprs import leftover_variables, rate_over, substitute, target
+from tests.dashboards.dashboard_exprs import window as range_window
 from tests.support.prometheus import PrometheusError
 from tests.support.tools import free_port
 
@@ -142,7 +145,7 @@ def _run(flows, title: str, ref_id: str = "A", window: str = "exporter") -> list
     prom, exporter_window, goflow2_window = flows
     at, span_ms = exporter_window if window == "exporter" else goflow2_window
     expr = target(BOARD, title, ref_id)["expr"]
-    text = substitute(expr, {"__range": f"{span_ms}ms", "__rate_interval": f"{span_ms}ms"})
+    text = substitute(expr, {"__range": range_window(span_ms), "__rate_interval": range_window(span_ms)})
     assert not leftover_variables(text), leftover_variables(text)
     return prom.query(text, time=at)
 
@@ -185,11 +188,14 @@ def test_external_destinations(flows):
 
 
 def test_traffic_by_subnet_is_bits_per_second(flows):
-    seconds = flows[1][1] / 1000
+    span_ms = flows[1][1]
     sent = _by(_run(flows, "Traffic sent by subnet"), "src_subnet")
     received = _by(_run(flows, "Traffic received by subnet"), "dst_subnet")
-    assert sent == pytest.approx({k: v * 8 / seconds for k, v in TRUTH["sent"].items()}, rel=1e-9)
-    assert received == pytest.approx({k: v * 8 / seconds for k, v in TRUTH["received"].items()}, rel=1e-9)
+    # new series, from 0: bytes over the window, per second, x 8
+    assert sent == pytest.approx({k: rate_over(v, 0, span_ms) * 8 for k, v in TRUTH["sent"].items()}, rel=1e-9)
+    assert received == pytest.approx({k: rate_over(v, 0, span_ms) * 8 for k, v in TRUTH["received"].items()}, rel=1e-9)
+    seconds = (span_ms + 1) / 1000
+    assert sent["storage"] == pytest.approx(TRUTH["sent"]["storage"] * 8 / seconds, rel=1e-9)
 
 
 def test_top_services(flows):
@@ -198,17 +204,21 @@ def test_top_services(flows):
 
 
 def test_exporter_health_panels(flows):
-    seconds = flows[1][1] / 1000
+    span_ms = flows[1][1]
+
+    def per_second(n):  # counters that were 0 at the window's start
+        return pytest.approx(rate_over(n, 0, span_ms), rel=1e-9)
+
     read = _by(_run(flows, "Exporter records", "A"))
-    assert read == {(): pytest.approx((len(ff.MEASURED) + len(ff.BAD_LINES)) / seconds, rel=1e-9)}
+    assert read == {(): per_second(len(ff.MEASURED) + len(ff.BAD_LINES))}
     duplicate = _by(_run(flows, "Exporter records", "B"))
-    assert duplicate == {(): pytest.approx(1 / seconds, rel=1e-9)}
+    assert duplicate == {(): per_second(1)}
     unmapped = _by(_run(flows, "Exporter records", "C"))
-    assert unmapped == {(): pytest.approx(sum(1 for f in ff.MEASURED if f.in_if == 0) / seconds, rel=1e-9)}
+    assert unmapped == {(): per_second(sum(1 for f in ff.MEASURED if f.in_if == 0))}
     assert _by(_run(flows, "Input reopens")) == {(): 0}
     rejected = _by(_run(flows, "Rejected records by reason"), "reason")
-    assert rejected["invalid_json"] == pytest.approx(1 / seconds, rel=1e-9)
-    assert rejected["empty_line"] == pytest.approx(1 / seconds, rel=1e-9)
+    assert rejected["invalid_json"] == per_second(1)
+    assert rejected["empty_line"] == per_second(1)
     assert rejected["missing_field"] == 0
     assert _by(_run(flows, "Exporter series", "B")) == {(): MAX_SERIES}
     series = _by(_run(flows, "Exporter series", "A"))[()]
@@ -220,15 +230,15 @@ def test_exporter_health_panels(flows):
 
 
 def test_goflow2_health_panels(flows):
-    seconds = flows[2][1] / 1000
+    span_ms = flows[2][1]
     packets = _by(_run(flows, "NetFlow packets per exporter", window="goflow2"), "remote_ip", "type")
-    assert packets == {("10.0.20.1", "NetFlow"): pytest.approx(600 / seconds, rel=1e-9)}
+    assert packets == {("10.0.20.1", "NetFlow"): pytest.approx(rate_over(600, 1000, span_ms), rel=1e-9)}
     decoder = _by(_run(flows, "Collector errors and drops", "A", window="goflow2"), "router", "name")
-    assert decoder == {("10.0.20.1", "NetFlow"): pytest.approx(3 / seconds, rel=1e-9)}
+    assert decoder == {("10.0.20.1", "NetFlow"): pytest.approx(rate_over(3, 2, span_ms), rel=1e-9)}
     netflow = _by(_run(flows, "Collector errors and drops", "B", window="goflow2"), "router", "error")
     assert netflow == {("10.0.20.1", "template_not_found"): 0}
     dropped = _by(_run(flows, "Collector errors and drops", "C", window="goflow2"), "remote_ip")
-    assert dropped == {"10.0.20.1": pytest.approx(4 / seconds, rel=1e-9)}
+    assert dropped == {"10.0.20.1": pytest.approx(rate_over(4, 0, span_ms), rel=1e-9)}
 
 
 def test_every_expression_of_the_dashboard_returns_data(flows):
@@ -239,5 +249,5 @@ def test_every_expression_of_the_dashboard_returns_data(flows):
     assert len(found) == 20, [e.where for e in found]
     for e in found:
         at, span_ms = goflow2_window if "goflow2_" in e.expr else exporter_window
-        text = substitute(e.expr, {"__range": f"{span_ms}ms", "__rate_interval": f"{span_ms}ms"})
+        text = substitute(e.expr, {"__range": range_window(span_ms), "__rate_interval": range_window(span_ms)})
         assert prom.query(text, time=at), f"{e.where} returned nothing"
