@@ -7,7 +7,7 @@
 - `serve_metrics(text="", path="/metrics") -> MetricsServer`: an HTTP target serving exposition
   text on a free loopback port; stopped at teardown.
 - `flow_capture` (session scope): the `FlowCapture` of tests.support.netflow: real traffic between
-  network-namespace hosts, its pcap, softflowd's NetFlow v9 decoded by the GoFlow2 stand-in into
+  network-namespace hosts, its pcap, softflowd's NetFlow v9 decoded by the real GoFlow2 into
   GoFlow2 JSON lines (`.goflow2_lines`, `.write_jsonl(path)`) and the truth computed from the pcap
   (`.truth`). Built once per session (it takes seconds).
 - `pfsense_ssh` -> `sshd.PfSenseSsh`: a real OpenSSH server on a network-namespace host whose
