@@ -507,21 +507,28 @@ class Goflow2:
         return [*prefix, require_tool("goflow2"), f"-listen={self.listen}", f"-addr=127.0.0.1:{self.http_port}",
                 "-format=json", *self.args, "-transport=file", f"-transport.file={self.output}"]
 
-    def start(self) -> "Goflow2":
+    def start(self, wait: bool = True) -> "Goflow2":
         log = open(self.log_path, "ab")
         try:
             self.proc = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         finally:
             log.close()
+        if wait:
+            self.wait_healthy()
+        return self
+
+    def healthy(self) -> bool:
+        return http_get(f"http://127.0.0.1:{self.http_port}/__health", timeout=2)[0] == 200
+
+    def wait_healthy(self, timeout: float = DEFAULT_TIMEOUT) -> None:
         url = f"http://127.0.0.1:{self.http_port}/__health"
 
-        def healthy():
+        def up():
             if self.proc.poll() is not None:
                 raise Goflow2Error(f"goflow2 exited {self.proc.returncode}: {self.log()}")
             return http_get(url, timeout=2)[0] == 200
 
-        wait_until(f"goflow2 {url}", healthy, logs=self.log)
-        return self
+        wait_until(f"goflow2 {url}", up, timeout, logs=self.log)
 
     def metrics(self) -> dict:
         status, body = http_get(f"http://127.0.0.1:{self.http_port}/metrics")
