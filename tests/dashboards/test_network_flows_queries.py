@@ -9,8 +9,8 @@ each query is evaluated at the second sample that holds the measured batch, with
 ranges leave out a sample at their start: dashboard_exprs.window): every counter there starts at
 0, which Prometheus never extrapolates below, so increase() is exactly the measured batch, first
 flows of every series included, and rate() is it divided by the range (dashboard_exprs.rate_over).
-GoFlow2's own metrics come from a fixture in its exposition format, scraped before and after a
-known growth.
+GoFlow2's own metrics, and the panels over them, are the real GoFlow2's:
+tests/dashboards/test_collector_health_real.py.
 """
 
 from __future__ import annotations
@@ -81,18 +81,8 @@ def _window(samples: list[tuple[float, float]], before: float, after: float, nth
     return end, round((end - start) * 1000)
 
 
-def _metrics_server_class():
-    """tests/support's tiny exposition server (its module was renamed http -> metrics_server)."""
-    try:
-        from tests.support.metrics_server import MetricsServer
-    except ImportError:
-        from tests.support.http import MetricsServer
-    return MetricsServer
-
-
 @pytest.fixture(scope="module")
 def flows(tmp_path_factory):
-    MetricsServer = _metrics_server_class()
     from tests.support.prometheus import PrometheusServer
 
     work = tmp_path_factory.mktemp("flows")
@@ -106,34 +96,27 @@ def flows(tmp_path_factory):
          "--listen", f"127.0.0.1:{port}", "--max-series", str(MAX_SERIES)],
         cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )
-    goflow2 = MetricsServer(ff.goflow2_exposition(packets=1000, decoder_errors=2, template_errors=5, dropped=0)).start()
     prom = PrometheusServer({"scrape_configs": [
         {"job_name": "flow-exporter", "static_configs": [{"targets": [f"127.0.0.1:{port}"]}]},
-        {"job_name": "goflow2", "static_configs": [{"targets": [goflow2.address]}]},
     ]})
     try:
         _wait_http(f"http://127.0.0.1:{port}/healthz", exporter)
         prom.start()
         records_read = 'netviz_flow_exporter_records_total{job="flow-exporter"}'
         _wait_value(prom, records_read, 0)  # a sample before any record: no flow series yet
-        prom.wait_for_scrape("goflow2", count=1)
-        # the measured batch, bad lines among it, and GoFlow2's counters grow
+        # the measured batch, bad lines among it
         with open(records, "a") as f:
             f.write("".join(line + "\n" for line in ff.BAD_LINES[:1]))
             f.write("".join(fl.line(NOW_NS - 5 * 10**9) + "\n" for fl in ff.MEASURED))
             f.write("".join(line + "\n" for line in ff.BAD_LINES[1:]))
-        goflow2.set_text(ff.goflow2_exposition(packets=1600, decoder_errors=5, template_errors=5, dropped=4))
         total_lines = len(ff.MEASURED) + len(ff.BAD_LINES)
         # two scrapes after every line was read: the first may show new series at 0, the second
         # shows them all at their value
         _wait_samples(prom, records_read, total_lines, count=2)
-        prom.wait_for_scrape("goflow2", after=time.time())
         exporter_window = _window(_samples(prom, records_read), 0, total_lines, nth=2)
-        goflow2_window = _window(_samples(prom, 'goflow2_flow_traffic_packets_total{job="goflow2"}'), 1000, 1600)
-        yield prom, exporter_window, goflow2_window
+        yield prom, exporter_window
     finally:
         prom.stop()
-        goflow2.stop()
         exporter.terminate()
         try:
             exporter.wait(timeout=10)
@@ -141,9 +124,8 @@ def flows(tmp_path_factory):
             exporter.kill()
 
 
-def _run(flows, title: str, ref_id: str = "A", window: str = "exporter") -> list[dict]:
-    prom, exporter_window, goflow2_window = flows
-    at, span_ms = exporter_window if window == "exporter" else goflow2_window
+def _run(flows, title: str, ref_id: str = "A") -> list[dict]:
+    prom, (at, span_ms) = flows
     expr = target(BOARD, title, ref_id)["expr"]
     text = substitute(expr, {"__range": range_window(span_ms), "__rate_interval": range_window(span_ms)})
     assert not leftover_variables(text), leftover_variables(text)
@@ -229,25 +211,12 @@ def test_exporter_health_panels(flows):
     assert age == pytest.approx(at - (NOW_NS - 5 * 10**9) / 1e9, abs=1e-3)
 
 
-def test_goflow2_health_panels(flows):
-    span_ms = flows[2][1]
-    packets = _by(_run(flows, "NetFlow packets per exporter", window="goflow2"), "remote_ip", "type")
-    assert packets == {("10.0.20.1", "NetFlow"): pytest.approx(rate_over(600, 1000, span_ms), rel=1e-9)}
-    decoder = _by(_run(flows, "Collector errors and drops", "A", window="goflow2"), "router", "name")
-    assert decoder == {("10.0.20.1", "NetFlow"): pytest.approx(rate_over(3, 2, span_ms), rel=1e-9)}
-    netflow = _by(_run(flows, "Collector errors and drops", "B", window="goflow2"), "router", "error")
-    assert netflow == {("10.0.20.1", "template_not_found"): 0}
-    dropped = _by(_run(flows, "Collector errors and drops", "C", window="goflow2"), "remote_ip")
-    assert dropped == {"10.0.20.1": pytest.approx(rate_over(4, 0, span_ms), rel=1e-9)}
-
-
-def test_every_expression_of_the_dashboard_returns_data(flows):
+def test_every_exporter_expression_of_the_dashboard_returns_data(flows):
     from tests.dashboards.dashboard_exprs import expressions
 
-    prom, exporter_window, goflow2_window = flows
-    found = expressions(BOARD)
-    assert len(found) == 20, [e.where for e in found]
+    prom, (at, span_ms) = flows
+    found = [e for e in expressions(BOARD) if "goflow2_" not in e.expr]  # GoFlow2's: test_collector_health_real
+    assert len(found) == 16, [e.where for e in found]
     for e in found:
-        at, span_ms = goflow2_window if "goflow2_" in e.expr else exporter_window
         text = substitute(e.expr, {"__range": range_window(span_ms), "__rate_interval": range_window(span_ms)})
         assert prom.query(text, time=at), f"{e.where} returned nothing"

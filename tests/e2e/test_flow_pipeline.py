@@ -51,13 +51,6 @@ class Pipeline:
 
 
 @pytest.fixture(scope="module")
-def synthesized(tmp_path_factory):
-    from tests.synth import synth
-
-    return synth(outdir=str(tmp_path_factory.mktemp("synth")))
-
-
-@pytest.fixture(scope="module")
 def pipeline(flow_capture, synthesized, tmp_path_factory):
     spec, files = pod_from_synth(synthesized)
     records = sum(run.records for run in flow_capture.softflowd.values())

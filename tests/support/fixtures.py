@@ -16,6 +16,7 @@
   a file (`.private_key`) and in a real ssh-agent (`.agent_socket`). Clients (ssh, scp, terraform)
   run on the lab's deployer host: `.run([...])`, `.ssh("...")`, `.scp_to(...)`. Torn down after
   the test (sshd, agent, namespaces, files), also when it fails.
+- `synthesized` (session scope): the whole app synthesized once with the shipped network.toml.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import pytest
 from .http import MetricsServer
 from .prometheus import PrometheusServer
 
-__all__ = ["start_prometheus", "serve_metrics", "flow_capture", "pfsense_ssh"]
+__all__ = ["start_prometheus", "serve_metrics", "flow_capture", "pfsense_ssh", "synthesized"]
 
 
 @pytest.fixture
@@ -76,3 +77,11 @@ def pfsense_ssh(tmp_path):
         yield server
     finally:
         server.close()
+
+
+@pytest.fixture(scope="session")
+def synthesized(tmp_path_factory):
+    """The app synthesized once with the shipped network.toml (tests/synth.py)."""
+    from tests.synth import synth
+
+    return synth(outdir=str(tmp_path_factory.mktemp("synth")))

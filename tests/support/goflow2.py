@@ -215,11 +215,14 @@ def pod_labels_from_synth(synthesized) -> dict:
     return dict(deployment["spec"]["template"]["metadata"]["labels"])
 
 
-def collector_scrape_jobs(synthesized, pod: "CollectorPod", directory, scrape_interval: str = "1s") -> list[dict]:
+def collector_scrape_jobs(synthesized, pod: "CollectorPod", directory, scrape_interval: str = "1s",
+                          extra_pods: Sequence[tuple[str, str, dict]] = ()) -> list[dict]:
     """The platform stack's scrape jobs for the collector pod (`goflow2`, `flow-exporter`), as
     synthesized, their Kubernetes pod discovery swapped for the targets it would find for `pod`
     (prometheus.swap_kubernetes_sd_for_file_sd: the job's own relabel rules pick the pod's ports).
-    The interval is shortened (30 s in the stack) so a test waits seconds, not minutes."""
+    The interval is shortened (30 s in the stack) so a test waits seconds, not minutes.
+    `extra_pods`: (name, ip, {port name: port}) of more pods with the same labels and containers,
+    their ports moved (another GoFlow2 on loopback, say)."""
     import yaml
 
     from .prometheus import pod as pod_description
@@ -235,10 +238,13 @@ def collector_scrape_jobs(synthesized, pod: "CollectorPod", directory, scrape_in
         if job["job_name"] in ("goflow2", "flow-exporter"):
             # the namespace the job discovers in is the goflow2 stack's (a cross-stack reference)
             (namespace,) = job["kubernetes_sd_configs"][0]["namespaces"]["names"]
-            described = pod_description("goflow2-7c9d8-x2x4q", namespace=namespace, ip=pod.network.pod_ip, node="k8s-node-0",
-                                        labels=pod_labels_from_synth(synthesized), containers=containers,
-                                        controller=("ReplicaSet", "goflow2-7c9d8"))
-            job = swap_kubernetes_sd_for_file_sd(job, [described], directory=str(directory))
+            described = [pod_description(name, namespace=namespace, ip=ip, node="k8s-node-0",
+                                         labels=pod_labels_from_synth(synthesized),
+                                         containers=[{**c, "ports": [{**p, "containerPort": ports.get(p["name"], p["containerPort"])}
+                                                                     for p in c["ports"]]} for c in containers],
+                                         controller=("ReplicaSet", "goflow2-7c9d8"))
+                         for name, ip, ports in [("goflow2-7c9d8-x2x4q", pod.network.pod_ip, {}), *extra_pods]]
+            job = swap_kubernetes_sd_for_file_sd(job, described, directory=str(directory))
             job["scrape_interval"] = scrape_interval
             out.append(job)
     if len(out) != 2:
