@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from itertools import chain
 
 from .record import FAST_LINE, REJECT_REASONS, parse_line
 from .series import FLOW, SERVICE, SeriesStore
@@ -164,10 +163,10 @@ class Aggregator:
         flow_get = flow_sums.get
         byte_get = byte_sums.get
         fallback = glued = stray = 0
-        unglued: list = []  # the records of glued lines, counted in a second pass
+        unglued: list = []  # the records of glued lines, counted as a batch of their own after this one
         # Parsing and summing touch only this call's dicts and the classifier's cache (used by the one
         # reader thread only), so they run outside the lock; scrapes wait only for the store update.
-        for line in chain(lines, unglued):  # unglued fills up during the pass over lines
+        for line in lines:
             m = fast_match(line)
             if m is not None:
                 # FAST_LINE guarantees the ranges; fields stay bytes where a dict look-up can use them
@@ -251,7 +250,7 @@ class Aggregator:
             byte_sums[key] = byte_get(key, 0) + nbytes
 
         with self._lock:
-            self.records += len(lines) + len(unglued) - glued - stray
+            self.records += len(lines) - glued - stray
             self.fallback += fallback
             self.glued_lines += glued
             for reason, n in rejected.items():
@@ -272,6 +271,8 @@ class Aggregator:
             add1 = store.add1
             for key, amount in byte_sums.items():
                 add1(key, amount)
+        if unglued:
+            self.ingest(unglued)  # split at every "}{": no line of it is glued again
 
     def note_reopen(self) -> None:
         """The input was opened again: a new writer owes no separators of the last one's glued lines."""
