@@ -49,11 +49,11 @@ import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Optional, Sequence
+from typing import Iterable, Optional
 
 from .errors import FlowCaptureError
 from .expectations import check_plan_in_captures
-from .pcap import IANA_PROTOCOLS, read_ipv4
+from .pcap import read_ipv4
 from .tcpdump import Tcpdump
 from .tools import require_root, require_tool
 
