@@ -8,10 +8,11 @@ PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 CDKTF := node_modules/.bin/cdktf
-# Real tools the tests run (never stubs): Prometheus + promtool, softflowd, shellcheck, the PHP CLI
-# (pfSense's config API stand-in), dash (the nearest to FreeBSD's /bin/sh), tcpdump and iproute2
-# (network-namespace test hosts).
-DEBIAN_PACKAGES := prometheus softflowd shellcheck php-cli dash tcpdump iproute2 openssh-server openssh-client
+# Real tools the tests run (never stubs): softflowd, shellcheck, the PHP CLI (pfSense's config API
+# stand-in), dash (the nearest to FreeBSD's /bin/sh), tcpdump and iproute2 (network-namespace test
+# hosts), OpenSSH. GoFlow2 and Prometheus 3 (server + promtool) are built from their Go modules
+# instead (go-tools), at the versions pinned in netviz_config/schema.py.
+DEBIAN_PACKAGES := softflowd shellcheck php-cli dash tcpdump iproute2 openssh-server openssh-client
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 export CHECKPOINT_DISABLE := 1
@@ -19,7 +20,7 @@ export CHECKPOINT_DISABLE := 1
 # are supported and print none).
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: setup setup-test-tools synth test bench dashboards clean
+.PHONY: setup setup-test-tools go-tools synth test bench dashboards clean
 
 $(VENV)/.installed: requirements.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "netviz needs Python 3.11, this is " + sys.version' \
@@ -43,9 +44,17 @@ setup-test-tools: $(VENV)/.installed
 	@# Tools no Debian package has (the Helm CLI), built from the Go module proxy into .tools/bin;
 	@# their pinned versions are in tests/support/tools.py (GO_INSTALL).
 	$(PY) -m tests.support.tools build-go-tools
+	@# GoFlow2 and Prometheus 3 (the pinned image's release, the pinned chart's appVersion), from the
+	@# Go module proxy into .tools/<name>-<version>/; reused once built (tests/support/go_tools.py).
+	$(PY) -m tests.support.go_tools
 	@# Terraform is not in Debian, and no release new enough (>= 1.9) can be go-installed (1.5.7 is the
 	@# last without replace directives): it must be on PATH. The tests check its version.
 	@command -v terraform >/dev/null || { echo "netviz: the tests need the Terraform CLI (>= 1.9) on PATH: https://developer.hashicorp.com/terraform/install"; exit 1; }
+
+# GoFlow2 and Prometheus alone (make test does this too). Needs `go` (>= 1.26); a missing go or an
+# unreachable module stops here, naming it.
+go-tools: $(VENV)/.installed
+	$(PY) -m tests.support.go_tools
 
 synth: setup
 	$(CDKTF) synth
@@ -53,8 +62,9 @@ synth: setup
 test: setup setup-test-tools
 	$(PY) -m pytest -q
 
-bench: setup
+bench: setup go-tools
 	$(PY) benchmarks/flow_exporter_bench.py
+	$(PY) benchmarks/collector_bench.py
 
 dashboards: setup
 	$(PY) -m dashboards

@@ -13,6 +13,14 @@ Python, where `json.loads` alone manages about 300,000 lines/s):
 Because of (3) "least recently updated" is tracked per batch: keys updated in the same batch are
 equally recent.
 
+Glued records. GoFlow2's file transport writes a record and its separator with two write() calls
+(transport/file Send), and the collector decodes with two workers by default (one per socket x 2),
+so two records can land as `{A}{B}` followed, at once or a little later, by an empty line (seen
+with GoFlow2 v2.2.6 under load). Such a line is split into its records, each then parsed like any
+other line (fast path first); each glued line leaves one empty line per extra record behind it,
+and that many later empty lines are separators, not rejected records. Counted in
+netviz_flow_exporter_glued_lines_total; no record is lost.
+
 /metrics serves `scrape_snapshot`, in which a flow series created since the previous scrape shows 0
 once, so that Prometheus' increase() counts its first flows (series.py says why and what it costs).
 """
@@ -103,7 +111,7 @@ class Snapshot:
     """What one scrape shows, copied under the lock and rendered outside it."""
 
     __slots__ = ("series", "records", "rejected", "duplicates", "unmapped_interface", "series_count",
-                 "series_limit", "evictions", "newest_ns", "input_reopens")
+                 "series_limit", "evictions", "newest_ns", "input_reopens", "fallback", "glued_lines")
 
     def __init__(self, **values):
         for name, value in values.items():
@@ -132,6 +140,9 @@ class Aggregator:
         self.unmapped_interface = 0
         self.newest_ns = 0
         self.input_reopens = 0
+        self.fallback = 0  # records parsed by json.loads: not in the fast path's exact shape
+        self.glued_lines = 0
+        self._stray_separators = 0  # empty lines still due from glued lines (see the module docstring)
 
     def ingest(self, lines) -> None:
         """Count a batch of input lines (bytes, without their newline)."""
@@ -151,6 +162,8 @@ class Aggregator:
         other_service_keys = self._other_service_keys
         flow_get = flow_sums.get
         byte_get = byte_sums.get
+        fallback = glued = stray = 0
+        unglued: list = []  # the records of glued lines, counted as a batch of their own after this one
         # Parsing and summing touch only this call's dicts and the classifier's cache (used by the one
         # reader thread only), so they run outside the lock; scrapes wait only for the store update.
         for line in lines:
@@ -168,12 +181,23 @@ class Aggregator:
                     nbytes *= rate
                     packets *= rate
             else:  # the reference path: slower, names the reason
+                if b"}{" in line and line[:1] == b"{" and line[-1:] == b"}":  # records glued (docstring)
+                    parts = line[1:-1].split(b"}{")
+                    unglued.extend(b"{" + part + b"}" for part in parts)
+                    glued += 1
+                    self._stray_separators += len(parts) - 1
+                    continue
+                if not line and self._stray_separators:
+                    self._stray_separators -= 1
+                    stray += 1
+                    continue
                 record = parse_line(line)
                 if type(record) is str:
                     if record not in rejected:
                         examples[record] = line
                     rejected[record] = rejected.get(record, 0) + 1
                     continue
+                fallback += 1
                 t, rate, nbytes, packets, src, dst, proto, sport, dport, in_if = record
                 if rate > 1:
                     nbytes *= rate
@@ -226,7 +250,9 @@ class Aggregator:
             byte_sums[key] = byte_get(key, 0) + nbytes
 
         with self._lock:
-            self.records += len(lines)
+            self.records += len(lines) - glued - stray
+            self.fallback += fallback
+            self.glued_lines += glued
             for reason, n in rejected.items():
                 if self.rejected[reason] == 0:
                     # Once per reason: enough to diagnose a wrong mapping or format, never a flood.
@@ -245,8 +271,12 @@ class Aggregator:
             add1 = store.add1
             for key, amount in byte_sums.items():
                 add1(key, amount)
+        if unglued:
+            self.ingest(unglued)  # split at every "}{": no line of it is glued again
 
     def note_reopen(self) -> None:
+        """The input was opened again: a new writer owes no separators of the last one's glued lines."""
+        self._stray_separators = 0
         with self._lock:
             self.input_reopens += 1
 
@@ -275,4 +305,6 @@ class Aggregator:
             evictions=self._store.evictions,
             newest_ns=self.newest_ns,
             input_reopens=self.input_reopens,
+            fallback=self.fallback,
+            glued_lines=self.glued_lines,
         )

@@ -82,7 +82,14 @@ def render(snap: Snapshot) -> bytes:
         _header(out, name, kind, help_text)
         out.append(f"{name}{_labels(labels)} {format_value(value)}\n")
 
-    single("netviz_flow_exporter_records_total", "counter", "Input lines read.", snap.records)
+    single("netviz_flow_exporter_records_total", "counter",
+           "Input records read (valid or not; a glued line counts each record in it).", snap.records)
+    single("netviz_flow_exporter_records_fallback_total", "counter",
+           "Valid records not in the exact shape GoFlow2 prints with netviz's mapping, parsed the slow way "
+           "(json.loads). 0 when GoFlow2 runs with the mapping.", snap.fallback)
+    single("netviz_flow_exporter_glued_lines_total", "counter",
+           "Input lines holding several records with no newline between them (GoFlow2's file transport with "
+           "more than one worker); each record in them was read.", snap.glued_lines)
     _header(out, "netviz_flow_exporter_records_rejected_total", "counter",
             "Input lines skipped because they are not a valid flow record, by reason.")
     for reason in sorted(REJECT_REASONS):

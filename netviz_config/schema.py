@@ -13,6 +13,18 @@ from typing import Optional
 
 from . import checks
 
+# GoFlow2: the pinned image and the release it is built from. Tag v2.2.6 of netsampler/goflow2 is
+# commit c9824f41; its release CI tags images with the short commit (Makefile DOCKER_TAGS, ABBREV).
+# The tests build this release from its Go module (tests/support/go_tools.py) and run it.
+GOFLOW2_RELEASE = "v2.2.6"
+GOFLOW2_IMAGE = "netsampler/goflow2:c9824f4"
+
+# The prometheus-community `prometheus` chart and the Prometheus it deploys: its Chart.yaml at tag
+# prometheus-29.27.0 has appVersion v3.14.0 (the server image tag defaults to it). The tests build
+# that Prometheus release from its Go module and run it.
+PROMETHEUS_CHART_VERSION = "29.27.0"
+PROMETHEUS_CHART_APP_VERSION = "v3.14.0"
+
 
 def setting(default=checks.REQUIRED, *, doc: str, check=None, factory=None):
     """A config field. `default=REQUIRED` makes it mandatory; `check(value) -> str|None`
@@ -112,9 +124,9 @@ class Caretta:
 class Goflow2:
     namespace: str = setting("goflow2", doc="Namespace of the collector.", check=checks.dns_label)
     image: str = setting(
-        "netsampler/goflow2:c9824f4",
-        doc="Collector image, pinned. `c9824f4` is the build of release v2.2.6; a `v2.2.6` tag "
-        "is unconfirmed upstream.",
+        GOFLOW2_IMAGE,
+        doc=f"Collector image, pinned. `c9824f4` is the build of release {GOFLOW2_RELEASE} (upstream's "
+        "CI tags images with the short commit; a `v2.2.6` tag is unconfirmed).",
         check=checks.pinned_image,
     )
     netflow_port: int = setting(2055, doc="UDP port the collector listens on inside the pod.", check=checks.tcp_port)
@@ -146,8 +158,9 @@ class Prometheus:
         "https://prometheus-community.github.io/helm-charts", doc="Helm repository.", check=checks.url
     )
     chart_version: str = setting(
-        "29.27.0",
-        doc="prometheus-community `prometheus` chart version. In `adopt` mode: the version already installed.",
+        PROMETHEUS_CHART_VERSION,
+        doc=f"prometheus-community `prometheus` chart version ({PROMETHEUS_CHART_VERSION} deploys Prometheus "
+        f"{PROMETHEUS_CHART_APP_VERSION}). In `adopt` mode: the version already installed.",
         check=checks.version,
     )
     scrape_interval: str = setting("30s", doc="Interval of netviz's scrape jobs.", check=checks.duration)

@@ -1,9 +1,10 @@
 """The flow-capture harness of tests/support is itself tested: the lab, the pcap reader, the NetFlow
-v9 handling, the GoFlow2 STAND-IN's output, and the truth (checked against softflowd and against
-the packet sizes the traffic plan sent). Also that no capture loses or hides traffic: tcpdump is
-stopped only once its pcap holds every packet its filter received (the real tcpdump, made to
-hold packets back with SIGSTOP), and a pcap lacking part of what the traffic plan sent (records
-removed from copies of the session's pcaps) is refused naming the transfer and the interface."""
+v9 handling, what the real GoFlow2 prints for softflowd's NetFlow, and the truth (checked against
+softflowd and against the packet sizes the traffic plan sent). Also that no capture loses or hides
+traffic: tcpdump is stopped only once its pcap holds every packet its filter received (the real
+tcpdump, made to hold packets back with SIGSTOP), and a pcap lacking part of what the traffic plan
+sent (records removed from copies of the session's pcaps) is refused naming the transfer and the
+interface."""
 
 from __future__ import annotations
 
@@ -23,16 +24,9 @@ import pytest
 
 from tests.support import netns
 from tests.support.expectations import check_plan_in_captures, plan_expectations
-from tests.support.netflow import (
-    GOFLOW2_FIELDS,
-    TRAFFIC,
-    FlowCaptureError,
-    Goflow2StandIn,
-    V9Templates,
-    goflow2_line,
-    set_interface_indexes,
-    strip_padding,
-)
+from tests.support.goflow2 import decode
+from tests.support.netflow import (GOFLOW2_FIELDS, TRAFFIC, FlowCaptureError, V9Templates, record_count,
+                                   set_interface_indexes, set_record_count)
 from tests.support.pcap import PcapError, count_records, read_ipv4
 from tests.support.tcpdump import CaptureIncomplete, Counters, Tcpdump, parse_counters
 from tests.support.tools import require_tool
@@ -57,7 +51,7 @@ def test_softflowd_ran_once_per_monitored_interface_with_its_index(flow_capture)
 
 
 def test_each_record_equals_the_pcap_for_its_flow(flow_capture):
-    """softflowd + the stand-in against the independent pcap reader, record by record."""
+    """softflowd + the real GoFlow2 against the independent pcap reader, record by record."""
     truth = flow_capture.truth
     seen = Counter()
     for r in flow_capture.records:
@@ -95,7 +89,8 @@ def test_each_packet_is_counted_once_across_all_router_captures(flow_capture):
     assert everything == 2 * flow_capture.truth.total_bytes
 
 
-def test_goflow2_lines_have_goflow2s_fields_in_order(flow_capture):
+def test_goflow2_lines_have_the_fields_facts_lists_in_order(flow_capture):
+    # What FACTS says GoFlow2 prints (pb/flow.proto order), confirmed on the real v2.2.6.
     lines = flow_capture.goflow2_lines
     assert len(lines) == len(flow_capture.records)
     for line in lines:
@@ -103,21 +98,18 @@ def test_goflow2_lines_have_goflow2s_fields_in_order(flow_capture):
         record = json.loads(line)
         assert tuple(record) == GOFLOW2_FIELDS
         assert record["type"] == "NETFLOW_V9" and record["etype"] == "IPv4"
-        assert record["sampler_address"] == "127.0.0.1" and record["sampling_rate"] == 0
+        # softflowd sends its sampling interval (1) as NetFlow options: GoFlow2 prints 1, not 0
+        assert record["sampler_address"] == "127.0.0.1" and record["sampling_rate"] == 1
         assert record["proto"] in ("TCP", "UDP", "ICMP")
-        assert record["time_flow_start_ns"] <= record["time_flow_end_ns"] <= record["time_received_ns"]
+        assert record["time_received_ns"] > 0
     icmp = [r for r in flow_capture.records if r["proto"] == "ICMP"]
     assert {(r["icmp_type"], r["icmp_code"]) for r in icmp} == {(8, 0), (0, 0)}  # echo, echo reply
 
 
-def test_lines_with_chosen_fields_print_only_those_in_that_order(flow_capture, tmp_path):
-    fields = ("bytes", "src_addr", "in_if")
-    path = flow_capture.write_jsonl(tmp_path / "x.jsonl", fields)
-    lines = path.read_text().splitlines()
-    assert len(lines) == len(flow_capture.records)
-    assert all(list(json.loads(line)) == list(fields) for line in lines)
-    with pytest.raises(ValueError, match="not GoFlow2 fields"):
-        goflow2_line(flow_capture.records[0], ["bytes", "nope"])
+def test_the_written_lines_are_goflow2s_own_bytes(flow_capture, tmp_path):
+    path = flow_capture.write_jsonl(tmp_path / "x.jsonl")
+    assert path.read_bytes() == b"".join(line + b"\n" for line in flow_capture.output)
+    assert [json.loads(line) for line in path.read_text().splitlines()] == flow_capture.records
 
 
 def test_the_lab_is_gone_after_the_capture(flow_capture):
@@ -446,7 +438,7 @@ def _datagram(records, pad=3):
     return header + template_set + data_set
 
 
-def test_interface_indexes_are_set_in_the_records_and_nowhere_else():
+def test_interface_indexes_are_set_in_the_records_and_nowhere_else(tmp_path):
     original = _datagram([100, 200])
     patched = set_interface_indexes(original, 2, V9Templates())
     assert len(patched) == len(original)
@@ -454,21 +446,60 @@ def test_interface_indexes_are_set_in_the_records_and_nowhere_else():
     # the low byte of INPUT_SNMP and OUTPUT_SNMP, in each of the two records (offset 12 and 14 in a record)
     data_start = len(original) - 3 - 2 * 17
     assert changed == [data_start + 13, data_start + 15, data_start + 17 + 13, data_start + 17 + 15]
-    records = Goflow2StandIn().decode(patched, "192.0.2.9")
+    records = [json.loads(line) for line in decode({"opt1": [patched]}, tmp_path, records=2)]
     assert [(r["in_if"], r["out_if"], r["bytes"]) for r in records] == [(2, 2, 100), (2, 2, 200)]
 
 
-def test_the_stand_in_decodes_padded_flowsets_exactly():
-    """With 1, 2 or 3 padding bytes PyPI's netflow alone would return a garbage extra record."""
-    for pad in (0, 1, 2, 3):
-        datagram = _datagram([100, 200, 300], pad=pad)
-        stripped = strip_padding(datagram, V9Templates())
-        assert len(stripped) == len(datagram) - pad
-        records = Goflow2StandIn().decode(datagram, "192.0.2.9", received_ns=5)
-        assert [(r["src_addr"], r["dst_addr"], r["bytes"], r["proto"]) for r in records] == [
-            ("10.0.0.0", "10.0.1.0", 100, "TCP"), ("10.0.0.1", "10.0.1.1", 200, "TCP"), ("10.0.0.2", "10.0.1.2", 300, "TCP"),
-        ]
-        assert all(r["sampler_address"] == "192.0.2.9" and r["time_received_ns"] == 5 and r["sequence_num"] == 7 for r in records)
+def test_goflow2_decodes_padded_flowsets_exactly(tmp_path):
+    """softflowd pads its data flowsets; with 1, 2 or 3 padding bytes a careless decoder (PyPI's
+    netflow 0.12.2) returns a garbage extra record. The real GoFlow2 does not."""
+    streams = {f"pad{pad}": [_datagram([100, 200, 300], pad=pad)] for pad in (0, 1, 2, 3)}
+    records = [json.loads(line) for line in decode(streams, tmp_path, records=12)]
+    assert [(r["src_addr"], r["dst_addr"], r["bytes"], r["proto"]) for r in records] == 4 * [
+        ("10.0.0.0", "10.0.1.0", 100, "TCP"), ("10.0.0.1", "10.0.1.1", 200, "TCP"), ("10.0.0.2", "10.0.1.2", 300, "TCP"),
+    ]
+    assert all(r["sampler_address"] == "127.0.0.1" and r["sequence_num"] == 7 for r in records)
+
+
+def test_the_record_count_counts_template_and_data_records_and_changes_nothing_else():
+    datagram = _datagram([100, 200], pad=1)
+    assert struct.unpack("!H", datagram[2:4])[0] == 2  # data records only, as softflowd 1.1.0 writes it
+    assert record_count(datagram, V9Templates()) == 3  # the template record too
+    fixed = set_record_count(datagram, V9Templates())
+    assert struct.unpack("!H", fixed[2:4])[0] == 3 and fixed[:2] + fixed[4:] == datagram[:2] + datagram[4:]
+
+
+def test_goflow2_drops_the_records_of_softflowd_1_1s_template_datagrams_unless_the_count_is_every_record(
+        flow_capture, tmp_path):
+    """softflowd 1.1.0's first datagram carries its templates in six flowsets before the data, and a
+    header count of its data records alone; GoFlow2 v2.2.6 reads only `count` flowsets, so the data
+    flowsets past that are dropped, without an error. With the count of every record, none is."""
+    for name, run in flow_capture.softflowd.items():
+        first = run.sent[0]
+        flowsets = _flowsets(first)
+        count = struct.unpack("!H", first[2:4])[0]
+        assert flowsets[:6] == [0, 0, 0, 0, 1, 256] and count == run.records, (name, count, flowsets)
+        # the records of the data flowsets among the first `count` flowsets: all GoFlow2 decodes
+        sizes = {offset: (length - 4) // record_length
+                 for offset, length, _f, record_length in V9Templates().data_sets(first) if _f is not None}
+        offsets = _flowset_offsets(first)
+        decodable = sum(sizes.get(offset, 0) for offset in offsets[:count])
+        assert decodable < run.records or len(flowsets) <= count, name
+        (tmp_path / name).mkdir()
+        assert len(decode({name: [first]}, tmp_path / name)) == decodable, name  # and no decoder error
+        assert len(decode({name: [run.datagrams[0][1]]}, tmp_path / name, records=run.records)) == run.records
+
+
+def _flowset_offsets(datagram: bytes) -> list[int]:
+    offsets, offset = [], 20
+    while offset + 4 <= len(datagram):
+        offsets.append(offset)
+        offset += struct.unpack("!H", datagram[offset + 2 : offset + 4])[0]
+    return offsets
+
+
+def _flowsets(datagram: bytes) -> list[int]:
+    return [struct.unpack("!H", datagram[o : o + 2])[0] for o in _flowset_offsets(datagram)]
 
 
 def test_data_before_its_template_is_refused():
@@ -537,8 +568,8 @@ def test_live_softflowd_reports_its_interface_index_as_both_in_and_out(tmp_path)
         lab.run("router", [softflowctl, "-c", str(ctl), "expire-all"])
         datagrams = [bytes.fromhex(line) for line in receiver.stdout.read().split()]
         receiver.wait(timeout=10)
-    decoder = Goflow2StandIn()
-    records = [r for d in datagrams for r in decoder.decode(d, "127.0.0.1")]
+    templates = V9Templates()  # the count as every record (see set_record_count), else GoFlow2 drops them
+    records = [json.loads(line) for line in decode({"live": [set_record_count(d, templates) for d in datagrams]}, tmp_path)]
     download = [r for r in records if (r["src_addr"], r["dst_addr"], r["src_port"]) == ("10.0.10.15", "10.0.20.100", 80)]
     assert download and download[0]["bytes"] > 100_000, records
     assert {(r["in_if"], r["out_if"]) for r in records} == {(1, 1)}

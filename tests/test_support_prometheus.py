@@ -59,10 +59,23 @@ def test_wait_for_targets_reports_a_down_target(start_prometheus):
 
 
 def test_a_rejected_config_fails_start_with_the_servers_own_message():
-    # Debian's build has no Kubernetes discovery (FACTS): the server must refuse it, loudly.
-    job = {"job_name": "pods", "kubernetes_sd_configs": [{"role": "pod"}]}
-    with pytest.raises(PrometheusError, match="kubernetes_sd_configs"):
+    # A misspelt field: the server must refuse the file, loudly, naming it.
+    job = {"job_name": "typo", "scrape_intervall": "1s", "static_configs": [{"targets": ["127.0.0.1:1"]}]}
+    with pytest.raises(PrometheusError, match="scrape_intervall"):
         PrometheusServer({"scrape_configs": [job]}).start()
+
+
+def test_the_server_and_promtool_are_the_prometheus_the_pinned_chart_deploys(start_prometheus):
+    # chart 29.27.0's appVersion (netviz_config/schema.py), never Debian's 2.42 or another copy on PATH
+    from netviz_config.schema import PROMETHEUS_CHART_APP_VERSION
+
+    prom = start_prometheus({"scrape_configs": []})
+    assert prom.buildinfo()["version"] == PROMETHEUS_CHART_APP_VERSION.lstrip("v") == "3.14.0"
+    proc = promtool("--version")
+    assert proc.stdout.startswith("promtool, version 3.14.0 "), proc.stdout
+    # and it has what Debian's build lacked: Kubernetes discovery is a known field now
+    kubernetes = {"job_name": "pods", "kubernetes_sd_configs": [{"role": "pod"}]}
+    start_prometheus({"scrape_configs": [kubernetes]})
 
 
 def test_stop_ends_the_process_and_removes_its_folder(serve_metrics):

@@ -1,4 +1,4 @@
-"""The prometheus chart stand-in (real Helm) and the two-step promtool check refuse what they must."""
+"""The prometheus chart stand-in (real Helm) and the promtool check refuse what they must."""
 
 import pytest
 
@@ -25,7 +25,7 @@ def render(extra: str, *more_values: str) -> str:
     )
 
 
-def test_kubernetes_discovery_in_block_yaml_passes_both_steps():
+def test_kubernetes_discovery_in_block_yaml_passes_the_check():
     config = check_config(render(GOOD_JOB))
     assert config["scrape_configs"][-1]["kubernetes_sd_configs"] == [{"role": "pod", "namespaces": {"names": ["caretta"]}}]
 
@@ -48,12 +48,12 @@ def test_values_the_stand_in_does_not_reproduce_fail_the_render():
 @pytest.mark.parametrize(
     "job, message",
     [
-        # An unknown field next to the discovery: step 1 (the exact text) names it.
+        # An unknown field next to the discovery.
         (GOOD_JOB + "  scrape_intervall: 1m\n", "field scrape_intervall not found"),
-        # A discovery promtool cannot parse here is checked by its stand-in.
-        (GOOD_JOB.replace("role: pod", "role: pods"), "has no valid role"),
-        (GOOD_JOB.replace("names: [caretta]", "name: [caretta]"), "namespaces .* expected keys"),
-        # Step 2, promtool's full validation: a regex that does not compile, a duplicate job.
+        # The Kubernetes discovery itself, which Prometheus 3's promtool parses.
+        (GOOD_JOB.replace("role: pod", "role: pods"), 'unknown Kubernetes SD role "pods"'),
+        (GOOD_JOB.replace("names: [caretta]", "name: [caretta]"), "field name not found in type kubernetes"),
+        # promtool's validation: a regex that does not compile, a duplicate job.
         (GOOD_JOB + "  relabel_configs:\n  - {source_labels: [a], regex: '(', action: keep}\n", "error parsing regexp"),
         (GOOD_JOB + GOOD_JOB, 'found multiple scrape configs with job name "pods"'),
     ],

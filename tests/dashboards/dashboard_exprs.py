@@ -99,3 +99,38 @@ PROMTOOL_VALUES = {
     "workload": ".*",
     "port": ".*",
 }
+
+
+# ---- Prometheus 3's ranges ----------------------------------------------------------------------
+# Prometheus 3 selects the samples of a range `[d]` evaluated at t from (t - d, t]: a sample at
+# exactly t - d is left out (Prometheus 2 selected [t - d, t], both ends; 3.0's release notes:
+# "range selectors are now left-open"). So the tests' old window, `$__range` = exactly the span
+# from the first to the last sample, now misses the first sample: increase() loses the first step
+# and rate() over one scrape interval has one sample, hence no result
+# (tests/dashboards/test_prometheus3_ranges.py shows both on the real server).
+# The tests use a range RANGE_SLACK_MS longer than that span instead, which selects every sample,
+# and compute what increase() and rate() then return exactly (promql/functions.go
+# extrapolatedRate, v3.14.0): the first sample lies RANGE_SLACK_MS after the range start, well
+# within 1.1 x the average spacing, so the increase is extrapolated over those milliseconds too,
+# except that a counter is never extrapolated below zero: one that starts at 0 gets no start
+# extrapolation at all. The last sample is at the evaluation time: nothing to extrapolate there.
+RANGE_SLACK_MS = 1
+
+
+def window(span_ms: int) -> str:
+    """The range to put in `$__range` / `$__rate_interval` for samples `span_ms` apart."""
+    return f"{span_ms + RANGE_SLACK_MS}ms"
+
+
+def increase_over(delta: float, first: float, span_ms: int) -> float:
+    """increase() over `window(span_ms)` at the last sample, for a counter that grew by `delta`
+    (resets included) from its first sample `first`, `span_ms` before the last."""
+    to_start = RANGE_SLACK_MS
+    if delta > 0 and first >= 0:
+        to_start = min(to_start, span_ms * first / delta)  # never extrapolated below zero
+    return delta * (span_ms + to_start) / span_ms
+
+
+def rate_over(delta: float, first: float, span_ms: int) -> float:
+    """rate() over `window(span_ms)`: increase_over() per second of the range."""
+    return increase_over(delta, first, span_ms) / ((span_ms + RANGE_SLACK_MS) / 1000)

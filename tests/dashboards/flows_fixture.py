@@ -5,8 +5,6 @@ storage (softflowd interface 2), kubernetes (interface 1). Records say who sent 
 at which sampling rate; `truth` derives, from the records alone, the bytes per subnet pair,
 protocol, local host and external peer that the flow exporter must count (bytes x sampling
 rate, a flow seen on two interfaces counted once, CONTRACTS.md).
-
-Also GoFlow2's own /metrics in its exposition format (netsampler/goflow2 metrics/metrics.go).
 """
 
 from __future__ import annotations
@@ -103,26 +101,3 @@ def truth(flows: list[Flow]) -> dict[str, dict]:
         if d == "external":
             out["peer"][f.dst] += b
     return out
-
-
-# ---- GoFlow2's own /metrics ------------------------------------------------------------------
-
-def goflow2_exposition(packets: int, decoder_errors: int, template_errors: int, dropped: int) -> str:
-    labels = 'local_ip="0.0.0.0",local_port="2055",remote_ip="10.0.20.1",type="NetFlow"'
-    return "\n".join([
-        "# HELP goflow2_flow_decoder_error_total NetFlow/sFlow processed errors.",
-        "# TYPE goflow2_flow_decoder_error_total counter",
-        f'goflow2_flow_decoder_error_total{{name="NetFlow",router="10.0.20.1"}} {decoder_errors}',
-        "# HELP goflow2_flow_dropped_packets_total Packets dropped before processing.",
-        "# TYPE goflow2_flow_dropped_packets_total counter",
-        f'goflow2_flow_dropped_packets_total{{local_ip="0.0.0.0",local_port="2055",remote_ip="10.0.20.1"}} {dropped}',
-        "# HELP goflow2_flow_process_nf_errors_total NetFlows processed errors.",
-        "# TYPE goflow2_flow_process_nf_errors_total counter",
-        f'goflow2_flow_process_nf_errors_total{{error="template_not_found",router="10.0.20.1"}} {template_errors}',
-        "# HELP goflow2_flow_traffic_bytes_total Bytes received by the application.",
-        "# TYPE goflow2_flow_traffic_bytes_total counter",
-        f"goflow2_flow_traffic_bytes_total{{{labels}}} {packets * 1400}",
-        "# HELP goflow2_flow_traffic_packets_total Packets received by the application.",
-        "# TYPE goflow2_flow_traffic_packets_total counter",
-        f"goflow2_flow_traffic_packets_total{{{labels}}} {packets}",
-    ]) + "\n"

@@ -1,7 +1,7 @@
 """Every expression of both dashboards, variables substituted, is valid PromQL to promtool.
 
-Each becomes a recording rule in one rules file and `promtool check rules` (the real one, from
-Debian's prometheus package) must accept the file. A deliberately broken expression proves the
+Each becomes a recording rule in one rules file and `promtool check rules` (the real one, of the
+Prometheus 3 the pinned chart deploys) must accept the file. A deliberately broken expression proves the
 check can fail.
 """
 

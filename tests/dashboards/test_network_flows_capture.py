@@ -5,8 +5,8 @@ The exporter's input is empty while Prometheus takes a first sample; then the ca
 lines are written to it once, and create every series. The exporter shows a new series at 0 in its
 first scrape and at its value from the second (increase() cannot see a first sample:
 flow_exporter/series.py). Evaluated at the second sample after the lines were read, with `$__range`
-equal to the time since the last sample before them, each panel must show exactly the capture's
-bytes, every series' first flows included: e.g. the Inter-VLAN cell storage -> kubernetes equals
+1 ms longer than the time since the last sample before them (dashboard_exprs.window: new series
+start at 0, so nothing is extrapolated), each panel must show exactly the capture's bytes, every series' first flows included: e.g. the Inter-VLAN cell storage -> kubernetes equals
 the bytes the pcaps saw between the two.
 """
 
@@ -19,7 +19,7 @@ from collections import Counter
 import pytest
 
 import dashboards
-from tests.dashboards.dashboard_exprs import leftover_variables, substitute, target
+from tests.dashboards.dashboard_exprs import leftover_variables, substitute, target, window
 from tests.dashboards.test_network_flows_queries import (REPO, _by, _samples, _wait_http, _wait_samples, _wait_value,
                                                          _window)
 from tests.support.tools import free_port
@@ -66,7 +66,7 @@ def measured(flow_capture, tmp_path_factory):
 
 def _run(measured, title: str) -> list[dict]:
     prom, at, span_ms, _ = measured
-    text = substitute(target(BOARD, title)["expr"], {"__range": f"{span_ms}ms", "__rate_interval": f"{span_ms}ms"})
+    text = substitute(target(BOARD, title)["expr"], {"__range": window(span_ms), "__rate_interval": window(span_ms)})
     assert not leftover_variables(text)
     return prom.query(text, time=at)
 

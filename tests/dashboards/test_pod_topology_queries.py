@@ -3,9 +3,11 @@
 A tiny HTTP server serves one Caretta agent's /metrics (tests/dashboards/caretta_fixture.py:
 nine links between workloads of five namespaces and six kinds, both roles, an external client,
 an external server, a node) and changes it twice: links grow, then the agent restarts and every
-gauge drops. Prometheus scrapes every phase. Each dashboard expression is then evaluated with
-`$__range` set to exactly the span of the stored samples, at the last sample, so increase() and
-rate() are exact (no extrapolation) and every value can be asserted to the byte.
+gauge drops. Prometheus scrapes every phase. Each dashboard expression is then evaluated at the
+last sample with `$__range` 1 ms longer than the span of the stored samples (Prometheus 3's ranges
+leave out a sample at their start: dashboard_exprs.window), so every sample counts, and the only
+extrapolation is over that millisecond: each series' increase is its bytes x (span + 1) / span
+(dashboard_exprs.increase_over), its rate its bytes / span, and every value is asserted to that.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ import pytest
 import dashboards
 from dashboards import DashboardConfig
 from tests.dashboards import caretta_fixture as cf
-from tests.dashboards.dashboard_exprs import expressions, leftover_variables, regex_value, substitute, target
+from tests.dashboards.dashboard_exprs import (expressions, increase_over, leftover_variables, rate_over, regex_value,
+                                              substitute, target, window)
 from tests.support.prometheus import promtool
 
 JOB = "caretta"
@@ -64,20 +67,34 @@ def _values(**selected) -> dict[str, str]:
 
 def _run(scraped, expr: str, **selected) -> list[dict]:
     prom, at, span_ms = scraped
-    text = substitute(expr, {"__range": f"{span_ms}ms", **_values(**selected)})
+    text = substitute(expr, {"__range": window(span_ms), **_values(**selected)})
     assert not leftover_variables(text), leftover_variables(text)
     return prom.query(text, time=at)
 
 
 EXPECTED = cf.expected_bytes(cf.AGENT_A)
+FIRST = {link: values[0] for link, values in cf.AGENT_A}  # each series' first sample
 
 
-def _link_total(client, server) -> float:
-    return sum(v for link, v in EXPECTED.items() if link.client == client and link.server == server)
+def _measured(link, span_ms, how=increase_over) -> float:
+    """What increase() (or rate()) over window(span_ms) returns for one link series."""
+    return how(EXPECTED[link], FIRST[link], span_ms)
 
 
-def _node_total(workload, links=None) -> float:
-    return sum(v for link, v in EXPECTED.items() if workload in (link.client, link.server) and (links is None or link in links))
+def _link_total(client, server, span_ms, how=increase_over) -> float:
+    return sum(_measured(link, span_ms, how) for link in EXPECTED if link.client == client and link.server == server)
+
+
+def _node_total(workload, span_ms, links=None, how=increase_over) -> float:
+    return sum(_measured(link, span_ms, how) for link in EXPECTED
+               if workload in (link.client, link.server) and (links is None or link in links))
+
+
+def test_every_series_is_extrapolated_by_the_extra_millisecond_only():
+    # The model holds for the fixture: no series is near its zero point (counters are never
+    # extrapolated below zero), so every increase is its bytes x (span + 1) / span.
+    for link in EXPECTED:
+        assert _measured(link, 2000) == pytest.approx(EXPECTED[link] * 2001 / 2000, rel=1e-12), link
 
 
 def test_fixture_is_valid_exposition_text():
@@ -86,6 +103,7 @@ def test_fixture_is_valid_exposition_text():
 
 
 def test_edges_main_stat_is_the_bytes_of_both_directions_over_the_range(scraped):
+    span_ms = scraped[2]
     rows = _run(scraped, target(BOARD, "Service map", "edges")["expr"])
     edges = {(r["metric"]["source"], r["metric"]["target"]): r for r in rows}
     pairs = {(l.client, l.server) for l in EXPECTED}
@@ -95,9 +113,11 @@ def test_edges_main_stat_is_the_bytes_of_both_directions_over_the_range(scraped)
         assert set(row["metric"]) == {"id", "source", "target", "thickness"}, row["metric"]
         assert row["metric"]["id"] == f"{client.id}->{server.id}"
         # THEN the value (the edge's main stat) is every byte both sockets sent, across the restart
-        assert float(row["value"][1]) == pytest.approx(_link_total(client, server), rel=1e-12), (client, server)
+        assert float(row["value"][1]) == pytest.approx(_link_total(client, server, span_ms), rel=1e-12), (client, server)
     # cart -> postgres: (60-10) + 20 MiB from the client, (150-50) + 40 MiB from the server
-    assert float(edges[(cf.CART.id, cf.POSTGRES.id)]["value"][1]) == 210 * cf.MiB
+    assert _link_total(cf.CART, cf.POSTGRES, span_ms) == pytest.approx(210 * cf.MiB * (span_ms + 1) / span_ms, rel=1e-12)
+    assert float(edges[(cf.CART.id, cf.POSTGRES.id)]["value"][1]) == pytest.approx(
+        210 * cf.MiB * (span_ms + 1) / span_ms, rel=1e-12)
 
 
 def test_edges_thickness_steps_with_bytes(scraped):
@@ -110,6 +130,7 @@ def test_edges_thickness_steps_with_bytes(scraped):
 
 
 def test_nodes_are_workloads_with_name_namespace_kind_and_bytes(scraped):
+    span_ms = scraped[2]
     rows = _run(scraped, target(BOARD, "Service map", "nodes")["expr"])
     nodes = {r["metric"]["id"]: r for r in rows}
     workloads = {w for l in EXPECTED for w in (l.client, l.server)}
@@ -119,7 +140,7 @@ def test_nodes_are_workloads_with_name_namespace_kind_and_bytes(scraped):
         assert row["metric"] == {
             "id": w.id, "title": w.name, "subtitle": w.namespace, "secondarystat": w.kind, "detail__kind": w.kind,
         }
-        assert float(row["value"][1]) == pytest.approx(_node_total(w), rel=1e-12), w
+        assert float(row["value"][1]) == pytest.approx(_node_total(w, span_ms), rel=1e-12), w
 
 
 def test_every_edge_end_is_a_node(scraped):
@@ -140,6 +161,7 @@ def test_every_edge_end_is_a_node(scraped):
     ],
 )
 def test_variables_filter_links_by_either_end(scraped, selected, pairs):
+    span_ms = scraped[2]
     edges = _run(scraped, target(BOARD, "Service map", "edges")["expr"], **selected)
     assert {(r["metric"]["source"], r["metric"]["target"]) for r in edges} == {(c.id, s.id) for c, s in pairs}
     nodes = _run(scraped, target(BOARD, "Service map", "nodes")["expr"], **selected)
@@ -147,7 +169,7 @@ def test_variables_filter_links_by_either_end(scraped, selected, pairs):
     shown = {l for l in EXPECTED if (l.client, l.server) in pairs}
     for r in nodes:  # a node's bytes count only the shown links
         w = next(w for p in pairs for w in p if w.id == r["metric"]["id"])
-        assert float(r["value"][1]) == pytest.approx(_node_total(w, shown), rel=1e-12)
+        assert float(r["value"][1]) == pytest.approx(_node_total(w, span_ms, shown), rel=1e-12)
 
 
 def test_top_workloads_by_throughput_is_bits_per_second_over_the_range(scraped):
@@ -157,17 +179,25 @@ def test_top_workloads_by_throughput_is_bits_per_second_over_the_range(scraped):
     workloads = {w for l in EXPECTED for w in (l.client, l.server)}
     assert set(got) == {(w.namespace, w.name, w.kind) for w in workloads}
     for w in workloads:
-        assert got[(w.namespace, w.name, w.kind)] == pytest.approx(_node_total(w) * 8 / (span_ms / 1000), rel=1e-9), w
+        # rate() over the window: bytes / span exactly (the millisecond's extrapolation cancels)
+        expected = _node_total(w, span_ms, how=rate_over) * 8
+        assert expected == pytest.approx(sum(v for l, v in EXPECTED.items() if w in (l.client, l.server)) * 8 / (span_ms / 1000),
+                                         rel=1e-12)
+        assert got[(w.namespace, w.name, w.kind)] == pytest.approx(expected, rel=1e-9), w
     top_two = sorted(got, key=got.get, reverse=True)[:2]  # the 12 GiB backup, at both of its ends
     assert set(top_two) == {("data", "backup", "CronJob"), ("external", "s3.example.net", "external")}
 
 
 def test_top_connections_lists_links_with_their_bytes(scraped):
+    span_ms = scraped[2]
+    factor = (span_ms + 1) / span_ms  # the extra millisecond of the window, extrapolated
     rows = _run(scraped, target(BOARD, "Top connections")["expr"])
     got = {(r["metric"]["client_name"], r["metric"]["server_name"], r["metric"]["server_port"]): float(r["value"][1]) for r in rows}
-    assert got[("frontend", "cart", "8080")] == 6_500_000
-    assert got[("203.0.113.7", "frontend", "443")] == 1_100_000  # only the server side is observed
-    assert got[("backup", "s3.example.net", "443")] == 12 * cf.GiB  # only the client side is observed
+    assert got[("frontend", "cart", "8080")] == pytest.approx(6_500_000 * factor, rel=1e-12)
+    # only the server side is observed
+    assert got[("203.0.113.7", "frontend", "443")] == pytest.approx(1_100_000 * factor, rel=1e-12)
+    # only the client side is observed
+    assert got[("backup", "s3.example.net", "443")] == pytest.approx(12 * cf.GiB * factor, rel=1e-12)
     assert len(got) == len({(l.client, l.server, l.port) for l in EXPECTED})
 
 

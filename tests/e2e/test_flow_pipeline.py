@@ -1,58 +1,47 @@
-"""End to end (issue 3, item 9): real traffic -> real softflowd -> GoFlow2 STAND-IN -> the flow
-exporter -> a real Prometheus -> PromQL answers equal to the bytes in the capture.
+"""End to end with the real collector: real traffic -> real softflowd -> the real GoFlow2, started as
+the goflow2 stack synthesizes it -> the real flow exporter -> a real Prometheus 3 -> PromQL answers
+equal to the bytes in the capture.
 
 - Traffic: HTTP downloads, a TCP upload, UDP and ICMP between network-namespace hosts in three
   configured subnets (storage, kubernetes, home) and an external host (tests/support/netflow.py).
 - softflowd 1.1.0 (Debian) reads each monitored interface's pcap (`-r`, `-v 9`) and exports real
   NetFlow v9; a flow between storage and kubernetes is exported by both instances, as on pfSense.
-- GoFlow2 cannot be built here. `tests.support.netflow.Goflow2StandIn`, a STAND-IN FOR GOFLOW2,
-  decodes the NetFlow v9 (PyPI `netflow`) and prints GoFlow2's JSON lines. The test runs twice:
-  with every field GoFlow2 prints by default, and with only the fields of the `-mapping` file the
-  goflow2 stack deploys (flow_exporter.mapping), in its order.
-- The exporter (`python -m flow_exporter`) reads those lines from a file; a real Prometheus 2.42
-  scrapes it; every query is compared with the truth computed from the pcaps alone.
-- The exporter shows a new series at 0 in the first scrape after its creation (increase() cannot
-  see a first sample: flow_exporter/series.py). The test scrapes /metrics itself until every line
-  is read, then once more, so every series already holds its value when Prometheus first scrapes
-  it: the instant queries below read at least the exporter's third scrape.
+- The goflow2 pod as synthesized (tests/support/goflow2.py `CollectorPod`): its init container
+  makes the FIFO, its collector container's wrapper holds the FIFO open and runs the real GoFlow2
+  v2.2.6 with exactly the synthesized flags and `-mapping` file from the ConfigMap, its exporter
+  container runs the exporter code from the ConfigMap. STAND-IN: the pod itself (processes in a
+  network namespace of their own, sharing a folder), as nothing can run Kubernetes here.
+- Each softflowd instance sends from its own socket, as on pfSense, to the pod's NetFlow port.
+- A real Prometheus 3.14 scrapes the pod through the platform stack's own `goflow2` and
+  `flow-exporter` jobs (their pod discovery given this pod: swap_kubernetes_sd_for_file_sd);
+  it is the exporter's only scraper, as in production (a new series shows 0 in its first scrape).
+- Every query is compared with the truth computed from the pcaps alone.
 """
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
-from collections import Counter
 from pathlib import Path
 
 import pytest
 
+from tests.support.goflow2 import CollectorPod, Goflow2, NetflowSender, collector_scrape_jobs, metric_sum, pod_from_synth
 from tests.support.prometheus import PrometheusServer
 from tests.support.tools import free_port
 
 REPO = Path(__file__).resolve().parents[2]
-JOB = "netviz-flow-exporter"
-
-
-def mapping_fields() -> tuple[str, ...]:
-    """The fields GoFlow2 prints with the deployed `-mapping` file."""
-    from flow_exporter.mapping import FIELD_NAMES
-
-    return FIELD_NAMES
-
-
-def _metrics_value(text: str, name: str) -> float | None:
-    for line in text.splitlines():
-        if line.startswith(name + " ") or line.startswith(name + "{}"):
-            return float(line.rsplit(" ", 1)[1])
-    return None
+JOB = "flow-exporter"
 
 
 class Pipeline:
-    def __init__(self, prom: PrometheusServer, capture, lines: list[str], exporter_log: Path):
-        self.prom, self.capture, self.truth, self.lines, self.exporter_log = prom, capture, capture.truth, lines, exporter_log
+    def __init__(self, prom: PrometheusServer, capture, pod: CollectorPod, records: int, sent: tuple[float, float]):
+        self.prom, self.capture, self.truth, self.pod, self.records = prom, capture, capture.truth, pod, records
+        self.sent = sent  # wall-clock time before the first datagram and after the last
 
     def value(self, expr: str) -> float | None:
         return self.prom.query_value(expr)
@@ -61,66 +50,43 @@ class Pipeline:
         return {k: int(v) for k, v in self.prom.query_map(expr, by=labels if len(labels) > 1 else labels[0]).items()}
 
 
-@pytest.fixture(scope="module", params=["all GoFlow2 fields", "deployed -mapping fields"])
-def pipeline(request, flow_capture, tmp_path_factory):
-    fields = None if request.param == "all GoFlow2 fields" else mapping_fields()
-    work = tmp_path_factory.mktemp("e2e-flow-pipeline")
-    records = flow_capture.write_jsonl(work / "goflow2.jsonl", fields)
-    lines = records.read_text().splitlines()
-    assert len(lines) == len(flow_capture.records) > 0
-    log_path = work / "exporter.log"
-    port = free_port()
-    with open(log_path, "w") as log:
-        exporter = subprocess.Popen(
-            [sys.executable, "-m", "flow_exporter", "--config", str(flow_capture.config_path),
-             "--input", str(records), "--listen", f"127.0.0.1:{port}"],
-            cwd=REPO, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-        )
-    prom = None
-    try:
-        # The exporter has read every line, and shown every series at its value ...
-        metrics = _wait_for_records(f"http://127.0.0.1:{port}/metrics", len(lines), exporter, log_path)
-        assert "netviz_flow_bytes_total" in metrics
-        read_at = time.time()
-        # ... and a real Prometheus has scraped it since.
-        prom = PrometheusServer({"scrape_configs": [
-            {"job_name": JOB, "static_configs": [{"targets": [f"127.0.0.1:{port}"]}]},
-        ]}).start()
-        prom.wait_for_scrape(JOB, after=read_at)
-        yield Pipeline(prom, flow_capture, lines, log_path)
-    finally:
-        if prom is not None:
+@pytest.fixture(scope="module")
+def pipeline(flow_capture, synthesized, tmp_path_factory):
+    spec, files = pod_from_synth(synthesized)
+    records = sum(run.records for run in flow_capture.softflowd.values())
+    with CollectorPod(spec, files) as pod:
+        pod.init()
+        pod.start_collector()
+        pod.start_exporter()
+        prom = PrometheusServer({"scrape_configs": collector_scrape_jobs(
+            synthesized, pod, tmp_path_factory.mktemp("file-sd"))}).start()
+        try:
+            prom.wait_for_targets("goflow2", count=1)
+            prom.wait_for_targets(JOB, count=1)
+            read = f'netviz_flow_exporter_records_total{{job="{JOB}"}}'
+            _wait(prom, read, 0)  # a sample before any record
+            # pfSense's softflowd instances, one socket each, send to the pod's NetFlow port
+            sending = time.time()
+            with NetflowSender(flow_capture.softflowd, source_ip=pod.network.node_ip) as sender:
+                for name, run in flow_capture.softflowd.items():
+                    sender.send(name, [d for _, d in run.datagrams], (pod.network.pod_ip, pod.netflow_port),
+                                decoded=pod.decoded, base=sender.sent)
+            sent = (sending, time.time())
+            seen = _wait(prom, read, records)  # every record read, its series created (shown at 0) ...
+            prom.wait_for_scrape(JOB, after=seen)  # ... and scraped again: every series at its value
+            yield Pipeline(prom, flow_capture, pod, records, sent)
+        finally:
             prom.stop()
-        exporter.terminate()
-        try:
-            exporter.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            exporter.kill()
-            exporter.wait(timeout=10)
 
 
-def _wait_for_records(url: str, expected: int, proc: subprocess.Popen, log: Path, timeout: float = 30) -> str:
-    """The /metrics text of the scrape after the first that shows `expected` records read: that first
-    one may show series created since the previous scrape at 0 (flow_exporter/series.py), the next
-    one shows every series at its value."""
+def _wait(prom, expr: str, value: float, timeout: float = 30) -> float:
+    """Until Prometheus holds `value` for `expr`; the wall-clock time it was seen."""
     deadline = time.monotonic() + timeout
-    text, last_error = "", ""
     while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"flow exporter exited {proc.returncode}:\n{log.read_text()}")
-        try:
-            with urllib.request.urlopen(url, timeout=5) as r:
-                text = r.read().decode()
-            if _metrics_value(text, "netviz_flow_exporter_records_total") == expected:
-                with urllib.request.urlopen(url, timeout=5) as r:
-                    return r.read().decode()
-        except (urllib.error.URLError, OSError) as e:
-            last_error = str(e)
+        if prom.query_value(expr) == value:
+            return time.time()
         time.sleep(0.1)
-    pytest.fail(
-        f"flow exporter did not report {expected} records read within {timeout}s ({last_error})\n"
-        f"--- /metrics\n{text[:3000]}\n--- log\n{log.read_text()}"
-    )
+    raise AssertionError(f"{expr} never reached {value}; now {prom.query_value(expr)}")
 
 
 # ---- the capture itself is what the test claims -----------------------------------------------
@@ -133,6 +99,54 @@ def test_the_capture_spans_three_configured_subnets_and_an_external_host(flow_ca
     # A flow between two monitored subnets crossed both monitored interfaces: exported twice.
     assert truth.duplicate_records > 0
     assert {r["in_if"] for r in flow_capture.records} == set(flow_capture.monitored.values()) == {1, 2}
+
+
+# ---- the real GoFlow2's output takes the exporter's fast path, every line ----------------------
+
+
+def test_every_record_goflow2_printed_took_the_exporters_fast_path(pipeline):
+    exporter = f'{{job="{JOB}"}}'
+    assert pipeline.value(f"netviz_flow_exporter_records_total{exporter}") == pipeline.records
+    fallback = pipeline.value(f"netviz_flow_exporter_records_fallback_total{exporter}")
+    assert fallback == 0, (
+        f"{fallback:g} of {pipeline.records} records GoFlow2 printed with the deployed -mapping did not match "
+        "flow_exporter.record.FAST_LINE: GoFlow2's output changed; see "
+        "test_goflow2_with_the_deployed_mapping_prints_exactly_the_fast_paths_shape for the first such line")
+    assert pipeline.value(f"sum(netviz_flow_exporter_records_rejected_total{exporter})") == 0
+    # one datagram at a time: GoFlow2's two workers never wrote at once, so no line was glued
+    assert pipeline.value(f"netviz_flow_exporter_glued_lines_total{exporter}") == 0
+    # GoFlow2 decoded every record softflowd sent, and printed each once
+    goflow2 = pipeline.pod.collector_metrics()
+    assert metric_sum(goflow2, "goflow2_flow_process_nf_flowset_records_total", type="DataFlowSet") == pipeline.records
+    assert metric_sum(goflow2, "goflow2_flow_decoder_error_total") == 0
+
+
+def test_goflow2_with_the_deployed_mapping_prints_exactly_the_fast_paths_shape(flow_capture, synthesized, tmp_path):
+    """The same datagrams through a second real GoFlow2 with the ConfigMap's mapping file, printing to
+    a regular file this time so each line can be read: every one matches FAST_LINE, and holds the
+    values GoFlow2 prints for those fields without the mapping."""
+    from flow_exporter.mapping import FIELD_NAMES
+    from flow_exporter.record import FAST_LINE
+
+    _spec, files = pod_from_synth(synthesized)
+    mapping = tmp_path / "goflow2-mapping.yaml"
+    mapping.write_text(files["goflow2-mapping.yaml"])
+    output = tmp_path / "mapped.jsonl"
+    output.write_bytes(b"")
+    with Goflow2(output, args=[f"-mapping={mapping}"]) as collector, NetflowSender(flow_capture.softflowd) as sender:
+        for name, run in flow_capture.softflowd.items():
+            sender.send(name, [d for _, d in run.datagrams], ("127.0.0.1", collector.netflow_port),
+                        decoded=collector.decoded, base=sender.sent)
+    lines = output.read_bytes().splitlines()
+    assert len(lines) == len(flow_capture.records)
+    bad = [line for line in lines if not FAST_LINE.fullmatch(line)]
+    assert not bad, f"{len(bad)} line(s) GoFlow2 printed do not match the fast path; the first: {bad[0]!r}"
+    projected = sorted(json.dumps({k: r[k] for k in FIELD_NAMES if k != "time_received_ns"}, sort_keys=True)
+                       for r in flow_capture.records)
+    mapped = sorted(json.dumps({k: v for k, v in json.loads(line).items() if k != "time_received_ns"}, sort_keys=True)
+                    for line in lines)
+    assert mapped == projected
+    assert all(list(json.loads(line)) == list(FIELD_NAMES) for line in lines)
 
 
 # ---- PromQL over the exporter's metrics equals the capture ------------------------------------
@@ -191,27 +205,33 @@ def test_bytes_per_service_add_up_to_the_capture(pipeline):
 
 def test_each_flow_is_counted_once_and_every_record_is_read(pipeline):
     truth = pipeline.truth
-    assert pipeline.value(f'netviz_flow_exporter_records_total{{job="{JOB}"}}') == len(pipeline.lines)
+    assert pipeline.value(f'netviz_flow_exporter_records_total{{job="{JOB}"}}') == pipeline.records
     assert pipeline.value(f'netviz_flow_exporter_records_duplicate_total{{job="{JOB}"}}') == truth.duplicate_records
-    assert pipeline.value(f'sum(netviz_flow_exporter_records_rejected_total{{job="{JOB}"}})') == 0
     # Every record carries a configured interface index: none counted without deduplication.
     assert pipeline.value(f'sum(netviz_flow_exporter_records_unmapped_interface_total{{job="{JOB}"}})') in (None, 0)
     # The capture's total is the sum of the matrix: nothing counted twice, nothing lost.
     assert pipeline.value(f'sum(netviz_flow_bytes_total{{job="{JOB}"}})') == truth.total_bytes
 
 
-def test_newest_record_time_is_the_last_records_receive_time(pipeline):
-    newest = max(r["time_received_ns"] for r in pipeline.capture.records) / 1e9
+def test_newest_record_time_is_when_goflow2_received_the_last_datagram(pipeline):
     got = pipeline.value(f'netviz_flow_exporter_last_record_timestamp_seconds{{job="{JOB}"}}')
-    assert got == pytest.approx(newest, abs=1e-3)
+    first, last = pipeline.sent
+    assert first <= got <= last  # GoFlow2's time_received_ns of the last record, as the exporter read it
+
+
+def test_goflow2_counts_every_datagram_from_each_softflowd_socket(pipeline):
+    got = pipeline.by('sum by (remote_ip, type) (goflow2_flow_traffic_packets_total{job="goflow2"})', "remote_ip", "type")
+    sent = sum(len(run.datagrams) for run in pipeline.capture.softflowd.values())
+    assert got == {(pipeline.pod.network.node_ip, "netflow"): sent}
+
+
+# ---- negative control ---------------------------------------------------------------------------
 
 
 def test_without_interface_indexes_the_doubly_exported_flow_would_count_twice(flow_capture, tmp_path):
     """Negative control: the same records with `in_if`/`out_if` 0 (what softflowd -r reports) defeat
     the count-once rule, and storage -> kubernetes is counted from both interfaces. This is why the
     capture sets each interface's netflow_if_index, and shows the equality above can fail."""
-    import json
-
     records = tmp_path / "no-index.jsonl"
     records.write_text("".join(json.dumps({**r, "in_if": 0, "out_if": 0}, separators=(",", ":")) + "\n"
                                for r in flow_capture.records))
@@ -234,3 +254,31 @@ def test_without_interface_indexes_the_doubly_exported_flow_would_count_twice(fl
         if line.startswith("netviz_flow_bytes_total{") and 'src_subnet="storage"' in line and 'dst_subnet="kubernetes"' in line
     )
     assert got == 2 * flow_capture.truth.bytes_between("storage", "kubernetes")
+
+
+def _metrics_value(text: str, name: str) -> float | None:
+    for line in text.splitlines():
+        if line.startswith(name + " ") or line.startswith(name + "{}"):
+            return float(line.rsplit(" ", 1)[1])
+    return None
+
+
+def _wait_for_records(url: str, expected: int, proc: subprocess.Popen, log: Path, timeout: float = 30) -> str:
+    """The /metrics text of the scrape after the first that shows `expected` records read (that first
+    one may show new series at 0: flow_exporter/series.py)."""
+    deadline = time.monotonic() + timeout
+    text, last_error = "", ""
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"flow exporter exited {proc.returncode}:\n{log.read_text()}")
+        try:
+            with urllib.request.urlopen(url, timeout=5) as r:
+                text = r.read().decode()
+            if _metrics_value(text, "netviz_flow_exporter_records_total") == expected:
+                with urllib.request.urlopen(url, timeout=5) as r:
+                    return r.read().decode()
+        except (urllib.error.URLError, OSError) as e:
+            last_error = str(e)
+        time.sleep(0.1)
+    pytest.fail(f"flow exporter did not report {expected} records read within {timeout}s ({last_error})\n"
+                f"--- /metrics\n{text[:3000]}\n--- log\n{log.read_text()}")

@@ -1,8 +1,9 @@
-"""Either side of the FIFO restarting recovers on its own (issue 3, item 7's proof for the reader).
-
-Real processes: the exporter (`python -m flow_exporter --input FIFO`) and a writer that opens and
-writes the FIFO the way GoFlow2's file transport does (goflow2_file_writer.py). Each side is
-restarted in turn, and records written after every restart must show up in /metrics.
+"""Either side of the FIFO restarting recovers on its own: the exporter's reader against the real
+GoFlow2 v2.2.6 writing to the FIFO itself, without the pod's wrapper (what the wrapper changes is
+tests/e2e/test_collector_restarts.py). Real processes throughout; NetFlow from the real softflowd
+(tests/support/flowgen.py). What GoFlow2's file transport does (FACTS, confirmed here): it opens its
+path O_WRONLY, which on a FIFO blocks until a reader exists (before it even serves /__health); it
+reopens it on SIGHUP; a write without a reader fails (EPIPE), is logged, and GoFlow2 goes on.
 """
 
 from __future__ import annotations
@@ -15,18 +16,16 @@ import urllib.request
 
 import pytest
 
-from tests.flow_exporter.helpers import REPO, goflow2_line, parse_exposition, wait_until, write_network_toml
+from tests.flow_exporter.helpers import REPO, parse_exposition, wait_until, write_network_toml
+from tests.support.flowgen import softflowd_stream
+from tests.support.goflow2 import Goflow2, NetflowSender
 from tests.support.tools import free_port
 
-WRITER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "goflow2_file_writer.py")
-
-
-# Every process a test starts, so a failing test leaves none behind.
 STARTED: list = []
 
 
 class Exporter:
-    def __init__(self, config: str, fifo: str, log_path: str):
+    def __init__(self, config: str, fifo: str, log_path: str, wait: bool = True):
         self.port = free_port()
         self.log = open(log_path, "ab")
         STARTED.append(self)
@@ -35,7 +34,8 @@ class Exporter:
              "--listen", f"127.0.0.1:{self.port}"],
             cwd=REPO, stdout=self.log, stderr=self.log,
         )
-        wait_until("the exporter's /healthz", lambda: self.get("/healthz") == b"ok\n")
+        if wait:
+            wait_until("the exporter's /healthz", lambda: self.get("/healthz") == b"ok\n")
 
     def get(self, path: str) -> bytes:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=5) as r:
@@ -46,8 +46,6 @@ class Exporter:
         return sum(v for (n, _), v in samples.items() if n == name)
 
     def wait_for(self, name: str, want: float) -> None:
-        # Polls /metrics: a series new to this exporter shows 0 in the first scrape after its records
-        # were read and `want` from the next (flow_exporter/series.py).
         wait_until(f"{name} == {want}", lambda: self.metric(name) == want)
 
     def kill(self) -> None:
@@ -62,39 +60,9 @@ class Exporter:
         self.log.close()
 
 
-class Writer:
-    def __init__(self, fifo: str):
-        STARTED.append(self)
-        self.proc = subprocess.Popen([sys.executable, WRITER, fifo], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     text=True, bufsize=1)
-
-    def expect(self, answer: str) -> None:
-        line = self.proc.stdout.readline().strip()
-        assert line == answer, f"writer said {line!r}, expected {answer!r}"
-
-    def send(self, nbytes: int, count: int, answer: str = "ok") -> None:
-        for _ in range(count):
-            self.proc.stdin.write("send " + goflow2_line(bytes=nbytes, in_if=1).decode() + "\n")
-            self.expect(answer)
-
-    def hup(self) -> None:
-        self.proc.send_signal(signal.SIGHUP)
-        self.expect("opened")
-
-    def stop(self) -> None:
-        self.proc.stdin.close()
-        assert self.proc.wait(timeout=10) == 0
-        self.proc.stdout.close()
-
+class Collector(Goflow2):
     def cleanup(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
-        for pipe in (self.proc.stdin, self.proc.stdout):
-            try:
-                pipe.close()
-            except OSError:
-                pass  # its reader is gone: a broken pipe on flush
+        self.stop()
 
 
 @pytest.fixture(autouse=True)
@@ -104,71 +72,88 @@ def no_process_left_behind():
         STARTED.pop().cleanup()
 
 
+@pytest.fixture(scope="module")
+def stream(tmp_path_factory):
+    return softflowd_stream(tmp_path_factory.mktemp("stream"), 1500)
+
+
 def read(path: str) -> str:
     with open(path, "rb") as f:
         return f.read().decode()
 
 
-BYTES = "netviz_flow_bytes_total"
+RECORDS = "netviz_flow_exporter_records_total"
 REOPENS = "netviz_flow_exporter_input_reopens_total"
 
 
-def test_the_exporter_recovers_from_writer_and_reader_restarts(tmp_path):
+def test_the_exporter_recovers_from_goflow2_and_exporter_restarts(tmp_path, stream):
     fifo = str(tmp_path / "goflow2.fifo")
     os.mkfifo(fifo)
     config = write_network_toml(tmp_path)
     log = str(tmp_path / "exporter.log")
+    datagrams = iter(range(len(stream.datagrams)))
 
-    # 1. the writer starts first and blocks in open() until the exporter opens the FIFO
-    writer = Writer(fifo)
+    def start_goflow2(wait=True) -> Collector:
+        c = Collector(tmp_path / "goflow2.fifo")
+        STARTED.append(c)
+        return c.start(wait=wait)
+
+    def send(collector: Collector, sender: NetflowSender, n: int) -> int:
+        """The next n datagrams; the records in them."""
+        idx = [next(datagrams) for _ in range(n)]
+        sender.send("lan", [stream.datagrams[i] for i in idx], ("127.0.0.1", collector.netflow_port),
+                    decoded=collector.decoded, base=collector.decoded())
+        return sum(stream.records[i] for i in idx)
+
+    # 1. GoFlow2 starts first: its open() of the FIFO waits for a reader, before it serves anything
+    goflow2 = start_goflow2(wait=False)
+    with pytest.raises(AssertionError, match="timed out"):
+        wait_until("goflow2 to answer before any reader", goflow2.healthy, timeout=1.5)
     exporter = Exporter(config, fifo, log)
-    writer.expect("opened")
-    writer.send(1, 3)
-    exporter.wait_for(BYTES, 3)
+    goflow2.wait_healthy()
+    sender = NetflowSender(["lan"])
+    STARTED.append(type("S", (), {"cleanup": lambda self: sender.close()})())
+    counted = send(goflow2, sender, 3)  # the first carries softflowd's templates
+    exporter.wait_for(RECORDS, counted)
 
-    # 2. the writer restarts (GoFlow2's container restarting): EOF, the exporter waits for the next one
-    writer.stop()
-    wait_until("the exporter to see the writer go", lambda: "waiting for the next writer" in read(log))
-    writer = Writer(fifo)
-    writer.expect("opened")
-    writer.send(10, 3)
-    exporter.wait_for(BYTES, 33)
+    # 2. GoFlow2 restarts: EOF, and the exporter waits for the next writer. The new GoFlow2 has no
+    #    templates until softflowd sends them again: send on from there.
+    goflow2.proc.kill()
+    goflow2.proc.wait(timeout=10)
+    wait_until("the exporter to see GoFlow2 go", lambda: "waiting for the next writer" in read(log))
+    goflow2 = start_goflow2()
+    skip = stream.next_template(3) - 3
+    send(goflow2, sender, skip)  # template_not_found in the new GoFlow2
+    counted += send(goflow2, sender, 3)
+    exporter.wait_for(RECORDS, counted)
     assert exporter.metric(REOPENS) == 1
 
-    # 3. the writer reopens on SIGHUP, as GoFlow2 does. Whether the exporter sees an EOF in between
-    #    depends on timing (the writer is back at once); either way nothing is lost.
-    writer.hup()
-    writer.send(100, 3)
-    exporter.wait_for(BYTES, 333)
+    # 3. SIGHUP: GoFlow2 closes and reopens its file. Whether the exporter sees an EOF in between
+    #    depends on timing (GoFlow2 is back at once); either way nothing is lost.
+    goflow2.proc.send_signal(signal.SIGHUP)
+    wait_until("GoFlow2 to reopen", lambda: exporter.metric(REOPENS) >= 1 and goflow2.healthy())
+    counted += send(goflow2, sender, 2)
+    exporter.wait_for(RECORDS, counted)
     assert exporter.metric(REOPENS) in (1, 2)
 
-    # 4. the exporter restarts (killed): the writer keeps running; what it writes meanwhile is lost
-    #    (EPIPE, which GoFlow2 logs), and its same descriptor works again once a reader is back
+    # 4. The exporter restarts (killed): without a reader GoFlow2's writes fail (EPIPE), it logs
+    #    them and goes on; those records are lost. Its same descriptor works again once a reader
+    #    is back.
     exporter.kill()
-    writer.send(7, 2, answer="error EPIPE")
+    send(goflow2, sender, 2)
+    wait_until("GoFlow2 to log the failed writes", lambda: "broken pipe" in goflow2.log().lower())
+    assert goflow2.proc.poll() is None
     exporter = Exporter(config, fifo, log)
-    writer.send(1000, 3)
-    exporter.wait_for(BYTES, 3000)
-    assert exporter.metric("netviz_flow_exporter_records_total") == 3
-
-    # 5. and the writer restarts again, under the new exporter
-    seen = read(log).count("waiting for the next writer")
-    writer.stop()
-    wait_until("the exporter to see the writer go",
-               lambda: read(log).count("waiting for the next writer") == seen + 1)
-    writer = Writer(fifo)
-    writer.expect("opened")
-    writer.send(10000, 3)
-    exporter.wait_for(BYTES, 33000)
-    assert exporter.metric(REOPENS) == 1
+    fresh = send(goflow2, sender, 2)
+    exporter.wait_for(RECORDS, fresh)
 
     # never a crash: the exporter is still serving, and nothing went wrong in its log
     assert exporter.proc.poll() is None
     assert exporter.metric("netviz_flow_exporter_records_rejected_total") == 0
-    writer.stop()
+    # without the pod's -mapping GoFlow2 prints every field: each record is read, off the fast path
+    assert exporter.metric("netviz_flow_exporter_records_fallback_total") == fresh
     exporter.proc.send_signal(signal.SIGTERM)
     assert exporter.proc.wait(timeout=10) == 0
     exporter.log.close()
     text = read(log)
     assert "Traceback" not in text, text
-    assert text.count("waiting for the next writer") >= 2, text

@@ -1,8 +1,8 @@
 """The platform's scrape jobs, as the prometheus chart writes them into prometheus.yml from the
 synthesized values (tests/support/prometheus_chart.py), run in a REAL Prometheus.
 
-Debian's Prometheus has no Kubernetes discovery, so each job's `kubernetes_sd_configs` is swapped
-for file-based targets carrying the `__meta_kubernetes_pod_*` labels real pods would have (a
+No Kubernetes API server exists here for the discovery to ask, so each job's `kubernetes_sd_configs`
+is swapped for file-based targets carrying the `__meta_kubernetes_pod_*` labels real pods would have (a
 stand-in for the Kubernetes API, which cannot exist here). The job's own relabel rules then decide,
 in the real server, which pods are scraped and with which labels.
 

@@ -7,7 +7,7 @@
 - `serve_metrics(text="", path="/metrics") -> MetricsServer`: an HTTP target serving exposition
   text on a free loopback port; stopped at teardown.
 - `flow_capture` (session scope): the `FlowCapture` of tests.support.netflow: real traffic between
-  network-namespace hosts, its pcap, softflowd's NetFlow v9 decoded by the GoFlow2 stand-in into
+  network-namespace hosts, its pcap, softflowd's NetFlow v9 decoded by the real GoFlow2 into
   GoFlow2 JSON lines (`.goflow2_lines`, `.write_jsonl(path)`) and the truth computed from the pcap
   (`.truth`). Built once per session (it takes seconds).
 - `pfsense_ssh` -> `sshd.PfSenseSsh`: a real OpenSSH server on a network-namespace host whose
@@ -16,6 +16,7 @@
   a file (`.private_key`) and in a real ssh-agent (`.agent_socket`). Clients (ssh, scp, terraform)
   run on the lab's deployer host: `.run([...])`, `.ssh("...")`, `.scp_to(...)`. Torn down after
   the test (sshd, agent, namespaces, files), also when it fails.
+- `synthesized` (session scope): the whole app synthesized once with the shipped network.toml.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import pytest
 from .http import MetricsServer
 from .prometheus import PrometheusServer
 
-__all__ = ["start_prometheus", "serve_metrics", "flow_capture", "pfsense_ssh"]
+__all__ = ["start_prometheus", "serve_metrics", "flow_capture", "pfsense_ssh", "synthesized"]
 
 
 @pytest.fixture
@@ -76,3 +77,11 @@ def pfsense_ssh(tmp_path):
         yield server
     finally:
         server.close()
+
+
+@pytest.fixture(scope="session")
+def synthesized(tmp_path_factory):
+    """The app synthesized once with the shipped network.toml (tests/synth.py)."""
+    from tests.synth import synth
+
+    return synth(outdir=str(tmp_path_factory.mktemp("synth")))

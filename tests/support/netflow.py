@@ -19,14 +19,16 @@
    softflowd 1.1.0 refuses `-i` together with `-r` ("Packet source already specified."), and with
    `-r` it reports interface index 0. Live, `-i N:iface` reports N as both INPUT_SNMP and
    OUTPUT_SNMP (FACTS), so the receiver sets those two fields of each data record, in the
-   datagram's bytes, to the interface's `netflow_if_index` before decoding. Nothing else is
-   touched (tests/test_support_netflow.py checks the live behaviour against softflowd itself).
+   datagram's bytes, to the interface's `netflow_if_index` before decoding, and the header's
+   record count to every record the datagram holds, as pfSense's softflowd 1.0.0 writes it
+   (Debian's 1.1.0 counts data records only: `set_record_count` says what that costs with GoFlow2).
+   Nothing else is touched (tests/test_support_netflow.py checks the live behaviour against
+   softflowd itself).
    softflowd runs with `-c none`: with `-r` and a control socket, 1.1.0 can block for ever in
    accept() (it reads an uninitialised poll result; seen here with some -c paths).
-4. Decodes the NetFlow v9 datagrams with PyPI's `netflow` package and renders each record the
-   way GoFlow2 v2.2.6 prints it with `-format=json` (field names and order of pb/flow.proto,
-   compact separators, addresses as text, `proto` as its IANA name). GoFlow2 itself cannot be
-   built here: `Goflow2StandIn` is a STAND-IN for GoFlow2, not GoFlow2.
+4. Sends the NetFlow v9 datagrams to the real GoFlow2 (tests/support/goflow2.py: the pinned
+   release, built from its Go module), one socket per softflowd instance, and keeps the lines it
+   prints with `-format=json` and every field: `goflow2_lines`, parsed as `records`.
 5. Computes the truth independently from the pcaps (tests/support/pcap.py): each IPv4 packet
    that crossed a monitored interface, counted once (IP total length), grouped by subnet pair
    and protocol, by local host and direction, by external peer and direction.
@@ -47,11 +49,11 @@ import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Optional, Sequence
+from typing import Iterable, Optional
 
 from .errors import FlowCaptureError
 from .expectations import check_plan_in_captures
-from .pcap import IANA_PROTOCOLS, read_ipv4
+from .pcap import read_ipv4
 from .tcpdump import Tcpdump
 from .tools import require_root, require_tool
 
@@ -67,7 +69,8 @@ EXTERNAL_NETWORK = "203.0.113.0/24"  # TEST-NET-3 (RFC 5737): documentation only
 EXTERNAL_GATEWAY = "203.0.113.1"
 EXTERNAL_HOST = "203.0.113.10"
 
-# GoFlow2's JSON fields in pb/flow.proto order (FACTS): what `-format=json` prints by default.
+# GoFlow2's JSON fields in pb/flow.proto order (FACTS): what `-format=json` prints by default
+# (the real GoFlow2 prints exactly these, in this order: tests/test_support_netflow.py).
 GOFLOW2_FIELDS = (
     "type", "time_received_ns", "sequence_num", "sampling_rate", "sampler_address",
     "time_flow_start_ns", "time_flow_end_ns", "bytes", "packets", "src_addr", "dst_addr", "etype",
@@ -155,135 +158,40 @@ def set_interface_indexes(datagram: bytes, index: int, templates: V9Templates, e
     return bytes(data)
 
 
-def strip_padding(datagram: bytes, templates: V9Templates, exporter: str = "") -> bytes:
-    """The datagram without the padding after each data flowset's records (lengths adjusted).
-
-    PyPI's `netflow` 0.12.2 reads a padded data flowset wrongly: its loop reads one record too
-    many when the padding is shorter than 4 bytes, and returns a garbage flow (seen here with
-    softflowd's v9). Padding carries nothing (RFC 3954, 5.3), so removing it changes no record."""
-    sets = {offset: (length, record_length) for offset, length, _f, record_length in templates.data_sets(datagram, exporter)}
-    out = bytearray(datagram[:20])
+def record_count(datagram: bytes, templates: V9Templates, exporter: str = "") -> int:
+    """Every record of a NetFlow v9 datagram: template records, options template records and data
+    records (options data included), as RFC 3954 defines the header's `count`."""
+    n = 0
     offset = 20
     while offset + 4 <= len(datagram):
         set_id, length = struct.unpack("!HH", datagram[offset : offset + 4])
-        if offset in sets:
-            _, record_length = sets[offset]
-            used = 4 + ((length - 4) // record_length) * record_length
-            out += struct.pack("!HH", set_id, used) + datagram[offset + 4 : offset + used]
-        else:
-            out += datagram[offset : offset + length]
-        offset += length
-    return bytes(out)
+        body, end = offset + 4, offset + length
+        if set_id == 0:
+            while body + 4 <= end:
+                n += 1
+                body += 4 + 4 * struct.unpack("!H", datagram[body + 2 : body + 4])[0]
+        elif set_id == 1:
+            while body + 6 <= end:
+                scope_len, option_len = struct.unpack("!HH", datagram[body + 2 : body + 6])
+                if scope_len + option_len == 0:
+                    break
+                n += 1
+                body += 6 + scope_len + option_len
+        offset = end
+    return n + sum((length - 4) // record_length for _o, length, _f, record_length in templates.data_sets(datagram, exporter))
 
 
-# ---- The GoFlow2 stand-in -------------------------------------------------------------------
+def set_record_count(datagram: bytes, templates: V9Templates, exporter: str = "") -> bytes:
+    """The datagram with its header `count` set to `record_count`, every other byte unchanged.
 
-
-class Goflow2StandIn:
-    """STAND-IN for GoFlow2 (which cannot be built here): decodes NetFlow v9 datagrams with PyPI's
-    `netflow` package and renders each flow record as GoFlow2 v2.2.6 prints it with `-format=json`.
-
-    Same field names and order (pb/flow.proto), compact JSON, addresses as text, `proto` as its
-    IANA name ("TCP", "UDP", "ICMP"; "" for others, as GoFlow2's renderer), `etype` "IPv4"/"IPv6",
-    `sampling_rate` 0 (softflowd sends no sampling options without -s), `sampler_address` the
-    exporter's address, times from the v9 header's clock the way GoFlow2 computes them. Fields
-    softflowd does not send are GoFlow2's zero values ("00:00:00:00:00:00", "", 0, [] ...)."""
-
-    def __init__(self):
-        self._templates: dict[tuple, dict] = defaultdict(dict)
-        self._layout = V9Templates()
-
-    def decode(self, datagram: bytes, exporter: str, received_ns: Optional[int] = None) -> list[dict]:
-        from netflow.v9 import V9ExportPacket
-
-        received_ns = time.time_ns() if received_ns is None else received_ns
-        source_id = struct.unpack("!I", datagram[16:20])[0]
-        templates = self._templates[(exporter, source_id)]  # as GoFlow2: per exporter and source id
-        packet = V9ExportPacket(strip_padding(datagram, self._layout, exporter), templates)
-        header = packet.header
-        return [self._render(f.data, header, exporter, received_ns) for f in packet.flows]
-
-    @staticmethod
-    def _render(d: dict, header, exporter: str, received_ns: int) -> dict:
-        # GoFlow2: base time = header unix secs - sysUptime; flow start = base + FIRST_SWITCHED (ms).
-        def flow_time_ns(switched: Optional[int]) -> int:
-            if switched is None:
-                return 0
-            delta = (switched - header.uptime) & 0xFFFFFFFF
-            delta = delta - (1 << 32) if delta & 0x80000000 else delta  # signed 32-bit ms
-            return (header.timestamp * 1000 + delta) * 1_000_000
-
-        v6 = "IPV6_SRC_ADDR" in d
-        src = d.get("IPV6_SRC_ADDR" if v6 else "IPV4_SRC_ADDR", "")
-        dst = d.get("IPV6_DST_ADDR" if v6 else "IPV4_DST_ADDR", "")
-        proto = int(d.get("PROTOCOL", 0))
-        icmp = int(d.get("ICMP_TYPE", 0))
-        zero_net = "::/0" if v6 else "0.0.0.0/0"
-        record = {
-            "type": "NETFLOW_V9",
-            "time_received_ns": received_ns,
-            "sequence_num": header.sequence,
-            "sampling_rate": 0,
-            "sampler_address": exporter,
-            "time_flow_start_ns": flow_time_ns(d.get("FIRST_SWITCHED")),
-            "time_flow_end_ns": flow_time_ns(d.get("LAST_SWITCHED")),
-            "bytes": int(d.get("IN_BYTES", 0)),
-            "packets": int(d.get("IN_PKTS", 0)),
-            "src_addr": src,
-            "dst_addr": dst,
-            "etype": "IPv6" if v6 else "IPv4",
-            "proto": IANA_PROTOCOLS.get(proto, ""),
-            "src_port": int(d.get("L4_SRC_PORT", 0)),
-            "dst_port": int(d.get("L4_DST_PORT", 0)),
-            "in_if": int(d.get("INPUT_SNMP", 0)),
-            "out_if": int(d.get("OUTPUT_SNMP", 0)),
-            "src_mac": "00:00:00:00:00:00",
-            "dst_mac": "00:00:00:00:00:00",
-            "src_vlan": int(d.get("SRC_VLAN", 0)),
-            "dst_vlan": int(d.get("DST_VLAN", 0)),
-            "vlan_id": 0,
-            "ip_tos": int(d.get("SRC_TOS", 0)),
-            "forwarding_status": 0,
-            "ip_ttl": 0,
-            "ip_flags": 0,
-            "tcp_flags": int(d.get("TCP_FLAGS", 0)),
-            "icmp_type": icmp >> 8,
-            "icmp_code": icmp & 0xFF,
-            "ipv6_flow_label": int(d.get("IPV6_FLOW_LABEL", 0)),
-            "fragment_id": 0,
-            "fragment_offset": 0,
-            "src_as": 0,
-            "dst_as": 0,
-            "next_hop": "",
-            "next_hop_as": 0,
-            "src_net": zero_net,
-            "dst_net": zero_net,
-            "bgp_next_hop": "",
-            "bgp_communities": [],
-            "as_path": [],
-            "mpls_ttl": [],
-            "mpls_label": [],
-            "mpls_ip": [],
-            "observation_domain_id": header.source_id,
-            "observation_point_id": 0,
-            "layer_stack": [],
-            "layer_size": [],
-            "ipv6_routing_header_addresses": [],
-            "ipv6_routing_header_seg_left": 0,
-        }
-        assert tuple(record) == GOFLOW2_FIELDS
-        return record
-
-
-def goflow2_line(record: dict, fields: Optional[Sequence[str]] = None) -> str:
-    """One record as GoFlow2 prints it: all fields, or only `fields` in that order (what a
-    `-mapping` file's `formatter.fields` does)."""
-    if fields is not None:
-        unknown = [f for f in fields if f not in record]
-        if unknown:
-            raise ValueError(f"not GoFlow2 fields: {unknown}")
-        record = {f: record[f] for f in fields}
-    return json.dumps(record, separators=(",", ":"))
+    softflowd 1.1.0 (Debian's) writes only its data records there (ipfix.c), although the
+    datagrams that carry its templates hold six more records in six more flowsets; 1.0.0 (the
+    version pfSense's port builds, net-mgmt/softflowd PORTVERSION) counted the template records
+    too, as RFC 3954 says. GoFlow2 v2.2.6 reads at most `count` flowsets of a v9 datagram
+    (decoders/netflow/netflow.go, DecodeMessageCommon), so a 1.1.0 datagram with templates and
+    fewer than seven records loses its data records there
+    (tests/test_support_netflow.py shows it with the real GoFlow2)."""
+    return datagram[:2] + struct.pack("!H", record_count(datagram, templates, exporter)) + datagram[4:]
 
 
 # ---- softflowd ------------------------------------------------------------------------------
@@ -300,6 +208,7 @@ class SoftflowdRun:
     packets: int
     datagrams: list  # (received_ns, patched datagram bytes)
     output: str
+    sent: list = field(default_factory=list)  # the datagrams exactly as softflowd sent them
 
 
 def run_softflowd(pcap: Path, interface: str, if_index: int, timeout: float = 60) -> SoftflowdRun:
@@ -328,7 +237,7 @@ def run_softflowd(pcap: Path, interface: str, if_index: int, timeout: float = 60
         flows, records, packets, failures = map(int, m.groups())
         if failures:
             raise FlowCaptureError(f"softflowd reports {failures} failed exports:\n{output}")
-        datagrams = []
+        datagrams, sent = [], []
         sock.settimeout(5)
         while len(datagrams) < packets:
             try:
@@ -337,8 +246,10 @@ def run_softflowd(pcap: Path, interface: str, if_index: int, timeout: float = 60
                 raise FlowCaptureError(
                     f"softflowd sent {packets} NetFlow packets, {len(datagrams)} arrived:\n{output}"
                 ) from None
-            datagrams.append((time.time_ns(), set_interface_indexes(data, if_index, templates, addr)))
-    return SoftflowdRun(interface, if_index, flows, records, packets, datagrams, output)
+            sent.append(data)
+            patched = set_interface_indexes(data, if_index, templates, addr)
+            datagrams.append((time.time_ns(), set_record_count(patched, templates, addr)))
+    return SoftflowdRun(interface, if_index, flows, records, packets, datagrams, output, sent)
 
 
 # ---- truth from the pcaps -------------------------------------------------------------------
@@ -443,7 +354,7 @@ class FlowCapture:
     """The result of `build_flow_capture`. See the module docstring.
 
     records: GoFlow2 records (dicts, all fields), from every softflowd run, in arrival order.
-    goflow2_lines: the same as GoFlow2 JSON lines (all fields, no newline).
+    goflow2_lines: the lines the real GoFlow2 printed for them (all fields, no newline).
     truth: `Truth`, from the pcaps alone.
     pcaps: {network name: pcap path} (every router interface, monitored or not).
     monitored: {network name: netflow_if_index} softflowd ran on.
@@ -463,19 +374,16 @@ class FlowCapture:
     traffic: list = field(default_factory=list)
     plan: list = field(default_factory=list)  # the Transfers that ran (traffic: their descriptions)
     networks: dict = field(default_factory=dict)  # host role -> the network (router interface) it is on
+    output: list = field(default_factory=list)  # GoFlow2's lines, as bytes
 
     @property
     def goflow2_lines(self) -> list[str]:
-        return [goflow2_line(r) for r in self.records]
+        return [line.decode() for line in self.output]
 
-    def lines(self, fields: Optional[Sequence[str]] = None) -> list[str]:
-        """GoFlow2 JSON lines with all fields, or only `fields` (as with a `-mapping` file)."""
-        return [goflow2_line(r, fields) for r in self.records]
-
-    def write_jsonl(self, path, fields: Optional[Sequence[str]] = None) -> Path:
-        """Write the lines to `path`, one per line, as GoFlow2's file transport does."""
+    def write_jsonl(self, path) -> Path:
+        """Write GoFlow2's lines to `path`, one per line, as its file transport did."""
         path = Path(path)
-        path.write_text("".join(line + "\n" for line in self.lines(fields)))
+        path.write_bytes(b"".join(line + b"\n" for line in self.output))
         return path
 
     def datagrams(self) -> list[bytes]:
@@ -532,7 +440,7 @@ def _gateway(cidr: str, avoid: Iterable[str]) -> str:
 
 def build_flow_capture(directory, config_path=None) -> FlowCapture:
     """Build the lab, make the traffic, capture it, run softflowd per monitored interface, decode
-    with the GoFlow2 stand-in, compute the truth; tear the lab down. Takes a few seconds."""
+    with the real GoFlow2, compute the truth; tear the lab down. Takes a few seconds."""
     import netviz_config
 
     from .netns import Lab
@@ -617,18 +525,14 @@ def build_flow_capture(directory, config_path=None) -> FlowCapture:
     # Before anything reads the pcaps: they hold what the plan sent, on every interface it crossed.
     check_plan_in_captures(pcaps, plan, addr, networks_of_hosts)
     runs = {name: run_softflowd(pcaps[name], name, index) for name, index in monitored.items()}
-    standin = Goflow2StandIn()
-    records = []
-    for run in runs.values():
-        decoded = []
-        for received_ns, datagram in run.datagrams:
-            decoded += standin.decode(datagram, "127.0.0.1", received_ns)
-        if len(decoded) != run.records:
-            raise FlowCaptureError(f"softflowd on {run.interface} exported {run.records} records, the stand-in decoded {len(decoded)}")
-        records += decoded
+    from .goflow2 import decode
+
+    streams = {name: [d for _, d in run.datagrams] for name, run in runs.items()}
+    output = decode(streams, directory, records=sum(run.records for run in runs.values()))
+    records = [json.loads(line) for line in output]
     truth = compute_truth(pcaps, monitored, cfg)
     capture = FlowCapture(directory, config_path, pcaps, monitored, runs, records, truth, addr, executed,
-                          plan, networks_of_hosts)
+                          plan, networks_of_hosts, output=output)
     capture.write_jsonl(directory / "goflow2.jsonl")
     (directory / "truth.json").write_text(truth.to_json())  # for a person debugging a failure
     return capture

@@ -1,4 +1,5 @@
-"""A real Prometheus server for tests (Debian's /usr/bin/prometheus 2.42) and `promtool`.
+"""A real Prometheus server for tests and `promtool`: the Prometheus 3 release the pinned prometheus
+chart deploys (its appVersion, v3.14.0), built from its Go module (tests/support/go_tools.py).
 
     with PrometheusServer({"global": {"scrape_interval": "1s"},
                            "scrape_configs": [{"job_name": "x", "static_configs": [{"targets": [addr]}]}]}) as prom:
@@ -9,9 +10,10 @@ The server listens on a free 127.0.0.1 port with a fresh storage folder, is read
 answers, and is always stopped (and its folder removed) on leaving the `with` block. Its log is
 kept and quoted in every failure message.
 
-Debian's build has no Kubernetes service discovery (FACTS): `swap_kubernetes_sd_for_file_sd`
-turns a pod-discovery job into a file-discovery job whose targets carry the `__meta_kubernetes_*`
-labels the given pods would have, so the job's own relabel rules run in the real server.
+There is no Kubernetes API server here for its Kubernetes discovery to ask (the build has that
+discovery; outside a cluster it only logs errors): `swap_kubernetes_sd_for_file_sd` turns a
+pod-discovery job into a file-discovery job whose targets carry the `__meta_kubernetes_*` labels
+the given pods would have, so the job's own relabel rules run in the real server.
 """
 
 from __future__ import annotations
@@ -314,6 +316,10 @@ class PrometheusServer:
 
     def rules(self) -> list[dict]:
         return self._request("/api/v1/rules")["groups"]
+
+    def buildinfo(self) -> dict:
+        """`/api/v1/status/buildinfo`: version, revision, goVersion ... of the running server."""
+        return self._request("/api/v1/status/buildinfo")
 
     # ---- waiting ---------------------------------------------------------------------------
 

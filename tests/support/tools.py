@@ -10,8 +10,6 @@ import pytest
 
 # The Debian package each tool comes from, so the failure says how to get it.
 APT_PACKAGES = {
-    "prometheus": "prometheus",
-    "promtool": "prometheus",
     "softflowd": "softflowd",
     "softflowctl": "softflowd",
     "tcpdump": "tcpdump",
@@ -43,7 +41,20 @@ def require_tool(name: str) -> str:
 
     Looks on PATH and in the sbin folders (softflowd lives in /usr/sbin, which a non-login
     shell may not have on PATH); a tool built from Go sources (GO_INSTALL) only in .tools/bin, so
-    the pinned build is used, never another version that happens to be on PATH."""
+    the pinned build is used, never another version that happens to be on PATH. GoFlow2,
+    prometheus and promtool likewise only as the pinned builds from their Go modules in
+    .tools/<name>-<version>/ (go_tools.py; Debian's Prometheus is 2.42, the chart deploys 3.x)."""
+    from . import go_tools
+
+    if name in go_tools.BINARY_TOOLS:
+        built, tool = go_tools.binary(name)
+        if built is None:
+            pytest.fail(
+                f"required tool {name!r} ({tool.module}@{tool.version}) is not built in {tool.directory}: "
+                f"run {go_tools.build_command()}",
+                pytrace=False,
+            )
+        return str(built)
     if name in GO_INSTALL:
         path = shutil.which(name, path=REPO_TOOLS)
         how = f"GOBIN={REPO_TOOLS} go install {GO_INSTALL[name]}"
