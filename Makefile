@@ -41,17 +41,15 @@ setup-test-tools: $(VENV)/.installed
 		echo "installing Debian packages:$$missing"; \
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
 	fi
-	@# Tools no Debian package has (the Helm CLI), built from the Go module proxy into .tools/bin;
-	@# their pinned versions are in tests/support/tools.py (GO_INSTALL).
-	$(PY) -m tests.support.tools build-go-tools
-	@# GoFlow2 and Prometheus 3 (the pinned image's release, the pinned chart's appVersion), from the
-	@# Go module proxy into .tools/<name>-<version>/; reused once built (tests/support/go_tools.py).
+	@# GoFlow2 and Prometheus 3 (the pinned image's release, the pinned chart's appVersion) and the
+	@# Helm CLI, from the Go module proxy into .tools/<name>-<version>/; reused once built
+	@# (tests/support/go_tools.py).
 	$(PY) -m tests.support.go_tools
 	@# Terraform is not in Debian, and no release new enough (>= 1.9) can be go-installed (1.5.7 is the
 	@# last without replace directives): it must be on PATH. The tests check its version.
 	@command -v terraform >/dev/null || { echo "netviz: the tests need the Terraform CLI (>= 1.9) on PATH: https://developer.hashicorp.com/terraform/install"; exit 1; }
 
-# GoFlow2 and Prometheus alone (make test does this too). Needs `go` (>= 1.26); a missing go or an
+# GoFlow2, Prometheus and Helm alone (make test does this too). Needs `go` (>= 1.26); a missing go or an
 # unreachable module stops here, naming it.
 go-tools: $(VENV)/.installed
 	$(PY) -m tests.support.go_tools

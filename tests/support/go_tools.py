@@ -1,4 +1,4 @@
-"""The tools the tests build from Go modules: GoFlow2 and Prometheus 3 (server and promtool).
+"""The tools the tests build from Go modules: GoFlow2, Prometheus 3 (server and promtool), Helm.
 
     python -m tests.support.go_tools            # build what is missing (make test runs this)
     python -m tests.support.go_tools --print    # where each binary is, and its version
@@ -8,6 +8,7 @@ Versions (defined once, in netviz_config/schema.py, beside the pins they follow)
 - Prometheus `PROMETHEUS_CHART_APP_VERSION` (v3.14.0), the appVersion of the pinned prometheus
   chart. Prometheus publishes release v3.X.Y as Go module version v0.3XX.Y (v3.14.0 = v0.314.0).
 `NETVIZ_GOFLOW2_VERSION=v2.2.7` / `NETVIZ_PROMETHEUS_VERSION=v3.14.1` build and test others.
+- Helm `HELM_VERSION` (below): the CLI the chart tests render templates with (not deployed).
 
 Each tool goes into the git-ignored `.tools/<name>-<version>/` of the repository, and is reused
 when that folder holds every binary and the stamp written after a successful build. Nothing is
@@ -55,6 +56,8 @@ if str(REPO) not in sys.path:
 from netviz_config.schema import GOFLOW2_RELEASE, PROMETHEUS_CHART_APP_VERSION  # noqa: E402
 
 GOFLOW2_MODULE = "github.com/netsampler/goflow2/v2"
+HELM_MODULE = "helm.sh/helm/v3"
+HELM_VERSION = "v3.22.0"
 PROMETHEUS_MODULE = "github.com/prometheus/prometheus"
 
 
@@ -130,11 +133,22 @@ def prometheus() -> GoTool:
     )
 
 
+def helm() -> GoTool:
+    return GoTool(
+        name="helm",
+        module=HELM_MODULE,
+        version=HELM_VERSION,
+        release=HELM_VERSION,
+        commands=("cmd/helm",),
+        ldflags=f"-X helm.sh/helm/v3/internal/version.version={HELM_VERSION}",
+    )
+
+
 def tools() -> list[GoTool]:
-    return [goflow2(), prometheus()]
+    return [goflow2(), prometheus(), helm()]
 
 
-BINARY_TOOLS = {"goflow2": goflow2, "prometheus": prometheus, "promtool": prometheus}
+BINARY_TOOLS = {"goflow2": goflow2, "prometheus": prometheus, "promtool": prometheus, "helm": helm}
 
 
 def binary(name: str) -> tuple[Optional[Path], GoTool]:
@@ -279,7 +293,7 @@ def _build_into(tool: GoTool, go: str, out: Path) -> None:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = argparse.ArgumentParser(description="Build the Go tools the tests run (GoFlow2, Prometheus).")
+    parser = argparse.ArgumentParser(description="Build the Go tools the tests run (GoFlow2, Prometheus, Helm).")
     parser.add_argument("--print", action="store_true", help="print where each binary is; build nothing")
     parser.add_argument("--force", action="store_true", help="rebuild even when built")
     args = parser.parse_args(argv)

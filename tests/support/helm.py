@@ -1,4 +1,4 @@
-"""`helm template` with the real Helm (v3.22.0, .tools/bin) on a chart written by a test.
+"""`helm template` with the real Helm (tests/support/go_tools.py HELM_VERSION, built into .tools/) on a chart written by a test.
 
 Upstream charts cannot be fetched here (their repositories are out of reach) nor committed, so a
 test that must see what a chart makes of netviz's values writes a STAND-IN chart reproducing the

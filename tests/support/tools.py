@@ -24,12 +24,6 @@ APT_PACKAGES = {
     "ssh-add": "openssh-client",
 }
 
-# Tools no Debian package has, built from the Go module proxy into the repository's git-ignored
-# .tools/bin (the Makefile's set-up does it), so the failure names the exact command.
-REPO_TOOLS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), ".tools", "bin")
-GO_INSTALL = {
-    "helm": "helm.sh/helm/v3/cmd/helm@v3.22.0",
-}
 
 
 class ToolMissing(RuntimeError):
@@ -40,10 +34,9 @@ def require_tool(name: str) -> str:
     """The absolute path of executable `name`, or fail the running test naming the tool.
 
     Looks on PATH and in the sbin folders (softflowd lives in /usr/sbin, which a non-login
-    shell may not have on PATH); a tool built from Go sources (GO_INSTALL) only in .tools/bin, so
-    the pinned build is used, never another version that happens to be on PATH. GoFlow2,
-    prometheus and promtool likewise only as the pinned builds from their Go modules in
-    .tools/<name>-<version>/ (go_tools.py; Debian's Prometheus is 2.42, the chart deploys 3.x)."""
+    shell may not have on PATH); GoFlow2, prometheus, promtool and helm only as the pinned builds
+    from their Go modules in .tools/<name>-<version>/ (go_tools.py), never another version that
+    happens to be on PATH (Debian's Prometheus is 2.42, the chart deploys 3.x)."""
     from . import go_tools
 
     if name in go_tools.BINARY_TOOLS:
@@ -55,12 +48,8 @@ def require_tool(name: str) -> str:
                 pytrace=False,
             )
         return str(built)
-    if name in GO_INSTALL:
-        path = shutil.which(name, path=REPO_TOOLS)
-        how = f"GOBIN={REPO_TOOLS} go install {GO_INSTALL[name]}"
-    else:
-        path = shutil.which(name) or shutil.which(name, path="/usr/local/sbin:/usr/sbin:/sbin")
-        how = f"apt-get install -y {APT_PACKAGES.get(name, name)}"
+    path = shutil.which(name) or shutil.which(name, path="/usr/local/sbin:/usr/sbin:/sbin")
+    how = f"apt-get install -y {APT_PACKAGES.get(name, name)}"
     if path is None:
         pytest.fail(f"required tool {name!r} is not installed (install it with: {how})", pytrace=False)
     return path
@@ -81,29 +70,3 @@ def free_port(host: str = "127.0.0.1", kind: int = socket.SOCK_STREAM) -> int:
         s.bind((host, 0))
         return s.getsockname()[1]
 
-
-def build_go_tools() -> int:
-    """Build every GO_INSTALL tool missing from .tools/bin (the Makefile's set-up runs this)."""
-    import subprocess
-    import sys
-
-    go = shutil.which("go")
-    missing = [name for name in GO_INSTALL if shutil.which(name, path=REPO_TOOLS) is None]
-    if missing and go is None:
-        print(f"netviz: building {', '.join(missing)} needs Go >= 1.26 ('go' is not on PATH)", file=sys.stderr)
-        return 1
-    for name in missing:
-        print(f"building {name}: go install {GO_INSTALL[name]}", flush=True)
-        p = subprocess.run([go, "install", GO_INSTALL[name]], env={**os.environ, "GOBIN": REPO_TOOLS})
-        if p.returncode != 0:
-            print(f"netviz: go install {GO_INSTALL[name]} failed (is proxy.golang.org reachable?)", file=sys.stderr)
-            return 1
-    return 0
-
-
-if __name__ == "__main__":
-    import sys
-
-    if sys.argv[1:] != ["build-go-tools"]:
-        sys.exit("usage: python -m tests.support.tools build-go-tools")
-    sys.exit(build_go_tools())
