@@ -22,9 +22,9 @@ class CarettaAgentsProps:
     """Namespace created for the agents."""
     release_name: str = "caretta"
     """Helm release name."""
-    chart_repository: str = "https://helm.groundcover.com/"
-    chart_version: str = "0.0.16"
-    """Pinned chart version; 0.0.16 is the last published."""
+    chart_repository: str
+    chart_version: str
+    """Exact chart version (the pin is network.toml's, netviz_config/schema.py)."""
     cpu_request: str = "50m"
     memory_request: str = "100Mi"
     cpu_limit: str = "200m"

@@ -31,8 +31,9 @@ class ExistingRelease:
 class PrometheusServerProps:
     namespace: str
     release_name: str = "prometheus"
-    chart_repository: str = "https://prometheus-community.github.io/helm-charts"
-    chart_version: str = "29.27.0"
+    chart_repository: str
+    chart_version: str
+    """Exact chart version (the pin is network.toml's, netviz_config/schema.py)."""
     scrape_targets: Sequence[PodScrapeTarget] = field(default_factory=tuple)
     """Jobs appended to `extraScrapeConfigs` (after the user's own)."""
     user_values: Mapping[str, Any] = field(default_factory=dict)
@@ -77,9 +78,14 @@ class GrafanaProps:
     namespace: str
     prometheus_url: str
     """URL of the Prometheus the datasource points at."""
+    scrape_interval: str = "30s"
+    """Interval of netviz's scrape jobs. Grafana's `$__rate_interval` is built from it: left at
+    Grafana's assumed 15s, a 30s scrape leaves two samples in a window, and on Prometheus 3 (ranges
+    open at their start) one missed scrape blanks a panel."""
     release_name: str = "grafana"
-    chart_repository: str = "https://grafana-community.github.io/helm-charts"
-    chart_version: str = "12.11.1"
+    chart_repository: str
+    chart_version: str
+    """Exact chart version (the pin is network.toml's, netviz_config/schema.py)."""
     sidecar_labels: Mapping[str, str] = field(default_factory=lambda: {"grafana_dashboard": "1"})
     """The one label the dashboard sidecar watches for."""
     admin_existing_secret: str = ""
@@ -112,6 +118,7 @@ class Grafana(Construct):
                             "access": "proxy",
                             "url": props.prometheus_url,
                             "isDefault": True,
+                            "jsonData": {"timeInterval": props.scrape_interval},
                         }
                     ],
                 }

@@ -91,6 +91,7 @@ class PlatformStack(NetvizStack):
             GrafanaProps(
                 namespace=namespace,
                 prometheus_url=prometheus.url,
+                scrape_interval=m.prometheus.scrape_interval,
                 release_name=m.grafana.release_name,
                 chart_repository=m.grafana.chart_repository,
                 chart_version=m.grafana.chart_version,
