@@ -78,7 +78,7 @@ class GrafanaProps:
     namespace: str
     prometheus_url: str
     """URL of the Prometheus the datasource points at."""
-    scrape_interval: str = "30s"
+    scrape_interval: str
     """Interval of netviz's scrape jobs. Grafana's `$__rate_interval` is built from it: left at
     Grafana's assumed 15s, a 30s scrape leaves two samples in a window, and on Prometheus 3 (ranges
     open at their start) one missed scrape blanks a panel."""
