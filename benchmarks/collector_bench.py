@@ -39,22 +39,12 @@ def exporter_child(path: str, config_path: str) -> None:
     """Runs in its own process: the exporter's ingest path over GoFlow2's output."""
     import netviz_config
     from flow_exporter.aggregate import Aggregator
-    from flow_exporter.reader import CHUNK_BYTES, LineSplitter
     from flow_exporter.settings import from_network_config
+    from flow_exporter_bench import ingest_file  # the same ingest loop as the exporter benchmark
 
     settings = from_network_config(netviz_config.load(config_path), None)
     aggregator = Aggregator(settings)
-    splitter = LineSplitter()
-    fd = os.open(path, os.O_RDONLY)
-    start = time.perf_counter()
-    while True:
-        chunk = os.read(fd, CHUNK_BYTES)
-        if not chunk:
-            break
-        lines = splitter.feed(chunk)
-        if lines:
-            aggregator.ingest(lines)
-    elapsed = time.perf_counter() - start
+    elapsed = ingest_file(os.open(path, os.O_RDONLY), aggregator)
     snap = aggregator.snapshot()
     print(json.dumps({"records": snap.records, "seconds": elapsed, "fallback": snap.fallback,
                       "glued": snap.glued_lines, "rejected": sum(snap.rejected.values())}))

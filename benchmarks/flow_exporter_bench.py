@@ -93,30 +93,36 @@ def generate(path: str, records: int, seed: int) -> int:
     return written
 
 
+def ingest_file(fd: int, aggregator) -> float:
+    """Read the whole file at `fd` through the reader's line splitter into `aggregator`, as the
+    exporter reads its FIFO; seconds taken. (Also benchmarks/collector_bench.py's.)"""
+    from flow_exporter.reader import CHUNK_BYTES, LineSplitter
+
+    os.lseek(fd, 0, os.SEEK_SET)
+    splitter = LineSplitter()
+    start = time.perf_counter()
+    while True:
+        chunk = os.read(fd, CHUNK_BYTES)
+        if not chunk:
+            break
+        lines = splitter.feed(chunk)
+        if lines:
+            aggregator.ingest(lines)
+    return time.perf_counter() - start
+
+
 def child(path: str, config_path: str, max_series: int) -> None:
     """Runs in its own process: the exporter's ingest path over the file, then one scrape."""
     import netviz_config
     from flow_exporter.aggregate import Aggregator
     from flow_exporter.exposition import render
-    from flow_exporter.reader import CHUNK_BYTES, LineSplitter
     from flow_exporter.settings import from_network_config
 
     settings = from_network_config(netviz_config.load(config_path), max_series)
     fd = os.open(path, os.O_RDONLY)
 
     def ingest_all(aggregator) -> float:
-        """Read the whole file through the reader's line splitter into `aggregator`; seconds taken."""
-        os.lseek(fd, 0, os.SEEK_SET)
-        splitter = LineSplitter()
-        start = time.perf_counter()
-        while True:
-            chunk = os.read(fd, CHUNK_BYTES)
-            if not chunk:
-                break
-            lines = splitter.feed(chunk)
-            if lines:
-                aggregator.ingest(lines)
-        return time.perf_counter() - start
+        return ingest_file(fd, aggregator)
 
     aggregator = Aggregator(settings)
     elapsed = ingest_all(aggregator)

@@ -10,18 +10,13 @@ import ipaddress
 import struct
 from dataclasses import dataclass
 
+from tests.support.pcap import internet_checksum as _checksum
+
 _ETH_IPV4 = 0x0800
 _TCP, _UDP = 6, 17
 FIN, SYN, RST, PSH, ACK = 0x01, 0x02, 0x04, 0x08, 0x10
 
 
-def _checksum(data: bytes) -> int:
-    if len(data) % 2:
-        data += b"\0"
-    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return ~total & 0xFFFF
 
 
 def _ipv4(src: str, dst: str, proto: int, payload: bytes, ident: int) -> bytes:

@@ -15,15 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .netflow import SoftflowdRun, V9Templates, run_softflowd
+from .pcap import internet_checksum as _checksum
 
 
-def _checksum(data: bytes) -> int:
-    if len(data) % 2:
-        data += b"\0"
-    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return ~total & 0xFFFF
 
 
 def _udp_frame(src: str, dst: str, sport: int, dport: int, payload: bytes, ident: int) -> bytes:

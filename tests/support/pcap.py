@@ -151,3 +151,13 @@ def _ipv4(frame: bytes, linktype: int, ts: float):
         if whole:
             payload_length = total_length - ihl - 8
     return IPPacket(ts, src, dst, proto, sport, dport, total_length, payload_length, seq, flags, icmp_type)
+
+
+def internet_checksum(data: bytes) -> int:
+    """The IP/TCP/UDP header checksum (RFC 1071), for the tests that write packets."""
+    if len(data) % 2:
+        data += b"\0"
+    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF
