@@ -24,7 +24,7 @@ import yaml
 import stacks.goflow2
 from dashboards import NETWORK_FLOWS_FILE, POD_TOPOLOGY_FILE
 from flow_exporter.mapping import goflow2_mapping_yaml
-from netviz_constructs.pod_monitor import POD_MONITOR_CRD
+from netviz_constructs.operator_crd import POD_MONITOR_CRD, PROMETHEUS_RULE_CRD
 from stacks.app import STACK_NAMES
 from tests.stacks.test_pfsense_softflowd_resource import managed as with_softflowd
 from tests.support.terraform import Terraform, builtin_rewrite
@@ -91,9 +91,14 @@ class Deployed:
         return applied
 
 
-# What the cluster answers to the PodMonitor CRD lookup (a stand-in for the Kubernetes API).
-CRD_INSTALLED = {("kubernetes_resources", "pod_monitor_crd_lookup"): {"objects": [{"metadata": {"name": POD_MONITOR_CRD}}]}}
-CRD_MISSING = {("kubernetes_resources", "pod_monitor_crd_lookup"): {"objects": []}}
+# What the cluster answers to the operator's CRD lookups (a stand-in for the Kubernetes API).
+POD_MONITOR_LOOKUP = ("kubernetes_resources", "pod_monitor_crd_lookup")
+PROMETHEUS_RULE_LOOKUP = ("kubernetes_resources", "prometheus_rule_crd_lookup")
+CRD_INSTALLED = {
+    POD_MONITOR_LOOKUP: {"objects": [{"metadata": {"name": POD_MONITOR_CRD}}]},
+    PROMETHEUS_RULE_LOOKUP: {"objects": [{"metadata": {"name": PROMETHEUS_RULE_CRD}}]},
+}
+CRD_MISSING = {POD_MONITOR_LOOKUP: {"objects": []}, PROMETHEUS_RULE_LOOKUP: {"objects": []}}
 
 
 def deploy(variant: str, directory: Path, config_toml: str, cluster: dict = CRD_INSTALLED) -> Deployed:
@@ -164,7 +169,9 @@ def test_cross_stack_references_arrive_through_real_remote_state(deployed):
     outputs = deployed.state("platform")
     if deployed.synthesized.stacks["platform"]["terraform"].get("backend") is None:
         pytest.fail("the platform stack has no backend")
-    pod_monitors = {a: v for a, v in outputs.items() if "kubernetes_manifest" in a}
+    pod_monitors = {
+        a: v for a, v in outputs.items() if "kubernetes_manifest" in a and v["input"]["manifest"]["kind"] == "PodMonitor"
+    }
     releases = {a: v for a, v in outputs.items() if "helm_release" in a}
     if pod_monitors:  # prometheus-operator
         namespaces = sorted(v["input"]["manifest"]["metadata"]["namespace"] for v in pod_monitors.values())
@@ -235,4 +242,5 @@ def test_operator_crd_check_can_be_turned_off(tmp_path):
     result = deploy("prometheus-operator", tmp_path, text, cluster={})
     platform = result.synthesized.stacks["platform"]
     assert "data" not in platform or "kubernetes_resources" not in platform["data"]
-    assert len([a for a in result.state("platform") if "kubernetes_manifest" in a]) == 3
+    kinds = sorted(v["input"]["manifest"]["kind"] for a, v in result.state("platform").items() if "kubernetes_manifest" in a)
+    assert kinds == ["PodMonitor"] * 3 + ["PrometheusRule"] * 2
