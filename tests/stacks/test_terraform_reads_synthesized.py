@@ -25,8 +25,11 @@ import stacks.goflow2
 from dashboards import NETWORK_FLOWS_FILE, POD_TOPOLOGY_FILE
 from flow_exporter.mapping import goflow2_mapping_yaml
 from netviz_constructs.operator_crd import POD_MONITOR_CRD, PROMETHEUS_RULE_CRD
+from netviz_constructs.alerting_rules import RULE_FILE
 from stacks.app import STACK_NAMES
+from tests.alerts import rule_cases
 from tests.stacks.test_pfsense_softflowd_resource import managed as with_softflowd
+from tests.support.prometheus_chart import values_files
 from tests.support.terraform import Terraform, builtin_rewrite
 from tests.synth import REPO, config_text, synth
 
@@ -203,6 +206,46 @@ def test_user_values_reach_helm_as_written(deployed):
     assert grafana["grafana.ini"]["feature_toggles"]["note"] == "100%{x} literal, $${y} too"
 
 
+def _merged(layers: list[str]) -> dict:
+    merged: dict = {}
+    for layer in layers:
+        merged = _helm_merge(merged, yaml.safe_load(layer))
+    return merged
+
+
+def _helm_merge(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _helm_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def alerting_groups(prometheus_rules: list, prometheus_values: list) -> list:
+    """The alerting rule groups of a platform stack: its PrometheusRules' (operator mode), else
+    those of the prometheus release's alerting rule file, its values files merged as Helm does."""
+    if prometheus_rules:
+        return [g for m in sorted(prometheus_rules, key=lambda m: m["metadata"]["name"], reverse=True) for g in m["spec"]["groups"]]
+    return _merged(prometheus_values)["serverFiles"][RULE_FILE]["groups"]
+
+
+def test_applied_alerting_rules_are_the_synthesized_ones_and_pass_promtool(deployed):
+    """What Terraform stores, after reading every string as a template, is the rule text netviz
+    synthesized (its `{{ $value }}` untouched), and the promtool unit tests pass on that text."""
+    state = deployed.state("platform")
+    manifests = [v["input"]["manifest"] for a, v in state.items() if "kubernetes_manifest" in a]
+    release = state.get("terraform_data.helm_release__prometheus_chart_release")
+    applied = alerting_groups([m for m in manifests if m["kind"] == "PrometheusRule"], release and release["input"]["values"])
+    out = deployed.synthesized
+    synthesized = alerting_groups(
+        [out.resolve_json(r["manifest"]) for r in out.resources("platform", "kubernetes_manifest").values() if r["manifest"]["kind"] == "PrometheusRule"],
+        release and values_files(out),
+    )
+    assert [g["name"] for g in applied] == ["netviz-flows", "netviz-caretta"]
+    assert applied == synthesized
+    proc = rule_cases.run(yaml.safe_dump({"groups": applied}, sort_keys=False))
+    assert "SUCCESS" in proc.stdout, proc.stdout + proc.stderr
+
+
 def test_without_the_escaping_terraform_refuses_the_stacks(tmp_path, monkeypatch):
     """The check above can fail: with the literal-string Aspect switched off, Terraform reads the
     dashboards' `${datasource}` and the exporter's own `${...}` as references and refuses them."""
@@ -226,6 +269,18 @@ def test_operator_mode_without_the_crd_stops_with_what_to_install(tmp_path):
     assert "Resource precondition failed" in message
     assert f"needs the Prometheus Operator's PodMonitor CRD ({POD_MONITOR_CRD}) in the cluster" in message
     assert result.state("goflow2")  # the other stacks are unaffected
+
+
+def test_operator_mode_without_the_prometheus_rule_crd_stops_naming_it(tmp_path):
+    """An operator install without PrometheusRules (the PodMonitor CRD alone): the rules' own
+    precondition names the missing CRD."""
+    cluster = {**CRD_INSTALLED, PROMETHEUS_RULE_LOOKUP: {"objects": []}}
+    result = deploy("prometheus-operator", tmp_path, VARIANTS["prometheus-operator"](tmp_path), cluster=cluster)
+    failed = result.applied["platform"]
+    assert not isinstance(failed, dict), "the platform stack applied without the PrometheusRule CRD"
+    message = " ".join(failed.stderr.split())
+    assert f"needs the Prometheus Operator's PrometheusRule CRD ({PROMETHEUS_RULE_CRD}) in the cluster" in message
+    assert "PodMonitor CRD" not in message
 
 
 def test_every_stack_requires_a_terraform_that_runs_it(synthesized):
