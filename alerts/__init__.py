@@ -7,6 +7,7 @@ One config drives dashboards and alerts: the rules select series with the dashbo
 `DashboardConfig` selectors (the stacks take them from the scrape targets) and take thresholds and
 `for` durations from network.toml `[alerts]`. The platform stack ships the groups to Prometheus in
 every monitoring mode (README "Alerts"); the dashboards list the firing ones by name prefix.
+`python -m alerts` prints them as a rule file, for a Prometheus netviz does not manage.
 """
 
 from __future__ import annotations
@@ -19,12 +20,14 @@ from .rules import (
     AlertRulesConfig,
     alert_names,
     anchor,
+    rule_file_yaml,
     rule_groups,
 )
 
 __all__ = [
     "AlertRulesConfig",
     "rule_groups",
+    "rule_file_yaml",
     "alert_names",
     "anchor",
     "FLOW_GROUP",

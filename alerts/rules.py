@@ -13,7 +13,9 @@ the Prometheus Operator copies a PrometheusRule's text, so no one else evaluates
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Sequence
+
+import yaml
 
 from .names import CARETTA_ALERTS_PREFIX, CARETTA_GROUP, FLOW_ALERTS_PREFIX, FLOW_GROUP  # noqa: F401 (first: see names)
 
@@ -255,3 +257,9 @@ def rule_groups(cfg: AlertRulesConfig) -> list[dict[str, Any]]:
 def alert_names(cfg: AlertRulesConfig = AlertRulesConfig()) -> dict[str, list[str]]:
     """{group name: its alert names}."""
     return {g["name"]: [r["alert"] for r in g["rules"]] for g in rule_groups(cfg)}
+
+
+def rule_file_yaml(groups: Sequence[dict[str, Any]]) -> str:
+    """`groups` as a Prometheus rule file, block YAML in the rules' own key order (alert, expr,
+    for, labels, annotations), long lines never folded."""
+    return yaml.safe_dump({"groups": list(groups)}, sort_keys=False, allow_unicode=True, width=1 << 30)
