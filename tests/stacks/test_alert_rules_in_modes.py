@@ -108,7 +108,7 @@ def test_rules_select_the_jobs_the_stack_scrapes(synthesized):
 def test_managed_grafana_datasource_shows_prometheus_alerts(synthesized):
     merged = synthesized.helm_values("platform", "grafana_chart_release")
     (ds,) = merged["datasources"]["datasources.yaml"]["datasources"]
-    assert ds["jsonData"] == {"manageAlerts": True}
+    assert ds["jsonData"]["manageAlerts"] is True
 
 
 def test_alerts_can_be_switched_off(tmp_path):
