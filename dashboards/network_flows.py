@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from grafana_foundation_sdk.models import dashboard
 
+from alerts.names import FLOW_ALERTS_PREFIX
+
 from . import style
 from .config import DashboardConfig, selector
 
@@ -218,6 +220,15 @@ def build(cfg: DashboardConfig):
         )
     )
     layout.row("Collector health")
+    layout.panel(
+        style.alert_list(
+            "Flow alerts",
+            "netviz's alerts on this pipeline that are firing or pending (README \"Alerts\"): GoFlow2 or the "
+            "exporter down, NetFlow stopped, records rejected or of an unknown interface, the series cap, "
+            "decoder errors. Empty means none: the panels below say how healthy the collector is.",
+            FLOW_ALERTS_PREFIX,
+        )
+    )
     layout.panel(
         style.timeseries(
             "NetFlow packets per exporter",

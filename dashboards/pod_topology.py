@@ -15,6 +15,8 @@ keyed by role). So:
 
 from __future__ import annotations
 
+from alerts.names import CARETTA_ALERTS_PREFIX
+
 from . import style
 from .config import DashboardConfig, selector
 
@@ -198,6 +200,7 @@ def build(cfg: DashboardConfig):
             sort_by="Value",
         )
     )
+    layout.row("Caretta health")
     layout.panel(
         style.stat(
             "Caretta agents scraped",
@@ -205,7 +208,17 @@ def build(cfg: DashboardConfig):
             "agent is missing contributes no links, so its traffic is absent from the map.",
             style.COUNT,
             [style.instant_query(agents_reporting(cfg), "agents")],
-            width=24,
+            width=8,
+            height=6,
+        )
+    )
+    layout.panel(
+        style.alert_list(
+            "Caretta alerts",
+            "netviz's alerts on the Caretta agents that are firing or pending (README \"Alerts\"): fewer "
+            "agents scraped than network.toml has nodes. Empty means none.",
+            CARETTA_ALERTS_PREFIX,
+            width=16,
         )
     )
     return board

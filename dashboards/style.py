@@ -244,6 +244,48 @@ def nodegraph(
     )
 
 
+# Alert list options (Grafana public/app/plugins/panel/alertlist/types.ts, UnifiedAlertListOptions).
+ALERT_LIST_SORT_IMPORTANCE = 3  # SortOrder.Importance: firing before pending
+
+
+def alert_list(title: str, description: str, name_filter: str, *, width: int = 24, height: int = 6) -> dashboard_builder.Panel:
+    """Grafana's alert list of the firing and pending alerts whose name contains `name_filter`
+    (case-insensitive), from every rules source: Prometheus' own rules reach it through each
+    Prometheus datasource that manages alerts (jsonData.manageAlerts, on by default). The SDK has no
+    builder for this panel: a generic panel with the options Grafana reads."""
+    options = {
+        "viewMode": "list",
+        "groupMode": "default",
+        "groupBy": [],
+        "maxItems": 20,
+        "sortOrder": ALERT_LIST_SORT_IMPORTANCE,
+        "dashboardAlerts": False,
+        "alertName": name_filter,
+        "alertInstanceLabelFilter": "",
+        "datasource": None,
+        "folder": None,
+        "showInstances": True,
+        "showInactiveAlerts": False,
+        "stateFilter": {
+            "firing": True,
+            "pending": True,
+            "recovering": True,
+            "noData": False,
+            "normal": False,
+            "error": True,
+        },
+    }
+    return (
+        dashboard_builder.Panel()
+        .type("alertlist")
+        .title(title)
+        .description(_require(description, title))
+        .span(width)
+        .height(height)
+        .options(options)
+    )
+
+
 def row(title: str) -> dashboard_builder.Row:
     """An expanded row: the panels that follow it on the dashboard belong to it."""
     return dashboard_builder.Row(title).collapsed(False)

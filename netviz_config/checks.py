@@ -85,6 +85,14 @@ def label_key(value: str):
     return None if _LABEL_KEY.match(value) else "a Kubernetes label key such as grafana_dashboard"
 
 
+def optional_label_key(value: str):
+    return None if not value or _LABEL_KEY.match(value) else "empty, or a Kubernetes label key such as release"
+
+
+def optional_label_value(value: str):
+    return None if not value or _LABEL_VALUE.match(value) else "empty, or a Kubernetes label value such as kube-prometheus-stack"
+
+
 def label_value(value: str):
     if not value:
         return "a non-empty name"
@@ -107,6 +115,26 @@ def duration(value: str):
     return None if _DURATION.match(value) else "a Prometheus duration such as 30s or 1m"
 
 
+def positive_duration(value: str):
+    if _DURATION.match(value) and seconds(value) > 0:
+        return None
+    return "a Prometheus duration above 0 such as 15m"
+
+
+_DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
+
+
+def seconds(value: str) -> float:
+    """A duration `duration()` accepts (`1h30m`, `90s`, `500ms`) in seconds."""
+    if not _DURATION.match(value):
+        raise ValueError(f"not a duration: {value!r}")
+    return sum(int(n) * _DURATION_UNITS[unit] for n, unit in re.findall(r"(\d+)(ms|s|m|h)", value))
+
+
+def percent(value: int):
+    return None if 1 <= value <= 100 else "a whole percentage between 1 and 100"
+
+
 def sql_identifier(value: str):
     return None if _SQL_IDENTIFIER.match(value) else "lower-case letters, digits and '_', starting with a letter"
 
@@ -117,6 +145,11 @@ def pfsense_interface(value: str):
 
 def url(value: str):
     return None if re.match(r"^https?://[^\s]+$", value) else "an http(s) URL"
+
+
+def base_url(value: str):
+    # Something is appended (`#anchor`): a fragment of its own would swallow it.
+    return None if re.match(r"^https?://[^\s#]+$", value) else "an http(s) URL without a #fragment"
 
 
 def pinned_image(value: str):

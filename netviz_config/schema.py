@@ -226,8 +226,19 @@ class Monitoring:
     )
     check_operator_crd: bool = setting(
         True,
-        doc="prometheus-operator mode: look the PodMonitor CRD up at plan time and stop with what to "
-        "install when it is missing. Turn off only if the lookup misreports your cluster.",
+        doc="prometheus-operator mode: look the PodMonitor and PrometheusRule CRDs up at plan time and "
+        "stop with what to install when one is missing. Turn off only if the lookup misreports your cluster.",
+    )
+    rule_label: str = setting(
+        "",
+        doc="prometheus-operator mode: label key your Prometheus' ruleSelector matches, carried by "
+        "netviz's PrometheusRules; empty: pod_monitor_label (kube-prometheus-stack selects both by `release`).",
+        check=checks.optional_label_key,
+    )
+    rule_label_value: str = setting(
+        "",
+        doc="prometheus-operator mode: value of that label; empty: pod_monitor_label_value.",
+        check=checks.optional_label_value,
     )
     prometheus: Prometheus = setting(factory=Prometheus, doc="Prometheus chart.")
     grafana: Grafana = setting(factory=Grafana, doc="Grafana chart (in prometheus-operator mode: only its sidecar label is used).")
@@ -235,6 +246,74 @@ class Monitoring:
     @property
     def pod_monitor_labels(self) -> dict[str, str]:
         return {self.pod_monitor_label: self.pod_monitor_label_value}
+
+    @property
+    def rule_labels(self) -> dict[str, str]:
+        """Labels of netviz's PrometheusRules: what the user's Prometheus' ruleSelector matches."""
+        return {self.rule_label or self.pod_monitor_label: self.rule_label_value or self.pod_monitor_label_value}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Alerts:
+    """netviz's alerting rules (README "Alerts"): when to tell you the picture is wrong.
+
+    Each `*_for` is the alert's `for`: how long its condition must hold before it fires, so a
+    blip (one failed scrape, a restart) stays pending and quiet."""
+
+    enabled: bool = setting(
+        True,
+        doc="Ship netviz's alerting rules to Prometheus (the chart's rule file, or PrometheusRules).",
+    )
+    runbook_url: str = setting(
+        "https://github.com/netviz/netviz/blob/main/README.md",
+        doc="Where you read netviz's README: each alert's runbook_url is this plus the anchor of its "
+        "entry in the README's Alerts section (`#netvizflowcollectordown`).",
+        check=checks.base_url,
+    )
+    collector_down_for: str = setting(
+        "5m", doc="NetvizFlowCollectorDown: no GoFlow2 target scraped successfully for this long.", check=checks.duration
+    )
+    exporter_down_for: str = setting(
+        "5m", doc="NetvizFlowExporterDown: no flow exporter target scraped successfully for this long.", check=checks.duration
+    )
+    records_stopped_after: str = setting(
+        "15m",
+        doc="NetvizFlowRecordsStopped: the newest flow record older than this while GoFlow2 is up. softflowd "
+        "reports a UDP flow 5 minutes after its last packet, so a network with any DNS traffic sends "
+        "records every few minutes; raise it for a network that is silent for longer.",
+        check=checks.positive_duration,
+    )
+    records_stopped_for: str = setting("5m", doc="NetvizFlowRecordsStopped: for.", check=checks.duration)
+    records_rejected_for: str = setting(
+        "10m", doc="NetvizFlowRecordsRejected: the exporter rejecting records (by reason) for this long.", check=checks.duration
+    )
+    unmapped_interface_for: str = setting(
+        "15m",
+        doc="NetvizFlowUnmappedInterface: records with an interface index no subnet's netflow_if_index "
+        "names arriving for this long.",
+        check=checks.duration,
+    )
+    series_budget_percent: int = setting(
+        90,
+        doc="NetvizFlowSeriesBudgetFull: the exporter holding at least this percentage of "
+        "flow_exporter.max_series.",
+        check=checks.percent,
+    )
+    series_budget_for: str = setting("15m", doc="NetvizFlowSeriesBudgetFull: for.", check=checks.duration)
+    series_evicted_for: str = setting(
+        "15m", doc="NetvizFlowSeriesEvicted: the exporter evicting series for this long.", check=checks.duration
+    )
+    decoder_errors_for: str = setting(
+        "15m",
+        doc="NetvizFlowDecoderErrors: GoFlow2 failing to decode datagrams (other than for a template it "
+        "has not received yet) for this long.",
+        check=checks.duration,
+    )
+    caretta_agents_missing_for: str = setting(
+        "10m",
+        doc="NetvizCarettaAgentsMissing: fewer Caretta agents scraped than kubernetes.nodes lists, for this long.",
+        check=checks.duration,
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -292,6 +371,7 @@ class NetworkConfig:
     goflow2: Goflow2 = setting(factory=Goflow2, doc="GoFlow2 collector.")
     flow_exporter: FlowExporter = setting(factory=FlowExporter, doc="Flow records to Prometheus metrics.")
     monitoring: Monitoring = setting(factory=Monitoring, doc="Prometheus and Grafana.")
+    alerts: Alerts = setting(factory=Alerts, doc="netviz's alerting rules: thresholds and for durations.")
     state: State = setting(factory=State, doc="Where each stack keeps its Terraform state.")
     # Folder of the file this was read from; relative paths in it resolve from here.
     base_dir: str = field(default=".", metadata={"internal": True})

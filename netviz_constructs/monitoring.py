@@ -11,6 +11,7 @@ from typing import Any, Mapping, Sequence
 
 from constructs import Construct
 
+from .alerting_rules import alerting_rules_values
 from .extra_scrape_configs import extra_scrape_configs
 from .helm_release import PinnedChart, PinnedChartProps
 from .scrape import PodScrapeTarget
@@ -36,6 +37,9 @@ class PrometheusServerProps:
     """Exact chart version (the pin is network.toml's, netviz_config/schema.py)."""
     scrape_targets: Sequence[PodScrapeTarget] = field(default_factory=tuple)
     """Jobs appended to `extraScrapeConfigs` (after the user's own)."""
+    alert_rule_groups: Sequence[Mapping[str, Any]] = field(default_factory=tuple)
+    """Alerting rule groups appended to the chart's alerting rule file (after the user's own); none:
+    the rule file is left as the user's values have it."""
     user_values: Mapping[str, Any] = field(default_factory=dict)
     """The user's own chart values, merged under netviz's."""
     adopt: bool = False
@@ -47,8 +51,10 @@ class PrometheusServer(Construct):
 
     def __init__(self, scope: Construct, id: str, props: PrometheusServerProps):
         super().__init__(scope, id)
-        # netviz neither alerts nor pushes: a fresh install doesn't run what would sit idle. An
-        # adopted release keeps whatever it runs.
+        # A fresh install runs no Alertmanager: netviz's alerts show in Prometheus and in the
+        # dashboards' alert lists, and where to send them is the user's choice (their values file
+        # can turn it on, it comes after these defaults). Nothing pushes. An adopted release keeps
+        # whatever it runs.
         defaults = {} if props.adopt else {"alertmanager": {"enabled": False}, "prometheus-pushgateway": {"enabled": False}}
         self.chart = PinnedChart(
             self,
@@ -63,7 +69,8 @@ class PrometheusServer(Construct):
                 values={
                     "extraScrapeConfigs": extra_scrape_configs(
                         props.user_values, [t.prometheus_job() for t in props.scrape_targets]
-                    )
+                    ),
+                    **alerting_rules_values(props.user_values, props.alert_rule_groups),
                 },
                 import_id=f"{props.namespace}/{props.release_name}" if props.adopt else "",
             ),
@@ -118,7 +125,10 @@ class Grafana(Construct):
                             "access": "proxy",
                             "url": props.prometheus_url,
                             "isDefault": True,
-                            "jsonData": {"timeInterval": props.scrape_interval},
+                            # timeInterval: the dashboards' $__rate_interval (GrafanaProps.scrape_interval).
+                            # manageAlerts: their alert lists read Prometheus' alerting rules
+                            # through this datasource ("Manage alerts via Alerting UI").
+                            "jsonData": {"timeInterval": props.scrape_interval, "manageAlerts": True},
                         }
                     ],
                 }

@@ -12,11 +12,15 @@ from typing import Any
 from cdktf import TerraformOutput, Token
 from constructs import Construct
 
+from alerts import CARETTA_GROUP, FLOW_GROUP, AlertRulesConfig, rule_groups
+from dashboards import DashboardConfig
 from netviz_config import NetworkConfig
 from netviz_constructs.helm_release import NetvizNamespace
 from netviz_constructs.monitoring import Grafana, GrafanaProps, PrometheusServer, PrometheusServerProps
+from netviz_constructs.operator_crd import PodMonitorCrd, PrometheusRuleCrd
 from netviz_constructs.pfsense_softflowd import PfsenseSoftflowd, PfsenseSoftflowdProps, PfsenseSoftflowdRemoved
-from netviz_constructs.pod_monitor import PodMonitor, PodMonitorCrd, PodMonitorProps
+from netviz_constructs.pod_monitor import PodMonitor, PodMonitorProps
+from netviz_constructs.prometheus_rule import PrometheusRule, PrometheusRuleProps
 
 from .base import NetvizStack
 from .caretta import CarettaExports
@@ -30,16 +34,39 @@ class PlatformStack(NetvizStack):
         operator = config.monitoring.mode == "prometheus-operator"
         super().__init__(scope, name, config, helm=not operator)
         targets = (caretta.scrape_target, goflow2.collector_scrape_target, goflow2.exporter_scrape_target)
+        # The alerts select series as the dashboards do: with the scrape targets' own job selectors.
+        selectors = DashboardConfig(
+            caretta_selector=caretta.scrape_target.job_selector,
+            goflow2_selector=goflow2.collector_scrape_target.job_selector,
+            flow_exporter_selector=goflow2.exporter_scrape_target.job_selector,
+        )
+        groups = rule_groups(AlertRulesConfig.of(config, selectors))
         if operator:
-            crd = PodMonitorCrd(self, "pod-monitor-crd") if config.monitoring.check_operator_crd else None
+            check = config.monitoring.check_operator_crd
+            crd = PodMonitorCrd(self, "pod-monitor-crd") if check else None
             for target in targets:
                 PodMonitor(
                     self,
                     f"{target.job_name}-pod-monitor",
                     PodMonitorProps(target=target, labels=config.monitoring.pod_monitor_labels, crd=crd),
                 )
+            rule_crd = PrometheusRuleCrd(self, "prometheus-rule-crd") if check and groups else None
+            # Each group beside its component's PodMonitors.
+            namespaces = {FLOW_GROUP: goflow2.exporter_scrape_target.namespace, CARETTA_GROUP: caretta.scrape_target.namespace}
+            for group in groups:
+                PrometheusRule(
+                    self,
+                    f"{group['name']}-rule",
+                    PrometheusRuleProps(
+                        name=group["name"],
+                        namespace=namespaces[group["name"]],
+                        group=group,
+                        labels=config.monitoring.rule_labels,
+                        crd=rule_crd,
+                    ),
+                )
         else:
-            self._prometheus_and_grafana(config, targets, adopt=config.monitoring.mode == "adopt")
+            self._prometheus_and_grafana(config, targets, groups, adopt=config.monitoring.mode == "adopt")
 
         node = config.collector_node
         pfsense = config.pfsense
@@ -68,7 +95,7 @@ class PlatformStack(NetvizStack):
             value=f"{node.address}:{Token.as_string(goflow2.netflow_node_port)}",
         )
 
-    def _prometheus_and_grafana(self, config: NetworkConfig, targets, *, adopt: bool) -> None:
+    def _prometheus_and_grafana(self, config: NetworkConfig, targets, groups, *, adopt: bool) -> None:
         m = config.monitoring
         # An adopted release's namespace exists already and stays the user's.
         namespace = m.namespace if adopt else NetvizNamespace(self, "monitoring", name=m.namespace).name
@@ -81,6 +108,7 @@ class PlatformStack(NetvizStack):
                 chart_repository=m.prometheus.chart_repository,
                 chart_version=m.prometheus.chart_version,
                 scrape_targets=targets,
+                alert_rule_groups=groups,
                 user_values=_values_file(config, "prometheus"),
                 adopt=adopt,
             ),

@@ -61,3 +61,46 @@ def test_values_the_stand_in_does_not_reproduce_fail_the_render():
 def test_a_bad_job_is_refused_naming_the_problem(job, message):
     with pytest.raises(PrometheusError, match=message):
         check_config(render(job))
+
+
+# ---- the ConfigMap's other files: rule files -----------------------------------------------------
+
+RULE = {"alert": "X", "expr": "up == 0", "annotations": {"summary": "{{ $labels.instance }} is {{ $value }}"}}
+
+
+def files(*values: dict) -> dict:
+    import json
+
+    from tests.support.prometheus_chart import render_configmap_data
+
+    return render_configmap_data(
+        ['{"alertmanager": {"enabled": false}}', *(json.dumps(v) for v in values)], release_name="prometheus", namespace="monitoring"
+    )
+
+
+def test_rule_files_are_written_as_data_their_templates_left_alone():
+    import yaml
+
+    data = files({"serverFiles": {"alerting_rules.yml": {"groups": [{"name": "g", "rules": [RULE]}]}}})
+    assert yaml.safe_load(data["alerting_rules.yml"]) == {"groups": [{"name": "g", "rules": [RULE]}]}
+    assert data["recording_rules.yml"] == "{}\n" and data["allow-snippet-annotations"] == "false"
+    assert "/etc/config/alerting_rules.yml" in yaml.safe_load(data["prometheus.yml"])["rule_files"]
+
+
+def test_the_same_text_through_tpl_would_be_evaluated_by_helm():
+    # Why it matters how the chart pastes a value: extraScrapeConfigs goes through `tpl`, where
+    # an alert template's `$labels` is an undefined Helm variable.
+    with pytest.raises(ChartRenderError, match="undefined variable"):
+        render("- job_name: x\n  static_configs: [{targets: ['{{ $labels.instance }}']}]\n")
+
+
+def test_the_deprecated_alerts_map_becomes_groups_named_after_its_keys():
+    import yaml
+
+    data = files({"serverFiles": {"alerts": {"homelab": [RULE]}}})
+    assert yaml.safe_load(data["alerts"]) == {"groups": [{"name": "homelab.rules", "rules": [RULE]}]}
+
+
+def test_rule_files_entries_are_files_too():
+    data = files({"ruleFiles": {"extra.yml": "groups: []\n"}})
+    assert data["extra.yml"].strip() == "groups: []"

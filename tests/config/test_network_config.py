@@ -273,3 +273,43 @@ def test_a_check_on_a_broken_field_is_skipped_not_crashed(tmp_path):
         'backend = "local"', 'backend = 3')
     problems = problems_of(tmp_path, broken.replace("[kubernetes]\n", "[kubernetes]\nnodes_ = 1\n"))
     assert [p.split(":")[0] for p in problems] == ["goflow2", "kubernetes.nodes_", "goflow2x", "state.backend"]
+
+
+def test_alert_settings_default_and_load(tmp_path):
+    c = load_text(tmp_path, DEFAULT_CONFIG.read_text() + '\n[alerts]\nrecords_stopped_after = "1h"\nseries_budget_percent = 75\n')
+    assert (c.alerts.records_stopped_after, c.alerts.series_budget_percent, c.alerts.collector_down_for) == ("1h", 75, "5m")
+    assert c.alerts.enabled is True
+
+
+@pytest.mark.parametrize(
+    "line, problem",
+    [
+        ('collector_down_for = "5 minutes"', "alerts.collector_down_for: expected a Prometheus duration such as 30s or 1m, but '5 minutes' was provided"),
+        ('records_stopped_after = "0s"', "alerts.records_stopped_after: expected a Prometheus duration above 0 such as 15m, but '0s' was provided"),
+        ("series_budget_percent = 0", "alerts.series_budget_percent: expected a whole percentage between 1 and 100, but 0 was provided"),
+        ("series_budget_percent = 101", "alerts.series_budget_percent: expected a whole percentage between 1 and 100, but 101 was provided"),
+        ('runbook_url = "https://wiki.home.arpa/netviz#alerts"', "alerts.runbook_url: expected an http(s) URL without a #fragment, but 'https://wiki.home.arpa/netviz#alerts' was provided"),
+        ('runbook_url = "README.md"', "alerts.runbook_url: expected an http(s) URL without a #fragment, but 'README.md' was provided"),
+        ("enabled = 1", "alerts.enabled: expected true or false, but 1 was provided"),
+    ],
+)
+def test_bad_alert_settings_are_refused_by_name(tmp_path, line, problem):
+    assert problems_of(tmp_path, DEFAULT_CONFIG.read_text() + f"\n[alerts]\n{line}\n") == [problem]
+
+
+@pytest.mark.parametrize(
+    "line, problem",
+    [
+        ('rule_label = "not a key!"', "monitoring.rule_label: expected empty, or a Kubernetes label key such as release, but 'not a key!' was provided"),
+        ('rule_label_value = "-x"', "monitoring.rule_label_value: expected empty, or a Kubernetes label value such as kube-prometheus-stack, but '-x' was provided"),
+    ],
+)
+def test_bad_rule_selector_labels_are_refused_by_name(tmp_path, line, problem):
+    assert problems_of(tmp_path, DEFAULT_CONFIG.read_text() + f"\n[monitoring]\n{line}\n") == [problem]
+
+
+def test_rule_labels_default_to_the_pod_monitor_label(tmp_path):
+    text = DEFAULT_CONFIG.read_text() + '\n[monitoring]\npod_monitor_label_value = "kps"\n'
+    assert load_text(tmp_path, text).monitoring.rule_labels == {"release": "kps"}
+    text += 'rule_label = "role"\nrule_label_value = "alert-rules"\n'
+    assert load_text(tmp_path, text).monitoring.rule_labels == {"role": "alert-rules"}

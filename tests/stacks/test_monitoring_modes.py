@@ -117,11 +117,16 @@ def test_missing_values_file_is_a_config_error(tmp_path):
 
 # ---- prometheus-operator ------------------------------------------------------------------------
 
-def pod_monitors(out):
+def manifests(out, kind):
     return {
         r["manifest"]["metadata"]["name"]: out.resolve_json(r["manifest"])
         for r in out.resources("platform", "kubernetes_manifest").values()
+        if r["manifest"]["kind"] == kind
     }
+
+
+def pod_monitors(out):
+    return manifests(out, "PodMonitor")
 
 
 def test_operator_mode_touches_no_chart(operated):

@@ -45,7 +45,7 @@ def test_grafana_has_a_provisioned_prometheus_datasource(synthesized):
     values = synthesized.helm_values("platform", "grafana_chart_release")
     (ds,) = values["datasources"]["datasources.yaml"]["datasources"]
     assert ds["type"] == "prometheus" and ds["isDefault"] is True
-    assert ds["jsonData"] == {"timeInterval": "30s"}  # the scrape jobs' interval: $__rate_interval follows it
+    assert ds["jsonData"]["timeInterval"] == "30s"  # the scrape jobs' interval: $__rate_interval follows it
     # The prometheus chart's server Service is `<release>-server` on port 80.
     assert ds["url"] == "http://prometheus-server.${kubernetes_namespace_v1.monitoring_namespace.metadata[0].name}.svc.cluster.local"
 

@@ -93,7 +93,9 @@ def test_managed_jobs_are_pasted_unchanged(synthesized, managed):
 def test_adopt_helm_gets_the_users_values_as_they_are_then_netvizs(adopted):
     theirs, ours = values_files(adopted[2])
     assert yaml.safe_load(theirs) == yaml.safe_load(USER_VALUES)
-    assert set(yaml.safe_load(ours)) == {"extraScrapeConfigs"}
+    ours = yaml.safe_load(ours)
+    assert set(ours) == {"extraScrapeConfigs", "serverFiles"}
+    assert set(ours["serverFiles"]) == {"alerting_rules.yml"}  # the user's rule_files are the chart's
 
 
 def test_adopt_keeps_the_users_jobs_first_and_loads(adopted):

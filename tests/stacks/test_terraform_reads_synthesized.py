@@ -24,9 +24,12 @@ import yaml
 import stacks.goflow2
 from dashboards import NETWORK_FLOWS_FILE, POD_TOPOLOGY_FILE
 from flow_exporter.mapping import goflow2_mapping_yaml
-from netviz_constructs.pod_monitor import POD_MONITOR_CRD
+from netviz_constructs.operator_crd import POD_MONITOR_CRD, PROMETHEUS_RULE_CRD
+from netviz_constructs.alerting_rules import RULE_FILE
 from stacks.app import STACK_NAMES
+from tests.alerts import rule_cases
 from tests.stacks.test_pfsense_softflowd_resource import managed as with_softflowd
+from tests.support.prometheus_chart import values_files
 from tests.support.terraform import Terraform, builtin_rewrite
 from tests.synth import REPO, config_text, synth
 
@@ -91,9 +94,14 @@ class Deployed:
         return applied
 
 
-# What the cluster answers to the PodMonitor CRD lookup (a stand-in for the Kubernetes API).
-CRD_INSTALLED = {("kubernetes_resources", "pod_monitor_crd_lookup"): {"objects": [{"metadata": {"name": POD_MONITOR_CRD}}]}}
-CRD_MISSING = {("kubernetes_resources", "pod_monitor_crd_lookup"): {"objects": []}}
+# What the cluster answers to the operator's CRD lookups (a stand-in for the Kubernetes API).
+POD_MONITOR_LOOKUP = ("kubernetes_resources", "pod_monitor_crd_lookup")
+PROMETHEUS_RULE_LOOKUP = ("kubernetes_resources", "prometheus_rule_crd_lookup")
+CRD_INSTALLED = {
+    POD_MONITOR_LOOKUP: {"objects": [{"metadata": {"name": POD_MONITOR_CRD}}]},
+    PROMETHEUS_RULE_LOOKUP: {"objects": [{"metadata": {"name": PROMETHEUS_RULE_CRD}}]},
+}
+CRD_MISSING = {POD_MONITOR_LOOKUP: {"objects": []}, PROMETHEUS_RULE_LOOKUP: {"objects": []}}
 
 
 def deploy(variant: str, directory: Path, config_toml: str, cluster: dict = CRD_INSTALLED) -> Deployed:
@@ -164,7 +172,9 @@ def test_cross_stack_references_arrive_through_real_remote_state(deployed):
     outputs = deployed.state("platform")
     if deployed.synthesized.stacks["platform"]["terraform"].get("backend") is None:
         pytest.fail("the platform stack has no backend")
-    pod_monitors = {a: v for a, v in outputs.items() if "kubernetes_manifest" in a}
+    pod_monitors = {
+        a: v for a, v in outputs.items() if "kubernetes_manifest" in a and v["input"]["manifest"]["kind"] == "PodMonitor"
+    }
     releases = {a: v for a, v in outputs.items() if "helm_release" in a}
     if pod_monitors:  # prometheus-operator
         namespaces = sorted(v["input"]["manifest"]["metadata"]["namespace"] for v in pod_monitors.values())
@@ -196,6 +206,46 @@ def test_user_values_reach_helm_as_written(deployed):
     assert grafana["grafana.ini"]["feature_toggles"]["note"] == "100%{x} literal, $${y} too"
 
 
+def _merged(layers: list[str]) -> dict:
+    merged: dict = {}
+    for layer in layers:
+        merged = _helm_merge(merged, yaml.safe_load(layer))
+    return merged
+
+
+def _helm_merge(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _helm_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def alerting_groups(prometheus_rules: list, prometheus_values: list) -> list:
+    """The alerting rule groups of a platform stack: its PrometheusRules' (operator mode), else
+    those of the prometheus release's alerting rule file, its values files merged as Helm does."""
+    if prometheus_rules:
+        return [g for m in sorted(prometheus_rules, key=lambda m: m["metadata"]["name"], reverse=True) for g in m["spec"]["groups"]]
+    return _merged(prometheus_values)["serverFiles"][RULE_FILE]["groups"]
+
+
+def test_applied_alerting_rules_are_the_synthesized_ones_and_pass_promtool(deployed):
+    """What Terraform stores, after reading every string as a template, is the rule text netviz
+    synthesized (its `{{ $value }}` untouched), and the promtool unit tests pass on that text."""
+    state = deployed.state("platform")
+    manifests = [v["input"]["manifest"] for a, v in state.items() if "kubernetes_manifest" in a]
+    release = state.get("terraform_data.helm_release__prometheus_chart_release")
+    applied = alerting_groups([m for m in manifests if m["kind"] == "PrometheusRule"], release and release["input"]["values"])
+    out = deployed.synthesized
+    synthesized = alerting_groups(
+        [out.resolve_json(r["manifest"]) for r in out.resources("platform", "kubernetes_manifest").values() if r["manifest"]["kind"] == "PrometheusRule"],
+        release and values_files(out),
+    )
+    assert [g["name"] for g in applied] == ["netviz-flows", "netviz-caretta"]
+    assert applied == synthesized
+    proc = rule_cases.run(yaml.safe_dump({"groups": applied}, sort_keys=False))
+    assert "SUCCESS" in proc.stdout, proc.stdout + proc.stderr
+
+
 def test_without_the_escaping_terraform_refuses_the_stacks(tmp_path, monkeypatch):
     """The check above can fail: with the literal-string Aspect switched off, Terraform reads the
     dashboards' `${datasource}` and the exporter's own `${...}` as references and refuses them."""
@@ -221,6 +271,18 @@ def test_operator_mode_without_the_crd_stops_with_what_to_install(tmp_path):
     assert result.state("goflow2")  # the other stacks are unaffected
 
 
+def test_operator_mode_without_the_prometheus_rule_crd_stops_naming_it(tmp_path):
+    """An operator install without PrometheusRules (the PodMonitor CRD alone): the rules' own
+    precondition names the missing CRD."""
+    cluster = {**CRD_INSTALLED, PROMETHEUS_RULE_LOOKUP: {"objects": []}}
+    result = deploy("prometheus-operator", tmp_path, VARIANTS["prometheus-operator"](tmp_path), cluster=cluster)
+    failed = result.applied["platform"]
+    assert not isinstance(failed, dict), "the platform stack applied without the PrometheusRule CRD"
+    message = " ".join(failed.stderr.split())
+    assert f"needs the Prometheus Operator's PrometheusRule CRD ({PROMETHEUS_RULE_CRD}) in the cluster" in message
+    assert "PodMonitor CRD" not in message
+
+
 def test_every_stack_requires_a_terraform_that_runs_it(synthesized):
     from stacks.base import MINIMUM_TERRAFORM
 
@@ -235,4 +297,5 @@ def test_operator_crd_check_can_be_turned_off(tmp_path):
     result = deploy("prometheus-operator", tmp_path, text, cluster={})
     platform = result.synthesized.stacks["platform"]
     assert "data" not in platform or "kubernetes_resources" not in platform["data"]
-    assert len([a for a in result.state("platform") if "kubernetes_manifest" in a]) == 3
+    kinds = sorted(v["input"]["manifest"]["kind"] for a, v in result.state("platform").items() if "kubernetes_manifest" in a)
+    assert kinds == ["PodMonitor"] * 3 + ["PrometheusRule"] * 2

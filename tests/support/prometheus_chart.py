@@ -1,14 +1,18 @@
 """STAND-IN for `helm template` of the prometheus-community `prometheus` chart 29.27.0: renders the
-`prometheus.yml` the chart's ConfigMap would hold for given values, with the REAL Helm.
+files the chart's server ConfigMap would hold for given values (`prometheus.yml`, the alerting rule
+file ...), with the REAL Helm.
 
 Why a stand-in: `helm template` needs the chart's tarball, and the chart repository
 (https://prometheus-community.github.io/helm-charts) cannot be reached here; the chart's files may
 not be committed either. So the real Helm (tests/support/helm.py) renders a minimal chart whose
-template reproduces the part of the upstream template that writes `prometheus.yml`:
+template reproduces the part of the upstream template that writes those files:
 
     prometheus-community/helm-charts, tag prometheus-29.27.0, charts/prometheus/templates/cm.yaml
 
-reproduced for the parts that matter: `global` (`server.global`), `scrape_configs` (the enabled
+reproduced for the parts that matter: every `ruleFiles` and `serverFiles` entry as a file of the
+ConfigMap (in key order; `alerting_rules.yml`, `recording_rules.yml` and the rest with `toYaml`,
+indented by 4, never `tpl`; the deprecated `alerts` map's shorthand groups), and in
+`prometheus.yml`: `global` (`server.global`), `scrape_configs` (the enabled
 `scrapeConfigs` map entries in key order, then `serverFiles."prometheus.yml".scrape_configs`, then
 `extraScrapeConfigs` through `tpl` and pasted as text indented by 4), the rest of
 `serverFiles."prometheus.yml"` (toYaml, indented by 4) and `alerting` (the chart's default
@@ -18,7 +22,8 @@ otlp, scrapeConfigFiles, alertRelabelConfigs, a ConfigMap override or Secret) ma
 naming them, never silently differ.
 
 Chart defaults reproduced (charts/prometheus/values.yaml at the same tag): `server.global`,
-`alertmanager.enabled: true`, `serverFiles."prometheus.yml".rule_files`, and the ten default
+`alertmanager.enabled: true`, `ruleFiles: {}`, `serverFiles` (its four empty rule files and
+`"prometheus.yml".rule_files`), and the ten default
 `scrapeConfigs` jobs by name with their discovery role and intervals; their relabel rules, TLS and
 token settings are left out (they are the chart's, and come before netviz's text either way).
 """
@@ -67,7 +72,12 @@ DEFAULT_VALUES: dict[str, Any] = {
     "scrapeConfigFiles": [],
     "alertRelabelConfigs": {},
     "alertmanager": {"enabled": True},
+    "ruleFiles": {},
     "serverFiles": {
+        "alerting_rules.yml": {},
+        "alerts": {},
+        "recording_rules.yml": {},
+        "rules": {},
         "prometheus.yml": {
             "rule_files": [
                 "/etc/config/recording_rules.yml",
@@ -79,8 +89,9 @@ DEFAULT_VALUES: dict[str, Any] = {
     },
 }
 
-# The upstream template's prometheus.yml branch, line for line where it matters: every `{{-`
-# and indent decides where the pasted extraScrapeConfigs text lands.
+# The upstream template's data section, line for line where it matters: every `{{-` and indent
+# decides where the pasted extraScrapeConfigs text lands, and how each serverFiles entry (the
+# alerting rule file among them) becomes a file of the ConfigMap.
 TEMPLATE = r"""
 {{- $notReproduced := list }}
 {{- range $name := list "remoteWrite" "remoteRead" "tsdb" "exemplars" "otlp" "configMapOverrideName" "configFromSecret" }}
@@ -95,9 +106,14 @@ metadata:
   name: {{ .Release.Name }}-server
   namespace: {{ .Release.Namespace }}
 data:
+  allow-snippet-annotations: "false"
 {{- $root := . -}}
-{{- $value := index .Values.serverFiles "prometheus.yml" }}
-  prometheus.yml: |
+{{- range $key, $value := .Values.ruleFiles }}
+  {{ $key }}: {{- toYaml $value | indent 2 }}
+{{- end }}
+{{- range $key, $value := .Values.serverFiles }}
+  {{ $key }}: |
+{{- if eq $key "prometheus.yml" }}
     global:
 {{ $root.Values.server.global | toYaml | trimSuffix "\n" | indent 6 }}
 {{- if or $root.Values.scrapeConfigs $root.Values.extraScrapeConfigs $value.scrape_configs }}
@@ -120,7 +136,22 @@ data:
 {{ tpl $root.Values.extraScrapeConfigs $root | indent 4 }}
 {{- end }}
 {{- end }}
+{{- end }}
+{{- if eq $key "alerts" }}
+{{- if and (not (empty $value)) (empty $value.groups) }}
+    groups:
+{{- range $ruleKey, $ruleValue := $value }}
+    - name: {{ $ruleKey -}}.rules
+      rules:
+{{ $ruleValue | toYaml | trimSuffix "\n" | indent 6 }}
+{{- end }}
+{{- else }}
+{{ toYaml $value | indent 4 }}
+{{- end }}
+{{- else }}
 {{ toYaml $value | default "{}" | indent 4 }}
+{{- end }}
+{{- if eq $key "prometheus.yml" -}}
 {{- if or ($root.Values.alertmanager.enabled) ($root.Values.server.alertmanagers) }}
     alerting:
       alertmanagers:
@@ -148,21 +179,24 @@ data:
         - source_labels: [__meta_kubernetes_pod_container_port_number]
           regex: "9093"
           action: keep
-{{- end }}
-{{- end }}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
 """
 
 
-def render_prometheus_yml(
+def render_configmap_data(
     values_files: Sequence[str],
     *,
     release_name: str,
     namespace: str,
     chart: str = CHART,
     version: str = CHART_VERSION,
-) -> str:
-    """The text of `prometheus.yml` in the chart's ConfigMap, rendered by the real Helm from
-    `values_files` (each a YAML or JSON document, applied in order like `helm -f a -f b`).
+) -> dict[str, str]:
+    """The `data` of the chart's server ConfigMap, {file name: text}, rendered by the real Helm from
+    `values_files` (each a YAML or JSON document, applied in order like `helm -f a -f b`): the files
+    Prometheus reads from /etc/config (`prometheus.yml`, `alerting_rules.yml`, ...).
 
     `chart`/`version` are what the release pins: anything but prometheus 29.27.0 is refused, as
     this stand-in reproduces that version's template only."""
@@ -178,7 +212,20 @@ def render_prometheus_yml(
         namespace=namespace,
     )
     (configmap,) = [d for d in docs if d.get("kind") == "ConfigMap"]
-    return configmap["data"]["prometheus.yml"]
+    return configmap["data"]
+
+
+def render_prometheus_yml(
+    values_files: Sequence[str],
+    *,
+    release_name: str,
+    namespace: str,
+    chart: str = CHART,
+    version: str = CHART_VERSION,
+) -> str:
+    """The text of `prometheus.yml` in the chart's ConfigMap (`render_configmap_data`)."""
+    data = render_configmap_data(values_files, release_name=release_name, namespace=namespace, chart=chart, version=version)
+    return data["prometheus.yml"]
 
 
 def values_files(out, stack: str = "platform", release: str = "prometheus_chart_release") -> list[str]:
@@ -188,10 +235,15 @@ def values_files(out, stack: str = "platform", release: str = "prometheus_chart_
 
 
 def render_synthesized(out, stack: str = "platform", release: str = "prometheus_chart_release") -> str:
-    """`render_prometheus_yml` for the `helm_release` `release` of a synthesized stack: its chart,
+    """`render_prometheus_yml` for the `helm_release` `release` of a synthesized stack."""
+    return render_synthesized_files(out, stack, release)["prometheus.yml"]
+
+
+def render_synthesized_files(out, stack: str = "platform", release: str = "prometheus_chart_release") -> dict[str, str]:
+    """`render_configmap_data` for the `helm_release` `release` of a synthesized stack: its chart,
     version, name and namespace, and its `values_files`."""
     r = out.raw_resource(stack, "helm_release", release)
-    return render_prometheus_yml(
+    return render_configmap_data(
         values_files(out, stack, release),
         release_name=out.terraform_string(stack, r["name"]),
         namespace=out.terraform_string(stack, r["namespace"]),

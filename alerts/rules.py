@@ -1,0 +1,265 @@
+"""The alerting rules, one table of alerts per rule group, each rule built from the config.
+
+Expressions select series with the dashboards' own selectors (`DashboardConfig`, whose values the
+stacks take from the scrape targets), so an alert looks at exactly what its dashboard panel shows.
+Metrics: netviz's flow exporter (tests/CONTRACTS.md), GoFlow2's own (netsampler/goflow2 v2.2.6
+metrics/metrics.go, metrics/decoder.go) and Prometheus' `up` of each scrape target.
+
+Annotations are Prometheus alert templates (`{{ $value }}`, `{{ $labels.reason }}`): they reach
+Prometheus as written. The prometheus chart pastes its rule files with `toYaml`, never `tpl`, and
+the Prometheus Operator copies a PrometheusRule's text, so no one else evaluates them first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import yaml
+
+from .names import CARETTA_ALERTS_PREFIX, CARETTA_GROUP, FLOW_ALERTS_PREFIX, FLOW_GROUP  # noqa: F401 (first: see names)
+
+from dashboards.config import DashboardConfig, selector
+from netviz_config import NetworkConfig, checks
+from netviz_config.schema import Alerts
+
+MIN_RATE_WINDOW_SECONDS = 300
+"""rate()/increase() windows span at least 5 minutes..."""
+SCRAPES_PER_RATE_WINDOW = 4
+"""...and at least 4 scrape intervals, so one missed scrape still leaves two samples in them."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class AlertRulesConfig:
+    """What the rules are made from: the dashboards' config (selectors) and network.toml's settings."""
+
+    selectors: DashboardConfig = field(default_factory=DashboardConfig)
+    """The scrape-job selectors the dashboards use (netviz's stacks: from the scrape targets)."""
+    settings: Alerts = field(default_factory=Alerts)
+    """Thresholds, `for` durations and the runbook URL (network.toml `[alerts]`)."""
+    expected_caretta_agents: int = 1
+    """One Caretta agent per node: how many kubernetes.nodes lists."""
+    scrape_interval: str = "30s"
+    """Interval of netviz's scrape jobs; windows of rate()/increase() are derived from it."""
+
+    def __post_init__(self) -> None:
+        if self.expected_caretta_agents < 1:
+            raise ValueError(f"expected_caretta_agents must be at least 1, but {self.expected_caretta_agents} was provided")
+        if checks.duration(self.scrape_interval):
+            raise ValueError(f"scrape_interval must be a Prometheus duration such as 30s, but {self.scrape_interval!r} was provided")
+
+    @classmethod
+    def of(cls, config: NetworkConfig, selectors: DashboardConfig) -> "AlertRulesConfig":
+        """The rules' config for a network: its [alerts], its node count, its scrape interval."""
+        return cls(
+            selectors=selectors,
+            settings=config.alerts,
+            expected_caretta_agents=len(config.kubernetes.nodes),
+            scrape_interval=config.monitoring.prometheus.scrape_interval,
+        )
+
+    @property
+    def rate_window(self) -> str:
+        window = max(MIN_RATE_WINDOW_SECONDS, SCRAPES_PER_RATE_WINDOW * checks.seconds(self.scrape_interval))
+        return _duration(window)
+
+
+def _duration(seconds: float) -> str:
+    whole = int(round(seconds))
+    return f"{whole // 60}m" if whole % 60 == 0 else f"{whole}s"
+
+
+def anchor(alert: str) -> str:
+    """The README heading `### <alert>` as GitHub links it: lower case."""
+    return alert.lower()
+
+
+def _alert(cfg: AlertRulesConfig, name: str, *, expr: str, for_: str, severity: str, summary: str, description: str) -> dict:
+    return {
+        "alert": name,
+        "expr": expr,
+        "for": for_,
+        "labels": {"severity": severity},
+        "annotations": {
+            "summary": summary,
+            "description": description,
+            "runbook_url": f"{cfg.settings.runbook_url}#{anchor(name)}",
+        },
+    }
+
+
+def flow_alerts(cfg: AlertRulesConfig) -> list[dict]:
+    s, w = cfg.settings, cfg.rate_window
+    g, f = cfg.selectors.goflow2_selector, cfg.selectors.flow_exporter_selector
+    template_not_found = selector(g, 'error="template_not_found"')
+    after_seconds = int(checks.seconds(s.records_stopped_after))
+    return [
+        _alert(
+            cfg,
+            "NetvizFlowCollectorDown",
+            # absent(): with pod discovery a deleted or unschedulable pod leaves no target at all,
+            # hence no `up` series to be 0.
+            expr=f"absent(up{selector(g)} == 1)",
+            for_=s.collector_down_for,
+            severity="critical",
+            summary="GoFlow2, the NetFlow collector, is down.",
+            description=(
+                f"Prometheus has scraped no GoFlow2 target ({g or 'any job'}) successfully for {s.collector_down_for}: "
+                "NetFlow from pfSense is not being received, so the Network Flows dashboard is going flat."
+            ),
+        ),
+        _alert(
+            cfg,
+            "NetvizFlowExporterDown",
+            expr=f"absent(up{selector(f)} == 1)",
+            for_=s.exporter_down_for,
+            severity="critical",
+            summary="The netviz flow exporter is down.",
+            description=(
+                f"Prometheus has scraped no flow exporter target ({f or 'any job'}) successfully for "
+                f"{s.exporter_down_for}: GoFlow2's records are not turned into metrics, so the traffic panels "
+                "of the Network Flows dashboard are empty."
+            ),
+        ),
+        _alert(
+            cfg,
+            "NetvizFlowRecordsStopped",
+            # The newest record time over the window, across exporter pods: a restarted exporter
+            # reports 0 until its first record, and its predecessor's last value still counts. The
+            # annotations state the window, not the age: with only 0s in it, the age would read
+            # as the time since 1970.
+            expr=(
+                f"(time() - max(max_over_time(netviz_flow_exporter_last_record_timestamp_seconds{selector(f)}"
+                f"[{s.records_stopped_after}])) > {after_seconds}) and on() (max(up{selector(g)}) == 1)"
+            ),
+            for_=s.records_stopped_for,
+            severity="critical",
+            summary=f"No NetFlow record for more than {s.records_stopped_after}.",
+            description=(
+                f"The netviz flow exporter has read no flow record received in the last {s.records_stopped_after} "
+                "while GoFlow2 is up: pfSense stopped exporting, NetFlow no longer reaches GoFlow2, or GoFlow2's "
+                "records no longer reach the exporter. The Network Flows dashboard looks like a quiet network, "
+                "but it is not measuring."
+            ),
+        ),
+        _alert(
+            cfg,
+            "NetvizFlowRecordsRejected",
+            expr=f"increase(netviz_flow_exporter_records_rejected_total{selector(f)}[{w}]) > 0",
+            for_=s.records_rejected_for,
+            severity="warning",
+            summary="The flow exporter rejects GoFlow2's records ({{ $labels.reason }}).",
+            description=(
+                "The flow exporter {{ $labels.instance }} rejected {{ $value | humanize }} lines as "
+                "{{ $labels.reason }} in the last " + w + ", and has kept rejecting for "
+                f"{s.records_rejected_for}: GoFlow2's output is not what the exporter reads, and those "
+                "flows are missing from the dashboard."
+            ),
+        ),
+        _alert(
+            cfg,
+            "NetvizFlowUnmappedInterface",
+            expr=f"increase(netviz_flow_exporter_records_unmapped_interface_total{selector(f)}[{w}]) > 0",
+            for_=s.unmapped_interface_for,
+            severity="warning",
+            summary="Flow records carry an interface index network.toml does not name.",
+            description=(
+                "{{ $value | humanize }} flow records in the last " + w + " had an interface index (in_if) "
+                "that no subnet's netflow_if_index in network.toml names, or 0, for "
+                f"{s.unmapped_interface_for}: they are counted, but a flow between two monitored subnets is "
+                "counted twice."
+            ),
+        ),
+        _alert(
+            cfg,
+            "NetvizFlowSeriesBudgetFull",
+            expr=(
+                f"netviz_flow_exporter_series{selector(f)} / netviz_flow_exporter_series_limit{selector(f)}"
+                f" >= {s.series_budget_percent / 100:g}"
+            ),
+            for_=s.series_budget_for,
+            severity="warning",
+            summary="The flow exporter's series budget is {{ $value | humanizePercentage }} full.",
+            description=(
+                "The flow exporter {{ $labels.instance }} holds {{ $value | humanizePercentage }} of its "
+                f"series cap (flow_exporter.max_series; alert at {s.series_budget_percent}%) for "
+                f"{s.series_budget_for}: at the cap it evicts the least recently updated series."
+            ),
+        ),
+        _alert(
+            cfg,
+            "NetvizFlowSeriesEvicted",
+            expr=f"increase(netviz_flow_exporter_evictions_total{selector(f)}[{w}]) > 0",
+            for_=s.series_evicted_for,
+            severity="warning",
+            summary="The flow exporter is evicting series.",
+            description=(
+                "The flow exporter {{ $labels.instance }} evicted {{ $value | humanize }} series in the last "
+                + w + f", and has kept evicting for {s.series_evicted_for}: its series cap is full, so quiet "
+                "hosts, peers and subnet pairs drop out of the dashboard and restart from 0 when they come back."
+            ),
+        ),
+        _alert(
+            cfg,
+            "NetvizFlowDecoderErrors",
+            # GoFlow2 counts every decode failure in decoder_error_total, a datagram whose template
+            # it has not seen yet too (also in nf_errors_total{error="template_not_found"}): normal
+            # after a restart until softflowd resends its templates, so left out here.
+            expr=(
+                f"(sum by (router) (increase(goflow2_flow_decoder_error_total{selector(g)}[{w}])) - "
+                f"(sum by (router) (increase(goflow2_flow_process_nf_errors_total{template_not_found}[{w}]))"
+                f" or sum by (router) (increase(goflow2_flow_decoder_error_total{selector(g)}[{w}])) * 0)) > 0"
+            ),
+            for_=s.decoder_errors_for,
+            severity="warning",
+            summary="GoFlow2 cannot decode the NetFlow from {{ $labels.router }}.",
+            description=(
+                "GoFlow2 failed to decode {{ $value | humanize }} datagrams from {{ $labels.router }} in the "
+                "last " + w + f" (not counting those waiting for a template), for {s.decoder_errors_for}: "
+                "that device sends something GoFlow2 cannot read (another NetFlow version, or another protocol "
+                "on that port), and its flows are missing."
+            ),
+        ),
+    ]
+
+
+def caretta_alerts(cfg: AlertRulesConfig) -> list[dict]:
+    s, c, n = cfg.settings, cfg.selectors.caretta_selector, cfg.expected_caretta_agents
+    return [
+        _alert(
+            cfg,
+            "NetvizCarettaAgentsMissing",
+            # `or vector(0)`: with no agent scraped at all, count() is empty, not 0.
+            expr=f"(count(up{selector(c)} == 1) or vector(0)) < {n}",
+            for_=s.caretta_agents_missing_for,
+            severity="warning",
+            summary="{{ $value }} of " + f"{n} Caretta agents are scraped.",
+            description=(
+                "Prometheus scrapes {{ $value }} Caretta agent(s) " + f"({c or 'any job'}) successfully, but "
+                f"kubernetes.nodes in network.toml lists {n} nodes, for {s.caretta_agents_missing_for}: the "
+                "links seen on the other nodes are missing from the K8s Pod Topology dashboard."
+            ),
+        ),
+    ]
+
+
+def rule_groups(cfg: AlertRulesConfig) -> list[dict[str, Any]]:
+    """The rule groups, as a Prometheus rule file's `groups` (and a PrometheusRule's spec) hold them;
+    none when `[alerts] enabled = false`."""
+    if not cfg.settings.enabled:
+        return []
+    return [
+        {"name": FLOW_GROUP, "rules": flow_alerts(cfg)},
+        {"name": CARETTA_GROUP, "rules": caretta_alerts(cfg)},
+    ]
+
+
+def alert_names(cfg: AlertRulesConfig = AlertRulesConfig()) -> dict[str, list[str]]:
+    """{group name: its alert names}."""
+    return {g["name"]: [r["alert"] for r in g["rules"]] for g in rule_groups(cfg)}
+
+
+def rule_file_yaml(groups: Sequence[dict[str, Any]]) -> str:
+    """`groups` as a Prometheus rule file, block YAML in the rules' own key order (alert, expr,
+    for, labels, annotations), long lines never folded."""
+    return yaml.safe_dump({"groups": list(groups)}, sort_keys=False, allow_unicode=True, width=1 << 30)

@@ -1,0 +1,386 @@
+"""`promtool test rules` cases for netviz's alerts, with the default `[alerts]` settings.
+
+Each case is a network told in synthetic series (scraped every minute, as promtool does): a quiet
+but healthy network, then the same network with one thing broken. At every evaluation time of a
+case, EVERY alert of the rule file under test is checked: those the case expects fire with their
+exact labels and annotations (promtool compares them whole), every other one must not. So a case
+proves both that its alert fires and that no other alert goes off for the same cause (a quiet
+network is not an outage; a down collector is not also "records stopped").
+
+The expected texts are written out here, not computed from alerts/rules.py: they are what the
+user reads. The rule file is the synthesized one (`run`): tests/stacks/test_alert_rules_promtool.py
+and tests/stacks/test_terraform_reads_synthesized.py pass the text Helm renders and Terraform
+stores.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from typing import Iterable, Optional
+
+import yaml
+
+from tests.support.prometheus import promtool
+
+MINUTES = 60
+RUNBOOK = "https://github.com/netviz/netviz/blob/main/README.md#"
+REASONS = ("empty_line", "line_too_long", "invalid_json", "missing_field", "wrong_type", "negative_value", "invalid_address")
+NODES = 5  # kubernetes.nodes of the shipped network.toml
+
+# The targets as netviz's scrape jobs label them (netviz_constructs/scrape.py): job, namespace,
+# pod, node, and Prometheus' instance.
+EXPORTER = {"job": "flow-exporter", "instance": "10.42.0.7:9108", "namespace": "goflow2", "pod": "goflow2-7d9f8-x2kq4", "node": "k8s-node-0"}
+COLLECTOR = {**EXPORTER, "job": "goflow2", "instance": "10.42.0.7:8080"}
+PFSENSE = "10.0.20.1"
+
+
+def _labels(labels: dict) -> str:
+    return "{" + ", ".join(f'{k}="{v}"' for k, v in labels.items()) + "}"
+
+
+def every_10_minutes(until: int = MINUTES) -> str:
+    """The newest-record time of a quiet network: a record every 10 minutes (softflowd's UDP
+    timeout is 5), the gauge holding each record's time until the next."""
+    return " ".join(f"{600 * i}x9" for i in range(until // 10)) + f" {600 * (until // 10)}"
+
+
+def healthy() -> dict[str, str]:
+    """{series: values} of a quiet, healthy network over an hour."""
+    s = {
+        f"up{_labels(COLLECTOR)}": f"1x{MINUTES}",
+        f"up{_labels(EXPORTER)}": f"1x{MINUTES}",
+        f"netviz_flow_exporter_last_record_timestamp_seconds{_labels(EXPORTER)}": every_10_minutes(),
+        f"netviz_flow_exporter_records_total{_labels(EXPORTER)}": " ".join(f"{i}x9" for i in range(6)) + " 6",
+        f"netviz_flow_exporter_records_unmapped_interface_total{_labels(EXPORTER)}": f"0x{MINUTES}",
+        f"netviz_flow_exporter_series{_labels(EXPORTER)}": f"30x{MINUTES}",
+        f"netviz_flow_exporter_series_limit{_labels(EXPORTER)}": f"10000x{MINUTES}",
+        f"netviz_flow_exporter_evictions_total{_labels(EXPORTER)}": f"0x{MINUTES}",
+    }
+    for reason in REASONS:  # all present from the start (CONTRACTS)
+        s[f"netviz_flow_exporter_records_rejected_total{_labels({**EXPORTER, 'reason': reason})}"] = f"0x{MINUTES}"
+    for i in range(NODES):
+        s[f"up{_labels(agent(i))}"] = f"1x{MINUTES}"
+    return s
+
+
+def agent(i: int) -> dict:
+    return {"job": "caretta", "instance": f"10.42.{i}.5:7117", "namespace": "caretta", "pod": f"caretta-{i}x7z", "node": f"k8s-node-{i}"}
+
+
+def exporter_series(name: str, **extra: str) -> str:
+    return f"{name}{_labels({**EXPORTER, **extra})}"
+
+
+def alert(name: str, labels: dict, summary: str, description: str) -> dict:
+    """One firing alert as promtool expects it (alertname is added by promtool)."""
+    return {
+        "exp_labels": dict(labels),
+        "exp_annotations": {"summary": summary, "description": description, "runbook_url": RUNBOOK + name.lower()},
+    }
+
+
+def case(name: str, series: dict[str, str], expect: dict[int, dict[str, list]]) -> dict:
+    """`expect`: {eval minute: {alert name: its firing alerts}}; alerts not named must not fire."""
+    return {"name": name, "series": series, "expect": expect}
+
+
+COLLECTOR_DOWN = alert(
+    "NetvizFlowCollectorDown",
+    {"severity": "critical"},
+    "GoFlow2, the NetFlow collector, is down.",
+    'Prometheus has scraped no GoFlow2 target (job="goflow2") successfully for 5m: NetFlow from pfSense is '
+    "not being received, so the Network Flows dashboard is going flat.",
+)
+EXPORTER_DOWN = alert(
+    "NetvizFlowExporterDown",
+    {"severity": "critical"},
+    "The netviz flow exporter is down.",
+    'Prometheus has scraped no flow exporter target (job="flow-exporter") successfully for 5m: GoFlow2\'s '
+    "records are not turned into metrics, so the traffic panels of the Network Flows dashboard are empty.",
+)
+RECORDS_STOPPED = alert(
+    "NetvizFlowRecordsStopped",
+    {"severity": "critical"},
+    "No NetFlow record for more than 15m.",
+    "The netviz flow exporter has read no flow record received in the last 15m while GoFlow2 is up: pfSense "
+    "stopped exporting, NetFlow no longer reaches GoFlow2, or GoFlow2's records no longer reach the exporter. "
+    "The Network Flows dashboard looks like a quiet network, but it is not measuring.",
+)
+
+
+def rejected(reason: str, lines: str) -> dict:
+    return alert(
+        "NetvizFlowRecordsRejected",
+        {**EXPORTER, "reason": reason, "severity": "warning"},
+        f"The flow exporter rejects GoFlow2's records ({reason}).",
+        f"The flow exporter {EXPORTER['instance']} rejected {lines} lines as {reason} in the last 5m, and has kept "
+        "rejecting for 10m: GoFlow2's output is not what the exporter reads, and those flows are missing from "
+        "the dashboard.",
+    )
+
+
+def unmapped(records: str) -> dict:
+    return alert(
+        "NetvizFlowUnmappedInterface",
+        {**EXPORTER, "severity": "warning"},
+        "Flow records carry an interface index network.toml does not name.",
+        f"{records} flow records in the last 5m had an interface index (in_if) that no subnet's netflow_if_index "
+        "in network.toml names, or 0, for 15m: they are counted, but a flow between two monitored subnets is "
+        "counted twice.",
+    )
+
+
+def budget_full(percent: str) -> dict:
+    return alert(
+        "NetvizFlowSeriesBudgetFull",
+        {**EXPORTER, "severity": "warning"},
+        f"The flow exporter's series budget is {percent} full.",
+        f"The flow exporter {EXPORTER['instance']} holds {percent} of its series cap (flow_exporter.max_series; "
+        "alert at 90%) for 15m: at the cap it evicts the least recently updated series.",
+    )
+
+
+def evicted(series: str) -> dict:
+    return alert(
+        "NetvizFlowSeriesEvicted",
+        {**EXPORTER, "severity": "warning"},
+        "The flow exporter is evicting series.",
+        f"The flow exporter {EXPORTER['instance']} evicted {series} series in the last 5m, and has kept evicting "
+        "for 15m: its series cap is full, so quiet hosts, peers and subnet pairs drop out of the dashboard and "
+        "restart from 0 when they come back.",
+    )
+
+
+def decoder_errors(router: str, datagrams: str) -> dict:
+    return alert(
+        "NetvizFlowDecoderErrors",
+        {"router": router, "severity": "warning"},
+        f"GoFlow2 cannot decode the NetFlow from {router}.",
+        f"GoFlow2 failed to decode {datagrams} datagrams from {router} in the last 5m (not counting those "
+        "waiting for a template), for 15m: that device sends something GoFlow2 cannot read (another NetFlow "
+        "version, or another protocol on that port), and its flows are missing.",
+    )
+
+
+def agents_missing(scraped: int) -> dict:
+    return alert(
+        "NetvizCarettaAgentsMissing",
+        {"severity": "warning"},
+        f"{scraped} of {NODES} Caretta agents are scraped.",
+        f'Prometheus scrapes {scraped} Caretta agent(s) (job="caretta") successfully, but kubernetes.nodes in '
+        f"network.toml lists {NODES} nodes, for 10m: the links seen on the other nodes are missing from the "
+        "K8s Pod Topology dashboard.",
+    )
+
+
+def _with(**changes: str) -> dict[str, str]:
+    """healthy() with series replaced or added (keyword: series text, value: its values)."""
+    s = healthy()
+    s.update(changes)
+    return s
+
+
+def _gone_after(minute: int, first: str = "1") -> str:
+    """A series of value `first` until `minute`, then gone (a stale marker: its target vanished)."""
+    return f"{first}x{minute} stale"
+
+
+def _expand(values: str) -> list[str]:
+    """promtool's series notation (the forms used here: `a`, `axn`, `a+bxn`, `_`, `stale`) as one
+    value per sample."""
+    out: list[str] = []
+    for word in values.split():
+        m = re.fullmatch(r"(-?[\d.]+)(?:([+-][\d.]+))?x(\d+)", word)
+        if not m:
+            out.append(word)
+            continue
+        start, step, n = float(m.group(1)), float(m.group(2) or 0), int(m.group(3))
+        out.extend(f"{start + step * i:g}" for i in range(n + 1))
+    return out
+
+
+def _until(values: str, minute: int) -> str:
+    """`values` up to and including `minute`, then gone (the target vanished)."""
+    return " ".join(_expand(values)[: minute + 1]) + " stale"
+
+
+def _cases() -> list[dict]:
+    up_collector, up_exporter = f"up{_labels(COLLECTOR)}", f"up{_labels(EXPORTER)}"
+    newest = exporter_series("netviz_flow_exporter_last_record_timestamp_seconds")
+    exporter_metrics = [k for k in healthy() if k.startswith("netviz_")]
+    cases = [
+        case("a quiet, healthy network", healthy(), {20: {}, 40: {}, 60: {}}),
+        case(
+            "blips are not outages: a failed scrape, a restarting agent, a burst of rejected lines, of "
+            "unmapped records, of evictions, a moment near the series cap, template errors after a restart",
+            {
+                **_with(),
+                up_collector: "1x14 0 1x45",
+                up_exporter: "1x14 0 1x45",
+                f"up{_labels(agent(2))}": "1x20 0 0 1x38",
+                exporter_series("netviz_flow_exporter_records_rejected_total", reason="wrong_type"): "0x20 3x40",
+                exporter_series("netviz_flow_exporter_records_unmapped_interface_total"): "0x20 4x40",
+                exporter_series("netviz_flow_exporter_evictions_total"): "0x20 50x40",
+                exporter_series("netviz_flow_exporter_series"): "30x20 9500x4 30x35",
+                f'goflow2_flow_decoder_error_total{_labels({**COLLECTOR, "router": PFSENSE, "name": "netflow"})}': "0x10 4+4x5 24x45",
+                f'goflow2_flow_process_nf_errors_total{_labels({**COLLECTOR, "router": PFSENSE, "error": "template_not_found"})}': "0x10 4+4x5 24x45",
+            },
+            {m: {} for m in (16, 18, 22, 24, 26, 30, 40, 60)},
+        ),
+        case(
+            "the collector is down (its container fails), so records stop too",
+            {**_with(), up_collector: f"1x10 0x{MINUTES - 10}", newest: "0x9 600x51"},
+            # At 40 the newest record is 30 minutes old, but GoFlow2 being down is what to say.
+            {14: {}, 30: {"NetvizFlowCollectorDown": [COLLECTOR_DOWN]}, 40: {"NetvizFlowCollectorDown": [COLLECTOR_DOWN]}},
+        ),
+        case(
+            "the collector pod is gone: no target left to be down, neither GoFlow2 nor the exporter",
+            {
+                **_with(),
+                up_collector: _gone_after(10),
+                up_exporter: _gone_after(10),
+                **{k: _until(healthy()[k], 10) for k in exporter_metrics},
+            },
+            {14: {}, 22: {"NetvizFlowCollectorDown": [COLLECTOR_DOWN], "NetvizFlowExporterDown": [EXPORTER_DOWN]},
+             30: {"NetvizFlowCollectorDown": [COLLECTOR_DOWN], "NetvizFlowExporterDown": [EXPORTER_DOWN]}},
+        ),
+        case(
+            "the exporter is down (its metrics gone), GoFlow2 is up",
+            {
+                **_with(),
+                up_exporter: f"1x10 0x{MINUTES - 10}",
+                **{k: _until(healthy()[k], 10) for k in exporter_metrics},
+            },
+            {14: {}, 22: {"NetvizFlowExporterDown": [EXPORTER_DOWN]}, 30: {"NetvizFlowExporterDown": [EXPORTER_DOWN]}},
+        ),
+        case(
+            "records stop arriving while GoFlow2 is up (the last one at minute 20)",
+            {**_with(), newest: "0x9 600x9 1200x41"},
+            # 15m without a record after minute 35, then `for` 5m.
+            {35: {}, 38: {}, 50: {"NetvizFlowRecordsStopped": [RECORDS_STOPPED]}, 60: {"NetvizFlowRecordsStopped": [RECORDS_STOPPED]}},
+        ),
+        case(
+            "the exporter restarts in a quiet network: the new pod reports 0 until its first record",
+            {
+                **_with(),
+                up_exporter: "1x24 stale",
+                newest: "0x9 600x9 1200x4 stale",
+                f"up{_labels({**EXPORTER, 'pod': 'goflow2-7d9f8-b8m2c'})}": "_x25 1x35",
+                f"netviz_flow_exporter_last_record_timestamp_seconds{_labels({**EXPORTER, 'pod': 'goflow2-7d9f8-b8m2c'})}": "_x25 0x4 1800x9 2400x9 3000x9 3600",
+            },
+            {30: {}, 40: {}, 50: {}, 60: {}},
+        ),
+        case(
+            "the exporter restarts and no record ever comes again",
+            {
+                **_with(),
+                up_exporter: "1x24 stale",
+                newest: "0x9 600x9 1200x4 stale",
+                f"up{_labels({**EXPORTER, 'pod': 'goflow2-7d9f8-b8m2c'})}": "_x25 1x35",
+                f"netviz_flow_exporter_last_record_timestamp_seconds{_labels({**EXPORTER, 'pod': 'goflow2-7d9f8-b8m2c'})}": "_x25 0x35",
+            },
+            {35: {}, 50: {"NetvizFlowRecordsStopped": [RECORDS_STOPPED]}},
+        ),
+        case(
+            "the exporter keeps rejecting GoFlow2's lines as invalid JSON",
+            {**_with(), exporter_series("netviz_flow_exporter_records_rejected_total", reason="invalid_json"): "0x10 20+20x50"},
+            {18: {}, 30: {"NetvizFlowRecordsRejected": [rejected("invalid_json", "100")]}},
+        ),
+        case(
+            "records keep arriving with an interface index network.toml does not name",
+            {**_with(), exporter_series("netviz_flow_exporter_records_unmapped_interface_total"): "0x10 5+5x50"},
+            {22: {}, 40: {"NetvizFlowUnmappedInterface": [unmapped("25")]}},
+        ),
+        case(
+            "the exporter holds 95% of its series cap",
+            {**_with(), exporter_series("netviz_flow_exporter_series"): "30x10 9500x50"},
+            {22: {}, 40: {"NetvizFlowSeriesBudgetFull": [budget_full("95%")]}},
+        ),
+        case(
+            "the exporter is at its cap and keeps evicting",
+            {
+                **_with(),
+                exporter_series("netviz_flow_exporter_series"): "30x10 10000x50",
+                exporter_series("netviz_flow_exporter_evictions_total"): "0x10 100+100x50",
+            },
+            {22: {}, 40: {"NetvizFlowSeriesBudgetFull": [budget_full("100%")], "NetvizFlowSeriesEvicted": [evicted("500")]}},
+        ),
+        case(
+            "GoFlow2 cannot decode datagrams: pfSense's besides missing templates, and another device's",
+            {
+                **_with(),
+                f'goflow2_flow_decoder_error_total{_labels({**COLLECTOR, "router": PFSENSE, "name": "netflow"})}': "0x10 5+5x50",
+                f'goflow2_flow_process_nf_errors_total{_labels({**COLLECTOR, "router": PFSENSE, "error": "template_not_found"})}': "0x10 2+2x50",
+                f'goflow2_flow_decoder_error_total{_labels({**COLLECTOR, "router": "10.0.30.5", "name": "netflow"})}': "0x10 1+1x50",
+            },
+            {22: {}, 40: {"NetvizFlowDecoderErrors": [decoder_errors("10.0.30.5", "5"), decoder_errors(PFSENSE, "15")]}},
+        ),
+        case(
+            "GoFlow2's only errors are missing templates (softflowd resends them slowly on a quiet network)",
+            {
+                **_with(),
+                f'goflow2_flow_decoder_error_total{_labels({**COLLECTOR, "router": PFSENSE, "name": "netflow"})}': "0x10 3+3x50",
+                f'goflow2_flow_process_nf_errors_total{_labels({**COLLECTOR, "router": PFSENSE, "error": "template_not_found"})}': "0x10 3+3x50",
+            },
+            {40: {}, 60: {}},
+        ),
+        case(
+            "one node's Caretta agent fails its scrapes",
+            {**_with(), f"up{_labels(agent(3))}": f"1x10 0x{MINUTES - 10}"},
+            {18: {}, 30: {"NetvizCarettaAgentsMissing": [agents_missing(4)]}},
+        ),
+        case(
+            "no Caretta agent is left to scrape (the DaemonSet is gone)",
+            {**_with(), **{f"up{_labels(agent(i))}": _gone_after(10) for i in range(NODES)}},
+            {18: {}, 30: {"NetvizCarettaAgentsMissing": [agents_missing(0)]}},
+        ),
+    ]
+    return cases
+
+
+CASES = _cases()
+
+
+def alert_names(rules_text: str) -> list[str]:
+    return [r["alert"] for g in yaml.safe_load(rules_text)["groups"] for r in g["rules"] if "alert" in r]
+
+
+def unit_tests(rule_file: str, names: Iterable[str], cases: Optional[list[dict]] = None) -> dict:
+    """The promtool test file: every case, every alert of `names` checked at each eval time."""
+    tests = []
+    for c in cases or CASES:
+        checks = []
+        for minute, firing in sorted(c["expect"].items()):
+            unknown = set(firing) - set(names)
+            assert not unknown, f"case {c['name']!r} expects alerts the rule file lacks: {sorted(unknown)}"
+            for name in names:
+                checks.append({"eval_time": f"{minute}m", "alertname": name, "exp_alerts": firing.get(name, [])})
+        tests.append(
+            {
+                "name": c["name"],
+                "interval": "1m",
+                "input_series": [{"series": k, "values": v} for k, v in c["series"].items()],
+                "alert_rule_test": checks,
+            }
+        )
+    return {"rule_files": [rule_file], "evaluation_interval": "1m", "tests": tests}
+
+
+def run(rules_text: str, cases: Optional[list[dict]] = None, *, check: bool = True):
+    """`promtool check rules` then `promtool test rules` on `rules_text` (a rule file's text, as
+    Prometheus would read it) with `cases`; fails with promtool's output unless both pass."""
+    with tempfile.TemporaryDirectory(prefix="netviz-rules-") as work:
+        rules = os.path.join(work, "rules.yml")
+        with open(rules, "w") as f:
+            f.write(rules_text)
+        checked = promtool("check", "rules", rules, check=check)
+        if check:
+            count = len(alert_names(rules_text))
+            assert re.search(rf"SUCCESS: {count} rules found", checked.stdout), checked.stdout + checked.stderr
+        tests = os.path.join(work, "tests.yml")
+        with open(tests, "w") as f:
+            json.dump(unit_tests("rules.yml", alert_names(rules_text), cases), f, indent=1)  # JSON is YAML
+        return promtool("test", "rules", tests, check=check)
