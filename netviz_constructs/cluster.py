@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cdktf_cdktf_provider_helm.provider import HelmProvider, HelmProviderKubernetes
-from cdktf_cdktf_provider_kubernetes.provider import KubernetesProvider
 from constructs import Construct
+
+from .cdk import provider
+# Provider bindings of the chosen CDK engine (netviz_constructs/cdk.py).
+helm_provider = provider("helm", "provider")
+kubernetes_provider = provider("kubernetes", "provider")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -25,10 +28,10 @@ class ClusterProviders(Construct):
     def __init__(self, scope: Construct, id: str, props: ClusterProvidersProps):
         super().__init__(scope, id)
         context = props.context or None
-        KubernetesProvider(self, "kubernetes", config_path=props.kubeconfig, config_context=context)
+        kubernetes_provider.KubernetesProvider(self, "kubernetes", config_path=props.kubeconfig, config_context=context)
         if props.helm:
-            HelmProvider(
+            helm_provider.HelmProvider(
                 self,
                 "helm",
-                kubernetes=HelmProviderKubernetes(config_path=props.kubeconfig, config_context=context),
+                kubernetes=helm_provider.HelmProviderKubernetes(config_path=props.kubeconfig, config_context=context),
             )

@@ -5,10 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Mapping
 
-from cdktf_cdktf_provider_kubernetes.config_map_v1 import ConfigMapV1, ConfigMapV1Metadata
 from constructs import Construct
 
+from .cdk import provider
 from .helm_release import MANAGED_BY
+
+# Provider bindings of the chosen CDK engine (netviz_constructs/cdk.py).
+config_map_v1 = provider("kubernetes", "config_map_v1")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -25,10 +28,10 @@ class DashboardConfigMapProps:
 class DashboardConfigMap(Construct):
     def __init__(self, scope: Construct, id: str, props: DashboardConfigMapProps):
         super().__init__(scope, id)
-        ConfigMapV1(
+        config_map_v1.ConfigMapV1(
             self,
             "config-map",
-            metadata=ConfigMapV1Metadata(
+            metadata=config_map_v1.ConfigMapV1Metadata(
                 name=props.name,
                 namespace=props.namespace,
                 labels={**MANAGED_BY, **props.sidecar_labels},

@@ -9,13 +9,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Mapping
 
-import cdktf_cdktf_provider_kubernetes.deployment_v1 as k8s
-from cdktf_cdktf_provider_kubernetes.config_map_v1 import ConfigMapV1, ConfigMapV1Metadata
-from cdktf_cdktf_provider_kubernetes.service_v1 import ServiceV1, ServiceV1Metadata, ServiceV1Spec, ServiceV1SpecPort
 from constructs import Construct
 
+from .cdk import provider
 from .helm_release import MANAGED_BY, NetvizNamespace
 from .scrape import PodScrapeTarget
+
+# Provider bindings of the chosen CDK engine (netviz_constructs/cdk.py).
+config_map_v1 = provider("kubernetes", "config_map_v1")
+service_v1 = provider("kubernetes", "service_v1")
+k8s = provider("kubernetes", "deployment_v1")
 
 NAME = "goflow2"
 POD_LABELS = {"app.kubernetes.io/name": NAME, "app.kubernetes.io/component": "netflow-collector"}
@@ -101,10 +104,10 @@ class FlowCollector(Construct):
         }
         files["network.toml"] = props.network_config_toml
         files["goflow2-mapping.yaml"] = props.goflow2_mapping_yaml
-        config_map = ConfigMapV1(
+        config_map = config_map_v1.ConfigMapV1(
             self,
             "files",
-            metadata=ConfigMapV1Metadata(name=f"{NAME}-files", namespace=self.namespace, labels=labels),
+            metadata=config_map_v1.ConfigMapV1Metadata(name=f"{NAME}-files", namespace=self.namespace, labels=labels),
             data=files,
         )
         code_items = [
@@ -250,15 +253,15 @@ class FlowCollector(Construct):
             ),
         )
 
-        netflow = ServiceV1(
+        netflow = service_v1.ServiceV1(
             self,
             "netflow-service",
-            metadata=ServiceV1Metadata(name=f"{NAME}-netflow", namespace=self.namespace, labels=labels),
-            spec=ServiceV1Spec(
+            metadata=service_v1.ServiceV1Metadata(name=f"{NAME}-netflow", namespace=self.namespace, labels=labels),
+            spec=service_v1.ServiceV1Spec(
                 type="NodePort",
                 selector=dict(POD_LABELS),
                 port=[
-                    ServiceV1SpecPort(
+                    service_v1.ServiceV1SpecPort(
                         name=NETFLOW_PORT_NAME,
                         protocol="UDP",
                         port=props.netflow_port,
@@ -268,21 +271,21 @@ class FlowCollector(Construct):
                 ],
             ),
         )
-        ServiceV1(
+        service_v1.ServiceV1(
             self,
             "metrics-service",
-            metadata=ServiceV1Metadata(name=f"{NAME}-metrics", namespace=self.namespace, labels=labels),
-            spec=ServiceV1Spec(
+            metadata=service_v1.ServiceV1Metadata(name=f"{NAME}-metrics", namespace=self.namespace, labels=labels),
+            spec=service_v1.ServiceV1Spec(
                 type="ClusterIP",
                 selector=dict(POD_LABELS),
                 port=[
-                    ServiceV1SpecPort(
+                    service_v1.ServiceV1SpecPort(
                         name=COLLECTOR_METRICS_PORT_NAME,
                         protocol="TCP",
                         port=props.collector_metrics_port,
                         target_port=COLLECTOR_METRICS_PORT_NAME,
                     ),
-                    ServiceV1SpecPort(
+                    service_v1.ServiceV1SpecPort(
                         name=EXPORTER_METRICS_PORT_NAME,
                         protocol="TCP",
                         port=props.exporter_metrics_port,

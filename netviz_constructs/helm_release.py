@@ -6,9 +6,12 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
-from cdktf_cdktf_provider_helm.release import Release
-from cdktf_cdktf_provider_kubernetes.namespace_v1 import NamespaceV1, NamespaceV1Metadata
 from constructs import Construct
+
+from .cdk import first_block, nested_block, provider
+# Provider bindings of the chosen CDK engine (netviz_constructs/cdk.py).
+helm_release = provider("helm", "release")
+namespace_v1 = provider("kubernetes", "namespace_v1")
 
 MANAGED_BY = {"app.kubernetes.io/managed-by": "netviz"}
 
@@ -35,8 +38,11 @@ class NetvizNamespace(Construct):
 
     def __init__(self, scope: Construct, id: str, *, name: str):
         super().__init__(scope, id)
-        self.resource = NamespaceV1(self, "namespace", metadata=NamespaceV1Metadata(name=name, labels=dict(MANAGED_BY)))
-        self.name: str = self.resource.metadata.name
+        metadata = namespace_v1.NamespaceV1Metadata(name=name, labels=dict(MANAGED_BY))
+        self.resource = namespace_v1.NamespaceV1(
+            self, "namespace", metadata=nested_block(namespace_v1.NamespaceV1, "metadata", metadata)
+        )
+        self.name: str = first_block(self.resource.metadata).name
         """The namespace name as a token: using it makes Terraform create the namespace first."""
 
 
@@ -45,7 +51,7 @@ class PinnedChart(Construct):
 
     def __init__(self, scope: Construct, id: str, props: PinnedChartProps):
         super().__init__(scope, id)
-        self.release = Release(
+        self.release = helm_release.Release(
             self,
             "release",
             name=props.release_name,

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from cdktf import Fn, Op, Precondition
-from cdktf_cdktf_provider_kubernetes.data_kubernetes_resources import DataKubernetesResources
 from constructs import Construct
+
+from .cdk import Fn, Op, Precondition, provider
+
+# Provider bindings of the chosen CDK engine (netviz_constructs/cdk.py).
+data_kubernetes_resources = provider("kubernetes", "data_kubernetes_resources")
 
 POD_MONITOR_CRD = "podmonitors.monitoring.coreos.com"
 PROMETHEUS_RULE_CRD = "prometheusrules.monitoring.coreos.com"
@@ -20,7 +23,7 @@ class OperatorCrd(Construct):
     def __init__(self, scope: Construct, id: str, *, crd: str, kind: str):
         super().__init__(scope, id)
         self.crd, self.kind = crd, kind
-        self.lookup = DataKubernetesResources(
+        self.lookup = data_kubernetes_resources.DataKubernetesResources(
             self,
             "lookup",
             api_version="apiextensions.k8s.io/v1",

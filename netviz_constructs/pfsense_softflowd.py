@@ -19,12 +19,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from cdktf import Fn, Op, TerraformSelf, Token
-from cdktf_cdktf_provider_null.provider import NullProvider
-from cdktf_cdktf_provider_null.resource import Resource
 from constructs import Construct
 
+from .cdk import Fn, Op, TerraformSelf, Token, provider
 from .removed_block import RemovedBlock
+
+# Provider bindings of the chosen CDK engine (netviz_constructs/cdk.py).
+null_provider = provider("null", "provider")
+null_resource = provider("null", "resource")
 
 SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "pfsense_softflowd.sh"
 REMOTE_SCRIPT = "/tmp/netviz-pfsense-softflowd.sh"
@@ -96,7 +98,7 @@ def _disable_on_destroy() -> list[dict]:
 class PfsenseSoftflowd(Construct):
     def __init__(self, scope: Construct, id: str, props: PfsenseSoftflowdProps):
         super().__init__(scope, id)
-        NullProvider(self, "null")  # only this construct uses it
+        null_provider.NullProvider(self, "null")  # only this construct uses it
         triggers = {
             "script_sha256": hashlib.sha256(SCRIPT.read_bytes()).hexdigest(),
             "collector_ip": props.collector_ip,
@@ -109,7 +111,7 @@ class PfsenseSoftflowd(Construct):
             "ssh_private_key_file": props.ssh_private_key_file,
             "ssh_agent": "false" if props.ssh_private_key_file else "true",
         }
-        self.resource = Resource(self, RESOURCE_ID, triggers=triggers)
+        self.resource = null_resource.Resource(self, RESOURCE_ID, triggers=triggers)
         self.resource.add_override("connection", _connection())
         enable = run_script(
             "enable",
@@ -131,7 +133,7 @@ class PfsenseSoftflowdRemoved(Construct):
 
     def __init__(self, scope: Construct, id: str):
         super().__init__(scope, id)
-        NullProvider(self, "null")  # destroying a null_resource needs its provider
+        null_provider.NullProvider(self, "null")  # destroying a null_resource needs its provider
         RemovedBlock(
             self,
             RESOURCE_ID,

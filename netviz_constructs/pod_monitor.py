@@ -5,12 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Mapping, Optional
 
-from cdktf import TerraformResourceLifecycle
-from cdktf_cdktf_provider_kubernetes.manifest import Manifest
 from constructs import Construct
 
+from .cdk import TerraformResourceLifecycle, provider
 from .operator_crd import POD_MONITOR_CRD, OperatorCrd, PodMonitorCrd  # noqa: F401 (PodMonitorCrd: for stacks)
 from .scrape import PodScrapeTarget
+
+# Provider bindings of the chosen CDK engine (netviz_constructs/cdk.py).
+manifest = provider("kubernetes", "manifest")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -27,7 +29,7 @@ class PodMonitor(Construct):
     def __init__(self, scope: Construct, id: str, props: PodMonitorProps):
         super().__init__(scope, id)
         # A dict given straight to `manifest` keeps its keys as written: Kubernetes' camelCase.
-        Manifest(
+        manifest.Manifest(
             self,
             "manifest",
             manifest=props.target.pod_monitor(props.labels),

@@ -5,11 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping, Optional
 
-from cdktf import TerraformResourceLifecycle
-from cdktf_cdktf_provider_kubernetes.manifest import Manifest
 from constructs import Construct
 
+from .cdk import TerraformResourceLifecycle, provider
 from .operator_crd import OperatorCrd
+
+# Provider bindings of the chosen CDK engine (netviz_constructs/cdk.py).
+manifest = provider("kubernetes", "manifest")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -32,7 +34,7 @@ class PrometheusRule(Construct):
         super().__init__(scope, id)
         if props.group.get("name") != props.name:
             raise ValueError(f"PrometheusRule {props.name!r} must hold the group of its name, but {props.group.get('name')!r} was given")
-        Manifest(
+        manifest.Manifest(
             self,
             "manifest",
             manifest={

@@ -6,8 +6,9 @@ from __future__ import annotations
 from typing import Any, Optional
 
 import jsii
-from cdktf import TerraformElement, TerraformStack
 from constructs import Construct
+
+from .cdk import TerraformElement, TerraformStack
 
 
 class RemovedBlock(TerraformElement):

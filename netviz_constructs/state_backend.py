@@ -6,8 +6,9 @@ import os
 from typing import Any, Mapping
 
 import jsii
-from cdktf import LocalBackend, S3Backend, S3BackendEndpointConfig, TerraformBackend, TerraformRemoteState, TerraformStack
 from constructs import Construct
+
+from .cdk import LocalBackend, S3Backend, S3BackendEndpointConfig, TerraformBackend, TerraformRemoteState, TerraformStack
 
 from netviz_config.schema import State
 

@@ -26,9 +26,9 @@ import re
 from typing import Any
 
 import jsii
-from cdktf import IAspect, TerraformDataSource, TerraformOutput, TerraformProvider, TerraformResource, Token
 from constructs import IConstruct
 
+from .cdk import IAspect, TerraformDataSource, TerraformOutput, TerraformProvider, TerraformResource, Token
 from .removed_block import RemovedBlock
 
 # A cdktf string token, or the start of a Terraform interpolation or directive.

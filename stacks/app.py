@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cdktf import App
-
 from netviz_config import NetworkConfig
+from netviz_constructs.cdk import App
 
 from .caretta import CarettaStack
 from .goflow2 import Goflow2Stack

@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 
 import jsii
-from cdktf import Aspects, TerraformStack
 from constructs import Construct, Node
 
 from netviz_config import NetworkConfig
+from netviz_constructs.cdk import Aspects, TerraformStack
 from netviz_constructs.cluster import ClusterProviders, ClusterProvidersProps
 from netviz_constructs.state_backend import use_state_backend
 from netviz_constructs.terraform_literals import LiteralStrings

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from cdktf import TerraformOutput, Token
 from constructs import Construct
 
 from alerts import CARETTA_GROUP, FLOW_GROUP, AlertRulesConfig, rule_groups
 from dashboards import DashboardConfig
 from netviz_config import NetworkConfig
+from netviz_constructs.cdk import TerraformOutput, Token
 from netviz_constructs.helm_release import NetvizNamespace
 from netviz_constructs.monitoring import Grafana, GrafanaProps, PrometheusServer, PrometheusServerProps
 from netviz_constructs.operator_crd import PodMonitorCrd, PrometheusRuleCrd

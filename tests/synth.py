@@ -109,6 +109,15 @@ class Synthesized:
         return str(value)
 
 
+def one_block(value: Any) -> dict:
+    """A nested block as the JSON writes it: one object (cdktf's bindings) or a list of one (the
+    kubernetes provider 3.x bindings of CDK Terrain, for a namespace's metadata). Terraform reads
+    both as the same block."""
+    if isinstance(value, list):
+        (value,) = value
+    return value
+
+
 def read_string(text: str) -> str:
     """`text` as Terraform reads its literal parts: the template escapes `$${` and `%%{` become `${`
     and `%{`; interpolations (`${...}`, references) are left as they are, for tests to resolve.
@@ -149,7 +158,7 @@ def config_text(edit: Optional[Callable[[str], str]] = None) -> str:
 
 def synth(text: Optional[str] = None, outdir: Optional[str] = None) -> Synthesized:
     """Synthesize the app for the config `text` (default: the shipped network.toml)."""
-    from cdktf import App
+    from netviz_constructs.cdk import App
 
     import netviz_config
     from stacks.app import build
@@ -176,4 +185,4 @@ def toml_of(text: str) -> dict:
     return tomllib.loads(text)
 
 
-__all__ = ["Synthesized", "synth", "config_text", "toml_of", "REPO", "DEFAULT_CONFIG", "os"]
+__all__ = ["Synthesized", "synth", "one_block", "config_text", "toml_of", "REPO", "DEFAULT_CONFIG", "os"]

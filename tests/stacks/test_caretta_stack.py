@@ -2,12 +2,12 @@
 
 import pytest
 
-from tests.synth import config_text, synth
+from tests.synth import config_text, one_block, synth
 
 
 def test_namespace_is_caretta(synthesized):
     ns = synthesized.resource("caretta", "kubernetes_namespace_v1", "caretta_namespace")
-    assert ns["metadata"]["name"] == "caretta"
+    assert one_block(ns["metadata"])["name"] == "caretta"
 
 
 def test_release_is_the_pinned_groundcover_chart(synthesized):

@@ -2,6 +2,8 @@
 
 import pytest
 
+from tests.synth import one_block
+
 
 @pytest.fixture(scope="module")
 def deployment(synthesized):
@@ -19,7 +21,7 @@ def containers(pod):
 
 def test_namespace_is_goflow2(synthesized, deployment):
     ns = synthesized.resource("goflow2", "kubernetes_namespace_v1", "goflow2_namespace")
-    assert ns["metadata"]["name"] == "goflow2"
+    assert one_block(ns["metadata"])["name"] == "goflow2"
     assert deployment["metadata"]["namespace"] == "${kubernetes_namespace_v1.goflow2_namespace.metadata[0].name}"
 
 

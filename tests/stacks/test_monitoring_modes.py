@@ -4,7 +4,7 @@ import pytest
 import yaml
 
 from netviz_constructs.caretta_agents import AGENT_POD_LABELS
-from tests.synth import config_text, synth
+from tests.synth import config_text, one_block, synth
 
 USER_PROMETHEUS_VALUES = """\
 server:
@@ -172,7 +172,7 @@ def test_caretta_pod_monitor_selects_every_agent_pod(operated):
     m = pod_monitors(operated)["caretta"]
     assert selects(m["spec"]["selector"], agent_labels)
     assert not selects(m["spec"]["selector"], {**agent_labels, "app.kubernetes.io/instance": "other"})
-    assert m["metadata"]["namespace"] == operated.resource("caretta", "kubernetes_namespace_v1", "caretta_namespace")["metadata"]["name"]
+    assert m["metadata"]["namespace"] == one_block(operated.resource("caretta", "kubernetes_namespace_v1", "caretta_namespace")["metadata"])["name"]
 
 
 def test_goflow2_pod_monitors_select_the_collector_pod_and_its_ports(operated):

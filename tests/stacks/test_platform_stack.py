@@ -5,6 +5,8 @@ import json
 import pytest
 import yaml
 
+from tests.synth import one_block
+
 
 @pytest.fixture(scope="module")
 def prometheus_values(synthesized):
@@ -20,7 +22,7 @@ def scrape_jobs(synthesized, prometheus_values):
 
 def test_monitoring_namespace(synthesized):
     ns = synthesized.resource("platform", "kubernetes_namespace_v1", "monitoring_namespace")
-    assert ns["metadata"]["name"] == "monitoring"
+    assert one_block(ns["metadata"])["name"] == "monitoring"
 
 
 @pytest.mark.parametrize(

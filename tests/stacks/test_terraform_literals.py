@@ -6,13 +6,15 @@ from __future__ import annotations
 import json
 import random
 
-from cdktf import App, Aspects, LocalBackend, TerraformOutput, TerraformStack
-from cdktf_cdktf_provider_kubernetes.config_map_v1 import ConfigMapV1, ConfigMapV1Metadata
-from cdktf_cdktf_provider_kubernetes.namespace_v1 import NamespaceV1, NamespaceV1Metadata
-from cdktf_cdktf_provider_kubernetes.provider import KubernetesProvider
+from netviz_constructs.cdk import App, Aspects, LocalBackend, TerraformOutput, TerraformStack, first_block, nested_block, provider
 
 from netviz_constructs.terraform_literals import LiteralStrings, escape_template
 from tests.support.terraform import Terraform, builtin_rewrite
+
+# Provider bindings of the chosen CDK engine (netviz_constructs/cdk.py).
+config_map_v1 = provider("kubernetes", "config_map_v1")
+namespace_v1 = provider("kubernetes", "namespace_v1")
+kubernetes_provider = provider("kubernetes", "provider")
 
 TRICKY = [
     "${datasource}", "$${already escaped}", "$$${three}", "%{if x}y%{endif}", "%%{two}", "100% {not one}",
@@ -33,12 +35,13 @@ def test_terraform_stores_each_text_exactly_and_keeps_references(tmp_path):
     stack = TerraformStack(app, "literals")
     Aspects.of(stack).add(LiteralStrings())
     LocalBackend(stack, path=str(tmp_path / "literals.tfstate"))
-    KubernetesProvider(stack, "kubernetes", config_path="~/.kube/${config}")
-    namespace = NamespaceV1(stack, "namespace", metadata=NamespaceV1Metadata(name="literal-test"))
+    kubernetes_provider.KubernetesProvider(stack, "kubernetes", config_path="~/.kube/${config}")
+    metadata = nested_block(namespace_v1.NamespaceV1, "metadata", namespace_v1.NamespaceV1Metadata(name="literal-test"))
+    namespace = namespace_v1.NamespaceV1(stack, "namespace", metadata=metadata)
     data = {f"text-{i}": t for i, t in enumerate(texts)}
-    data["with-reference"] = "ns=" + namespace.metadata.name + " ${not-a-reference}"
+    data["with-reference"] = "ns=" + first_block(namespace.metadata).name + " ${not-a-reference}"
     data["key ${with} %{template}"] = "value"
-    ConfigMapV1(stack, "texts", metadata=ConfigMapV1Metadata(name="texts", namespace=namespace.metadata.name), data=data)
+    config_map_v1.ConfigMapV1(stack, "texts", metadata=config_map_v1.ConfigMapV1Metadata(name="texts", namespace=first_block(namespace.metadata).name), data=data)
     TerraformOutput(stack, "out", value="${literal}", description="a description ${is not a template}")
     app.synth()
     synthesized = json.loads((tmp_path / "cdktf.out" / "stacks" / "literals" / "cdk.tf.json").read_text())
