@@ -111,3 +111,40 @@ def render(snap: Snapshot) -> bytes:
            "Times the input was opened again after its writer went away (FIFO) or it was replaced (file).",
            snap.input_reopens)
     return "".join(out).encode("utf-8")
+
+
+# ---- names (flow_exporter/names.py) ---------------------------------------------------------------
+
+NAME_LOOKUP_HELP = {
+    "name": "a name, shown",
+    "no_name": "NXDOMAIN or no PTR record",
+    "invalid_name": "a name refused (length, characters, or an address)",
+    "failed": "SERVFAIL, REFUSED, another error or a malformed reply",
+    "timeout": "no reply within names.timeout",
+    "unreachable": "no DNS server, or it could not be reached",
+}
+
+
+def render_names(info_rows, stats: dict) -> bytes:
+    """`netviz_host_info` (one series per named address: NameResolver.info) and the resolver's self
+    metrics. Every lookup outcome is present from the first scrape."""
+    out: list[str] = []
+    _header(out, "netviz_host_info", "gauge",
+            "1 for each named address: its name from network.toml (source config) or reverse DNS (source dns). "
+            "Join on host to show names beside addresses.")
+    out.extend(f"netviz_host_info{_labels((('host', host), ('name', name), ('source', source)))} 1\n"
+               for host, name, source in info_rows)
+    _header(out, "netviz_flow_exporter_name_lookups_total", "counter",
+            "Reverse DNS lookups answered, by outcome: " + "; ".join(f"{k}: {v}" for k, v in NAME_LOOKUP_HELP.items()) + ".")
+    for outcome in sorted(stats["outcomes"]):
+        out.append(f'netviz_flow_exporter_name_lookups_total{{outcome="{outcome}"}} {stats["outcomes"][outcome]}\n')
+    _header(out, "netviz_flow_exporter_name_requests_dropped_total", "counter",
+            "Addresses not queued for a reverse lookup because the queue (names.queue_size) was full; "
+            "they are asked for at a later scrape.")
+    out.append(f"netviz_flow_exporter_name_requests_dropped_total {stats['dropped']}\n")
+    _header(out, "netviz_flow_exporter_names_queued", "gauge", "Addresses waiting for a reverse lookup now.")
+    out.append(f"netviz_flow_exporter_names_queued {stats['queued']}\n")
+    _header(out, "netviz_flow_exporter_names_cached", "gauge",
+            "Reverse lookup answers remembered now (names and no-names; at most names.cache_size).")
+    out.append(f"netviz_flow_exporter_names_cached {stats['cached']}\n")
+    return "".join(out).encode("utf-8")

@@ -313,3 +313,26 @@ def test_rule_labels_default_to_the_pod_monitor_label(tmp_path):
     assert load_text(tmp_path, text).monitoring.rule_labels == {"release": "kps"}
     text += 'rule_label = "role"\nrule_label_value = "alert-rules"\n'
     assert load_text(tmp_path, text).monitoring.rule_labels == {"role": "alert-rules"}
+
+
+def test_names_default_to_reverse_dns_at_the_pfsense_address(tmp_path):
+    c = netviz_config.load(str(DEFAULT_CONFIG))
+    assert c.names.enabled is True and c.names.dns_server == ""
+    assert c.names_dns_server == c.pfsense.address == "10.0.20.1"
+    c = load_text(tmp_path, DEFAULT_CONFIG.read_text() + '\n[names]\ndns_server = "192.168.1.1"\nstrip_domain = "home.arpa"\n')
+    assert c.names_dns_server == "192.168.1.1" and c.names.strip_domain == "home.arpa"
+    c = load_text(tmp_path, DEFAULT_CONFIG.read_text() + "\n[names]\nenabled = false\n")
+    assert c.names_dns_server is None  # names off: the pod keeps the cluster's DNS
+
+
+@pytest.mark.parametrize("line, problem", [
+    ('dns_server = "pfsense.home.arpa"', "names.dns_server: expected empty, or an IPv4 or IPv6 address such as 10.0.20.1, but 'pfsense.home.arpa' was provided"),
+    ('strip_domain = "home arpa"', "names.strip_domain: expected empty, or a DNS domain such as home.arpa, but 'home arpa' was provided"),
+    ('timeout = "0s"', "names.timeout: expected a Prometheus duration above 0 such as 15m, but '0s' was provided"),
+    ("queries_per_second = 0", "names.queries_per_second: expected a whole number between 1 and 1000, but 0 was provided"),
+    ("workers = 17", "names.workers: expected a whole number between 1 and 16, but 17 was provided"),
+    ("queue_size = 0", "names.queue_size: expected a whole number between 1 and 100000, but 0 was provided"),
+    ('cache_for = "forever"', "names.cache_for: expected a Prometheus duration above 0 such as 15m, but 'forever' was provided"),
+])
+def test_bad_names_settings_are_refused_by_name(tmp_path, line, problem):
+    assert problems_of(tmp_path, DEFAULT_CONFIG.read_text() + f"\n[names]\n{line}\n") == [problem]
