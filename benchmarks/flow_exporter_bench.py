@@ -7,7 +7,7 @@
    three subnets (two monitored by softflowd, so inter-VLAN flows arrive twice), named hosts,
    a long tail of ~30,000 external peers (IPv4 and IPv6) so the series cap is reached and eviction
    runs, TCP/UDP/ICMP with well-known and ephemeral ports, a few sampled records and 0.1% bad lines.
-2. In a child process pinned to one CPU (so its peak RSS is the exporter's alone, not this
+2. In a child process pinned to one CPU (every family counted, conversations under their own budget) (so its peak RSS is the exporter's alone, not this
    script's), reads the file the way the exporter reads its FIFO (64 KiB os.read, LineSplitter,
    Aggregator.ingest) and renders /metrics once at the end.
    Then, for comparison, the same lines through the reference path alone (no fast path), checking
@@ -137,7 +137,10 @@ def child(path: str, config_path: str, max_series: int) -> None:
     reference = Aggregator(settings, fast_path=False)
     reference_s = ingest_all(reference)
     assert reference.snapshot().series == snap.series, "fast and reference paths disagree"
+    (_family, conversation_series, conversation_budget, conversation_evictions), = snap.families
     print(json.dumps({
+        "conversation_series": conversation_series, "conversation_budget": conversation_budget,
+        "conversation_evictions": conversation_evictions,
         "records": snap.records, "seconds": elapsed, "series": snap.series_count, "evictions": snap.evictions,
         "duplicates": snap.duplicates, "rejected": sum(snap.rejected.values()), "peak_rss_mib": rss_mib,
         "render_seconds": render_s, "exposition_bytes": len(body), "reference_seconds": reference_s,
@@ -192,6 +195,8 @@ def main() -> None:
     print(f"exporter: {result['records']} lines in {result['seconds']:.2f} s on CPU {cpu}; "
           f"series {result['series']} (cap {args.max_series}), evictions {result['evictions']}, "
           f"duplicates {result['duplicates']}, rejected {result['rejected']}")
+    print(f"conversations: series {result['conversation_series']} (budget {result['conversation_budget']}), "
+          f"evictions {result['conversation_evictions']}")
     print(f"one /metrics render at the cap: {result['render_seconds'] * 1000:.0f} ms, {result['exposition_bytes']} bytes")
     print(f"reference path only (json.loads + checks, as for output without the mapping): "
           f"{result['records'] / result['reference_seconds']:.0f} flows/s, same metrics")

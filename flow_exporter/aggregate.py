@@ -31,7 +31,7 @@ import logging
 import threading
 
 from .record import FAST_LINE, REJECT_REASONS, parse_line
-from .series import FLOW, SERVICE, SeriesStore
+from .series import CONVERSATION, FLOW, SERIES_PER_FAMILY, SERVICE, SeriesStore
 from .services import PORT_PROTOCOLS, WELL_KNOWN_PORTS
 from .settings import AddressInfo, Classifier, ExporterSettings
 
@@ -111,7 +111,7 @@ class Snapshot:
     """What one scrape shows, copied under the lock and rendered outside it."""
 
     __slots__ = ("series", "records", "rejected", "duplicates", "unmapped_interface", "series_count",
-                 "series_limit", "evictions", "newest_ns", "input_reopens", "fallback", "glued_lines")
+                 "series_limit", "evictions", "families", "newest_ns", "input_reopens", "fallback", "glued_lines")
 
     def __init__(self, **values):
         for name, value in values.items():
@@ -127,6 +127,8 @@ class Aggregator:
         self._fast_match = FAST_LINE.fullmatch if fast_path else _never
         self._classifier = Classifier(settings)
         self._store = SeriesStore(settings.max_series)
+        # Conversations under their own budget (series.CONVERSATION says why).
+        self._conversations = SeriesStore(settings.conversation_series, SERIES_PER_FAMILY[CONVERSATION])
         self._known_if = settings.if_indexes
         # Service keys built once: proto -> {well-known port -> key}, and proto -> the `other` key.
         self._service_keys = {
@@ -148,6 +150,9 @@ class Aggregator:
         """Count a batch of input lines (bytes, without their newline)."""
         flow_sums: dict[tuple, list] = {}  # (FLOW, src subnet, dst subnet, proto) -> [bytes, packets, flows]
         byte_sums: dict[tuple, int] = {}  # host, external and service keys -> bytes
+        # (source AddressInfo, destination AddressInfo, service key) -> [bytes, packets]: objects the
+        # loop already holds, hashed by identity; the conversation's store key is built per batch key.
+        conversation_sums: dict[tuple, list] = {}
         rejected: dict[str, int] = {}
         examples: dict[str, bytes] = {}  # the first rejected line of each reason, described in the log
         duplicates = unmapped = 0
@@ -162,6 +167,7 @@ class Aggregator:
         other_service_keys = self._other_service_keys
         flow_get = flow_sums.get
         byte_get = byte_sums.get
+        conversation_get = conversation_sums.get
         fallback = glued = stray = 0
         unglued: list = []  # the records of glued lines, counted as a batch of their own after this one
         # Parsing and summing touch only this call's dicts and the classifier's cache (used by the one
@@ -248,6 +254,13 @@ class Aggregator:
             else:
                 key = ports.get(dport) or ports.get(sport) or other_service_keys[proto]
             byte_sums[key] = byte_get(key, 0) + nbytes
+            key = (s, d, key)
+            sums = conversation_get(key)
+            if sums is None:
+                conversation_sums[key] = [nbytes, packets]
+            else:
+                sums[0] += nbytes
+                sums[1] += packets
 
         with self._lock:
             self.records += len(lines) - glued - stray
@@ -271,6 +284,9 @@ class Aggregator:
             add1 = store.add1
             for key, amount in byte_sums.items():
                 add1(key, amount)
+            add = self._conversations.add
+            for (s, d, (_family, proto, port, service)), amounts in conversation_sums.items():
+                add((CONVERSATION, s.address, s.subnet, d.address, d.subnet, proto, port, service), amounts)
         if unglued:
             self.ingest(unglued)  # split at every "}{": no line of it is glued again
 
@@ -283,14 +299,14 @@ class Aggregator:
     def snapshot(self) -> Snapshot:
         """Everything as it is now (tests, the benchmark's checks)."""
         with self._lock:
-            return self._snapshot(self._store.snapshot())
+            return self._snapshot(self._store.snapshot() + self._conversations.snapshot())
 
     def scrape_snapshot(self) -> Snapshot:
         """What /metrics serves: `snapshot`, except that flow series created since the previous
         scrape show 0 this once (series.SeriesStore.scrape_snapshot: increase() cannot see a
         series' first sample)."""
         with self._lock:
-            return self._snapshot(self._store.scrape_snapshot())
+            return self._snapshot(self._store.scrape_snapshot() + self._conversations.scrape_snapshot())
 
     def _snapshot(self, series) -> Snapshot:
         """Call with the lock held."""
@@ -300,9 +316,13 @@ class Aggregator:
             rejected=dict(self.rejected),
             duplicates=self.duplicates,
             unmapped_interface=self.unmapped_interface,
+            # the families under max_series; the conversations have their own figures in `families`
             series_count=self._store.series,
             series_limit=self._store.max_series,
             evictions=self._store.evictions,
+            # (family, series, budget, evictions) of the families with a budget of their own
+            families=[(CONVERSATION, self._conversations.series, self._conversations.max_series,
+                       self._conversations.evictions)],
             newest_ns=self.newest_ns,
             input_reopens=self.input_reopens,
             fallback=self.fallback,

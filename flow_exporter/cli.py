@@ -131,7 +131,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         # only queues (flow_exporter/names.py).
         local, external = snapshot_addresses(snapshot.series)
         names.request(local, external)
-        return render(snapshot) + render_names(names.info(local | external), names.stats())
+        return render(snapshot) + render_names(names.info(local | external), names.stats(), settings.kubernetes_nodes)
 
     try:
         server = make_server(host, port, metrics)

@@ -15,7 +15,7 @@ import math
 
 from .aggregate import Snapshot
 from .record import REJECT_REASONS
-from .series import EXTERNAL_PEER, FLOW, HOST, SERVICE
+from .series import CONVERSATION, EXTERNAL_PEER, FLOW, HOST, SERVICE
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -33,6 +33,21 @@ FLOW_METRICS = (
      "Bytes between local hosts and each external address; outbound is local to peer, inbound peer to local."),
     (SERVICE, 0, "netviz_service_bytes_total", ("proto", "port", "service"),
      "Bytes by well-known server port (destination port if well known, else source port, else other)."),
+    (CONVERSATION, 0, "netviz_conversation_bytes_total", ("src", "src_subnet", "dst", "dst_subnet", "proto", "port", "service"),
+     "Bytes src sent to dst (host addresses, local or external) by protocol and well-known server port; its own "
+     "series budget (flow_exporter.conversation_series), least recently updated evicted beyond it."),
+    (CONVERSATION, 1, "netviz_conversation_packets_total", ("src", "src_subnet", "dst", "dst_subnet", "proto", "port", "service"),
+     "Packets src sent to dst by protocol and well-known server port."),
+)
+
+# Per-family self metrics of the families with a budget of their own: (name, type, help, column of
+# Snapshot.families' (family, series, budget, evictions) rows).
+FAMILY_METRICS = (
+    ("netviz_flow_exporter_family_series", "gauge", "Series exported now, by family with a budget of its own.", 1),
+    ("netviz_flow_exporter_family_series_limit", "gauge",
+     "Series budget of each family with one of its own (conversations: flow_exporter.conversation_series).", 2),
+    ("netviz_flow_exporter_family_evictions_total", "counter",
+     "Series evicted by family: its least recently updated, because it was over its own budget.", 3),
 )
 
 
@@ -100,10 +115,15 @@ def render(snap: Snapshot) -> bytes:
     single("netviz_flow_exporter_records_unmapped_interface_total", "counter",
            "Records counted whose in_if is 0 or no subnet's netflow_if_index, so they could not be deduplicated.",
            snap.unmapped_interface)
-    single("netviz_flow_exporter_series", "gauge", "Flow series exported now.", snap.series_count)
-    single("netviz_flow_exporter_series_limit", "gauge", "Hard cap on flow series (max_series).", snap.series_limit)
+    single("netviz_flow_exporter_series", "gauge",
+           "Flow series exported now under max_series (every family but conversations, which have a budget of their "
+           "own: netviz_flow_exporter_family_series).", snap.series_count)
+    single("netviz_flow_exporter_series_limit", "gauge", "Hard cap on those flow series (max_series).", snap.series_limit)
     single("netviz_flow_exporter_evictions_total", "counter",
-           "Flow series evicted (least recently updated first) to stay under the cap.", snap.evictions)
+           "Flow series evicted (least recently updated first) to stay under max_series.", snap.evictions)
+    for name, kind, help_text, column in FAMILY_METRICS:
+        _header(out, name, kind, help_text)
+        out.extend(f'{name}{{family="{row[0]}"}} {row[column]}\n' for row in sorted(snap.families))
     single("netviz_flow_exporter_last_record_timestamp_seconds", "gauge",
            "time_received_ns of the newest valid record, in seconds since the epoch (0 before the first).",
            snap.newest_ns / 1e9 if snap.newest_ns else 0)
@@ -125,10 +145,16 @@ NAME_LOOKUP_HELP = {
 }
 
 
-def render_names(info_rows, stats: dict) -> bytes:
-    """`netviz_host_info` (one series per named address: NameResolver.info) and the resolver's self
-    metrics. Every lookup outcome is present from the first scrape."""
+def render_names(info_rows, stats: dict, kubernetes_nodes=()) -> bytes:
+    """`netviz_host_info` (one series per named address: NameResolver.info), the Kubernetes nodes
+    ((address, node name) pairs of the config) and the resolver's self metrics. Every lookup outcome
+    is present from the first scrape."""
     out: list[str] = []
+    _header(out, "netviz_kubernetes_node_info", "gauge",
+            "1 for each Kubernetes node of network.toml (kubernetes.nodes): its address and node name, so a "
+            "dashboard can tell nodes from other hosts (Network map links them to K8s Pod Topology).")
+    out.extend(f"netviz_kubernetes_node_info{_labels((('host', host), ('node', node)))} 1\n"
+               for host, node in sorted(kubernetes_nodes))
     _header(out, "netviz_host_info", "gauge",
             "1 for each named address: its name from network.toml (source config) or reverse DNS (source dns). "
             "Join on host to show names beside addresses.")

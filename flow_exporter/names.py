@@ -240,7 +240,8 @@ class NameResolver:
 def snapshot_addresses(series) -> tuple[set, set]:
     """(local, external) addresses of a series snapshot's keys (series.py families), the ones
     whose names the dashboards show."""
-    from .series import EXTERNAL_PEER, HOST
+    from .series import CONVERSATION, EXTERNAL_PEER, HOST
+    from .settings import EXTERNAL
 
     local, external = set(), set()
     for key, _counters in series:
@@ -249,4 +250,7 @@ def snapshot_addresses(series) -> tuple[set, set]:
             local.add(key[2])
         elif family == EXTERNAL_PEER:
             external.add(key[1])
+        elif family == CONVERSATION:  # (family, src, src_subnet, dst, dst_subnet, ...)
+            (external if key[2] == EXTERNAL else local).add(key[1])
+            (external if key[4] == EXTERNAL else local).add(key[3])
     return local, external

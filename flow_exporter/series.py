@@ -32,14 +32,19 @@ FLOW = "flow"
 HOST = "host"
 EXTERNAL_PEER = "external"
 SERVICE = "service"
+# Host-to-host conversations: held in a SeriesStore of their own, under a budget of their own
+# (flow_exporter.conversation_series), so that the many pairs a busy network has cannot evict the
+# subnet-pair, host, peer and service series, nor those them. Two series a key: bytes, packets.
+CONVERSATION = "conversations"
 
-SERIES_PER_FAMILY = {FLOW: 3, HOST: 1, EXTERNAL_PEER: 1, SERVICE: 1}
+SERIES_PER_FAMILY = {FLOW: 3, HOST: 1, EXTERNAL_PEER: 1, SERVICE: 1, CONVERSATION: 2}
 
 
 class SeriesStore:
-    def __init__(self, max_series: int):
-        if max_series < max(SERIES_PER_FAMILY.values()):
-            raise ValueError(f"max_series must be at least 3, but {max_series} was provided")
+    def __init__(self, max_series: int, largest_key: int = 3):
+        """`largest_key`: series of the largest key it will hold (a subnet pair's 3; a conversation's 2)."""
+        if max_series < largest_key:
+            raise ValueError(f"max_series must be at least {largest_key}, but {max_series} was provided")
         self.max_series = max_series
         self.series = 0  # exported series now
         self.evictions = 0  # series evicted since start

@@ -37,6 +37,8 @@ class ExporterSettings:
     subnets: tuple[SubnetInfo, ...]
     host_names: dict  # canonical address text -> configured name
     max_series: int
+    conversation_series: int = 4000  # the conversations family's own budget (series.CONVERSATION)
+    kubernetes_nodes: tuple = ()  # (canonical address, node name) of kubernetes.nodes
 
     @property
     def if_indexes(self) -> frozenset:
@@ -57,7 +59,9 @@ def from_network_config(cfg, max_series: Optional[int] = None) -> ExporterSettin
     names: dict[str, str] = {}
     for entry in (*cfg.hosts, *cfg.kubernetes.nodes):
         names.setdefault(str(_unmapped(ipaddress.ip_address(entry.address))), entry.name)
-    return ExporterSettings(subnets=subnets, host_names=names, max_series=limit)
+    nodes = tuple((str(_unmapped(ipaddress.ip_address(n.address))), n.name) for n in cfg.kubernetes.nodes)
+    return ExporterSettings(subnets=subnets, host_names=names, max_series=limit,
+                            conversation_series=cfg.flow_exporter.conversation_series, kubernetes_nodes=nodes)
 
 
 class AddressInfo:

@@ -149,6 +149,13 @@ class FlowExporter:
         "At least 3: one flow key is three series (bytes, packets, flows), and the exporter refuses less.",
         check=checks.at_least(3),
     )
+    conversation_series: int = setting(
+        4000,
+        doc="Series budget of the conversations family (netviz_conversation_bytes_total and _packets_total: "
+        "two series per source, destination, protocol and service), apart from max_series: beyond it the "
+        "least recently updated conversations are evicted, never another family's series. At least 2.",
+        check=checks.at_least(2),
+    )
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -138,6 +138,10 @@ def expected_metrics(records: list[dict]) -> dict:
                     break
         service = WELL_KNOWN_PORTS[port] if port != "other" else "other"
         out[("netviz_service_bytes_total", (("port", str(port)), ("proto", proto), ("service", service)))] += nbytes
+        conversation = (("dst", dst), ("dst_subnet", d_net), ("port", str(port)), ("proto", proto), ("service", service),
+                        ("src", src), ("src_subnet", s_net))
+        out[("netviz_conversation_bytes_total", conversation)] += nbytes
+        out[("netviz_conversation_packets_total", conversation)] += r["packets"] * rate
     return {"series": {(n, frozenset(l)): v for (n, l), v in out.items()}, "duplicates": duplicates}
 
 
@@ -153,7 +157,8 @@ def feed(agg, lines: list[bytes], cuts: list[int]) -> None:
 
 
 FLOW_FAMILIES = ("netviz_flow_bytes_total", "netviz_flow_packets_total", "netviz_flows_total",
-                 "netviz_host_bytes_total", "netviz_external_bytes_total", "netviz_service_bytes_total")
+                 "netviz_host_bytes_total", "netviz_external_bytes_total", "netviz_service_bytes_total",
+                 "netviz_conversation_bytes_total", "netviz_conversation_packets_total")
 
 
 @PROPS
@@ -181,7 +186,9 @@ def test_hostile_lines_interleaved_with_good_ones_never_cost_a_good_record(items
     assert snap.records == len(lines)
     assert sum(snap.rejected.values()) == len(lines) - len(good)
     assert snap.duplicates == want["duplicates"]
-    assert value(m, "netviz_flow_exporter_series") == len(want["series"])
+    conversations = sum(1 for name, _ in want["series"] if name.startswith("netviz_conversation_"))
+    assert value(m, "netviz_flow_exporter_series") == len(want["series"]) - conversations
+    assert value(m, "netviz_flow_exporter_family_series", family="conversations") == conversations
 
 
 # Lines near the fast path's layout: GoFlow2's format with edge values and single-byte damage.

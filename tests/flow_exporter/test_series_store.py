@@ -43,7 +43,7 @@ def test_the_cap_holds_across_families_and_is_reported():
     m = metrics(agg)
     # THEN never more than 20 series are exported, and the newest peer survives
     exported = sum(1 for (name, _), _v in m.items()
-                   if name.startswith("netviz_") and not name.startswith("netviz_flow_exporter_"))
+                   if name.startswith("netviz_") and not name.startswith(("netviz_flow_exporter_", "netviz_conversation_")))
     assert exported == value(m, "netviz_flow_exporter_series") <= 20
     assert value(m, "netviz_flow_exporter_series_limit") == 20
     # 20 = 3 (subnet pair) + 1 (host sent) + 1 (service https) + 15 peers: 85 peers evicted
