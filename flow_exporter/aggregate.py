@@ -21,14 +21,16 @@ other line (fast path first); each glued line leaves one empty line per extra re
 and that many later empty lines are separators, not rejected records. Counted in
 netviz_flow_exporter_glued_lines_total; no record is lost.
 
-/metrics serves `scrape_snapshot`, in which a flow series created since the previous scrape shows 0
-once, so that Prometheus' increase() counts its first flows (series.py says why and what it costs).
+/metrics serves `scrape_snapshot`, in which a flow series shows 0 until new_series_zero_seconds have
+passed since it was created, so that every scraper's increase() counts its first flows (series.py
+says why and what it costs).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from .record import FAST_LINE, REJECT_REASONS, parse_line
 from .series import FLOW, SERVICE, SeriesStore
@@ -111,7 +113,8 @@ class Snapshot:
     """What one scrape shows, copied under the lock and rendered outside it."""
 
     __slots__ = ("series", "records", "rejected", "duplicates", "unmapped_interface", "series_count",
-                 "series_limit", "evictions", "newest_ns", "input_reopens", "fallback", "glued_lines")
+                 "series_limit", "evictions", "families", "new_series", "newest_ns", "input_reopens",
+                 "fallback", "glued_lines")
 
     def __init__(self, **values):
         for name, value in values.items():
@@ -121,12 +124,14 @@ class Snapshot:
 class Aggregator:
     """Thread-safe: `ingest` runs on the reader thread, `scrape_snapshot` on HTTP threads."""
 
-    def __init__(self, settings: ExporterSettings, fast_path: bool = True):
-        """`fast_path=False` sends every line through record.parse_line (tests compare the two)."""
+    def __init__(self, settings: ExporterSettings, fast_path: bool = True, clock=time.monotonic):
+        """`fast_path=False` sends every line through record.parse_line (tests compare the two).
+        `clock`: seconds, for the new-series window (tests pass their own)."""
         self._lock = threading.Lock()
         self._fast_match = FAST_LINE.fullmatch if fast_path else _never
         self._classifier = Classifier(settings)
-        self._store = SeriesStore(settings.max_series)
+        self._clock = clock
+        self._store = SeriesStore(settings.series_budgets, settings.new_series_zero_seconds, clock)
         self._known_if = settings.if_indexes
         # Service keys built once: proto -> {well-known port -> key}, and proto -> the `other` key.
         self._service_keys = {
@@ -286,23 +291,27 @@ class Aggregator:
             return self._snapshot(self._store.snapshot())
 
     def scrape_snapshot(self) -> Snapshot:
-        """What /metrics serves: `snapshot`, except that flow series created since the previous
-        scrape show 0 this once (series.SeriesStore.scrape_snapshot: increase() cannot see a
-        series' first sample)."""
+        """What /metrics serves: `snapshot`, except that flow series created less than
+        new_series_zero_seconds ago show 0 (series.SeriesStore.scrape_snapshot: increase() cannot see
+        a series' first sample). Depends on the time only: any client may scrape, any number of times."""
         with self._lock:
-            return self._snapshot(self._store.scrape_snapshot())
+            now = self._clock()
+            return self._snapshot(self._store.scrape_snapshot(now), self._store.new_series(now))
 
-    def _snapshot(self, series) -> Snapshot:
-        """Call with the lock held."""
+    def _snapshot(self, series, new_series: int = 0) -> Snapshot:
+        """Call with the lock held. `new_series`: how many of `series` are shown at 0."""
+        store = self._store
         return Snapshot(
             series=series,
             records=self.records,
             rejected=dict(self.rejected),
             duplicates=self.duplicates,
             unmapped_interface=self.unmapped_interface,
-            series_count=self._store.series,
-            series_limit=self._store.max_series,
-            evictions=self._store.evictions,
+            series_count=store.series,
+            series_limit=store.limit,
+            evictions=store.evictions,
+            families=store.families(),
+            new_series=new_series,
             newest_ns=self.newest_ns,
             input_reopens=self.input_reopens,
             fallback=self.fallback,
