@@ -16,8 +16,8 @@ from .series import EXTERNAL_PEER, HOST, SeriesStore
 EXTERNAL = "external"
 
 # Distinct addresses remembered by the classifier. An entry (AddressInfo and its keys) is under
-# 1 KiB, so 16384 stay under 16 MiB (the benchmark measures the whole process at the cap);
-# when full it starts again empty (a miss only costs one ipaddress parse).
+# 1 KiB, so 16384 stay under 16 MiB (the benchmark measures the whole process with full budgets);
+# when full it starts again empty (a miss only costs one parse).
 ADDRESS_CACHE_SIZE = 16384
 
 
