@@ -33,7 +33,7 @@ import threading
 import time
 
 from .record import FAST_LINE, REJECT_REASONS, parse_line
-from .series import FLOW, SERVICE, SeriesStore
+from .series import EXTERNAL_PEER, FLOW, HOST, SERVICE, SeriesStore
 from .services import PORT_PROTOCOLS, WELL_KNOWN_PORTS
 from .settings import AddressInfo, Classifier, ExporterSettings
 
@@ -152,7 +152,10 @@ class Aggregator:
     def ingest(self, lines) -> None:
         """Count a batch of input lines (bytes, without their newline)."""
         flow_sums: dict[tuple, list] = {}  # (FLOW, src subnet, dst subnet, proto) -> [bytes, packets, flows]
-        byte_sums: dict[tuple, int] = {}  # host, external and service keys -> bytes
+        # host, external peer and service keys -> bytes, one dict per family (flushed per family)
+        host_sums: dict[tuple, int] = {}
+        peer_sums: dict[tuple, int] = {}
+        service_sums: dict[tuple, int] = {}
         rejected: dict[str, int] = {}
         examples: dict[str, bytes] = {}  # the first rejected line of each reason, described in the log
         duplicates = unmapped = 0
@@ -166,7 +169,7 @@ class Aggregator:
         service_keys = self._service_keys
         other_service_keys = self._other_service_keys
         flow_get = flow_sums.get
-        byte_get = byte_sums.get
+        host_get, peer_get, service_get = host_sums.get, peer_sums.get, service_sums.get
         fallback = glued = stray = 0
         unglued: list = []  # the records of glued lines, counted as a batch of their own after this one
         # Parsing and summing touch only this call's dicts and the classifier's cache (used by the one
@@ -235,24 +238,25 @@ class Aggregator:
                 sums[2] += 1
             if s.local:
                 key = s.sent_key
-                byte_sums[key] = byte_get(key, 0) + nbytes
+                host_sums[key] = host_get(key, 0) + nbytes
                 if d.local:
                     key = d.received_key
+                    host_sums[key] = host_get(key, 0) + nbytes
                 else:
                     key = d.outbound_key
-                byte_sums[key] = byte_get(key, 0) + nbytes
+                    peer_sums[key] = peer_get(key, 0) + nbytes
             elif d.local:
                 key = d.received_key
-                byte_sums[key] = byte_get(key, 0) + nbytes
+                host_sums[key] = host_get(key, 0) + nbytes
                 key = s.inbound_key
-                byte_sums[key] = byte_get(key, 0) + nbytes
+                peer_sums[key] = peer_get(key, 0) + nbytes
             # server_port(), inlined: destination port if well known, else source port, else other.
             ports = service_keys.get(proto)
             if ports is None:
                 key = other_service_keys[proto]
             else:
                 key = ports.get(dport) or ports.get(sport) or other_service_keys[proto]
-            byte_sums[key] = byte_get(key, 0) + nbytes
+            service_sums[key] = service_get(key, 0) + nbytes
 
         with self._lock:
             self.records += len(lines) - glued - stray
@@ -271,11 +275,10 @@ class Aggregator:
             if newest > self.newest_ns:
                 self.newest_ns = newest
             store = self._store
-            for key, amounts in flow_sums.items():
-                store.add(key, amounts)
-            add1 = store.add1
-            for key, amount in byte_sums.items():
-                add1(key, amount)
+            store.add_all(FLOW, flow_sums)
+            store.add_all1(HOST, host_sums)
+            store.add_all1(EXTERNAL_PEER, peer_sums)
+            store.add_all1(SERVICE, service_sums)
         if unglued:
             self.ingest(unglued)  # split at every "}{": no line of it is glued again
 

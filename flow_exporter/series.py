@@ -99,32 +99,52 @@ class SeriesStore:
         """Add `amounts` (one number per counter of the key's family) to `key`, marking it most
         recently updated in its family; if the family is now over its budget, evict its least
         recently updated key."""
-        family = self._families[key[0]]
-        entries = family.entries
-        counters = entries.get(key)
-        if counters is not None:
-            for i, amount in enumerate(amounts):
-                counters[i] += amount
-            entries.move_to_end(key)
-            return
-        entries[key] = [*amounts, self._clock()]
-        if len(entries) > family.max_keys:
-            entries.popitem(last=False)  # the newest key is at the end and max_keys >= 1
-            family.evicted_keys += 1
+        self.add_all(key[0], {key: amounts})
 
     def add1(self, key: tuple, amount: int) -> None:
-        """`add` for a one-counter key, without the loop (the hot path has three of these per flow)."""
-        family = self._families[key[0]]
+        """`add` for a one-counter key."""
+        self.add_all1(key[0], {key: amount})
+
+    def add_all(self, name: str, sums: Mapping[tuple, list]) -> None:
+        """`add` every (key, amounts) of `sums`, all keys of family `name` (one batch, one call)."""
+        family = self._families[name]
         entries = family.entries
-        counters = entries.get(key)
-        if counters is not None:
-            counters[0] += amount
-            entries.move_to_end(key)
-            return
-        entries[key] = [amount, self._clock()]
-        if len(entries) > family.max_keys:
-            entries.popitem(last=False)
-            family.evicted_keys += 1
+        get, move = entries.get, entries.move_to_end
+        now = None
+        for key, amounts in sums.items():
+            counters = get(key)
+            if counters is not None:
+                for i, amount in enumerate(amounts):
+                    counters[i] += amount
+                move(key)
+                continue
+            if now is None:
+                now = self._clock()
+            entries[key] = [*amounts, now]
+            if len(entries) > family.max_keys:
+                entries.popitem(last=False)
+                family.evicted_keys += 1
+
+    def add_all1(self, name: str, sums: Mapping[tuple, int]) -> None:
+        """`add1` every (key, amount) of `sums`, all keys of the one-counter family `name`: the
+        hot path's flush, once per family per batch (a flood creates and evicts a key per record)."""
+        family = self._families[name]
+        entries = family.entries
+        get, move = entries.get, entries.move_to_end
+        max_keys = family.max_keys
+        now = None
+        for key, amount in sums.items():
+            counters = get(key)
+            if counters is not None:
+                counters[0] += amount
+                move(key)
+                continue
+            if now is None:
+                now = self._clock()
+            entries[key] = [amount, now]
+            if len(entries) > max_keys:
+                entries.popitem(last=False)
+                family.evicted_keys += 1
 
     # ---- reading -------------------------------------------------------------------------------
 
