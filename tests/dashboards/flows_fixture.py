@@ -69,7 +69,7 @@ def counted(flow: Flow) -> bool:
 
 # Traffic measured over the dashboard range: the exporter's first records, so every flow series is
 # born inside the measured window. increase() counts a series' first flows only because the exporter
-# shows a new series at 0 in its first scrape (flow_exporter/series.py).
+# shows a new series at 0 until its new-series window has passed (flow_exporter/series.py).
 MEASURED = [
     Flow("10.0.10.15", "10.0.20.100", "TCP", 2049, 51000, 5_000_000, 4000, in_if=2),  # storage -> kubernetes
     Flow("10.0.10.15", "10.0.20.100", "TCP", 2049, 51000, 5_000_000, 4000, in_if=1),  # same flow, other interface

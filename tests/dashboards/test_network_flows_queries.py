@@ -3,8 +3,9 @@
 The flow exporter (python -m flow_exporter) follows a file of GoFlow2 JSON lines
 (tests/dashboards/flows_fixture.py), empty while Prometheus takes a first sample; then the measured
 batch (and two bad lines) is appended, and creates every flow series. The exporter shows a new
-series at 0 in its first scrape and at its value from the second (flow_exporter/series.py), so
-each query is evaluated at the second sample that holds the measured batch, with `$__range` (and
+series at 0 until its new-series window has passed (flow_exporter/series.py; 2 s here, twice the
+1 s scrape interval the test's config sets), so each query is evaluated at the first sample in
+which no series reads 0 any more (netviz_flow_exporter_new_series 0), with `$__range` (and
 `$__rate_interval`) 1 ms longer than the time since the last sample before it (Prometheus 3's
 ranges leave out a sample at their start: dashboard_exprs.window): every counter there starts at
 0, which Prometheus never extrapolates below, so increase() is exactly the measured batch, first
@@ -27,12 +28,14 @@ import dashboards
 from tests.dashboards import flows_fixture as ff
 from tests.dashboards.dashboard_exprs import leftover_variables, rate_over, substitute, target
 from tests.dashboards.dashboard_exprs import window as range_window
+from tests.flow_exporter.helpers import with_scrape_interval
 from tests.support.prometheus import PrometheusError
 from tests.support.tools import free_port
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BOARD = dashboards.render_network_flows()  # default selectors: job="flow-exporter", job="goflow2"
-MAX_SERIES = 500
+BUDGETS = {"subnet_pairs": 150, "hosts": 150, "services": 100, "external_peers": 100}
+MAX_SERIES = sum(BUDGETS.values())
 NOW_NS = time.time_ns()
 
 
@@ -64,21 +67,17 @@ def _wait_value(prom, expr: str, value: float, timeout: float = 30) -> None:
     raise PrometheusError(f"{expr} never reached {value}; now {prom.query_value(expr)}")
 
 
-def _wait_samples(prom, expr: str, value: float, count: int, timeout: float = 30) -> None:
-    """Wait until `count` samples of `expr` equal `value`."""
+def _wait_grown(prom, records: int, timeout: float = 30) -> float:
+    """Time of the first sample with `records` read and no series reading 0 any more."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if sum(1 for _t, v in _samples(prom, expr) if v == value) >= count:
-            return
+        read = dict(_samples(prom, 'netviz_flow_exporter_records_total{job="flow-exporter"}'))
+        new = _samples(prom, 'netviz_flow_exporter_new_series{job="flow-exporter"}')
+        found = [t for t, v in new if v == 0 and read.get(t) == records]
+        if found:
+            return found[0]
         time.sleep(0.2)
-    raise PrometheusError(f"{expr} never had {count} samples equal to {value}; samples {_samples(prom, expr)}")
-
-
-def _window(samples: list[tuple[float, float]], before: float, after: float, nth: int = 1) -> tuple[float, int]:
-    """(eval time, range ms): from the last sample equal to `before` to the `nth` equal to `after`."""
-    start = max(t for t, v in samples if v == before)
-    end = sorted(t for t, v in samples if v == after)[nth - 1]
-    return end, round((end - start) * 1000)
+    raise PrometheusError(f"no sample with {records} records read and no new series; samples {_samples(prom, 'netviz_flow_exporter_new_series')}")
 
 
 @pytest.fixture(scope="module")
@@ -87,13 +86,13 @@ def flows(tmp_path_factory):
 
     work = tmp_path_factory.mktemp("flows")
     config = work / "network.toml"
-    config.write_text(ff.NETWORK_TOML_PATH.read_text())
+    config.write_text(with_scrape_interval(ff.NETWORK_TOML_PATH.read_text(), "1s"))
     records = work / "flows.jsonl"
     records.write_text("")
     port = free_port()
     exporter = subprocess.Popen(
         [sys.executable, "-m", "flow_exporter", "--config", str(config), "--input", str(records),
-         "--listen", f"127.0.0.1:{port}", "--max-series", str(MAX_SERIES)],
+         "--listen", f"127.0.0.1:{port}", *(f"--series-budget={k}={v}" for k, v in BUDGETS.items())],
         cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )
     prom = PrometheusServer({"scrape_configs": [
@@ -110,10 +109,10 @@ def flows(tmp_path_factory):
             f.write("".join(fl.line(NOW_NS - 5 * 10**9) + "\n" for fl in ff.MEASURED))
             f.write("".join(line + "\n" for line in ff.BAD_LINES[1:]))
         total_lines = len(ff.MEASURED) + len(ff.BAD_LINES)
-        # two scrapes after every line was read: the first may show new series at 0, the second
-        # shows them all at their value
-        _wait_samples(prom, records_read, total_lines, count=2)
-        exporter_window = _window(_samples(prom, records_read), 0, total_lines, nth=2)
+        # the first scrape after every series' window passed: all at their value
+        end = _wait_grown(prom, total_lines)
+        start = max(t for t, v in _samples(prom, records_read) if v == 0)
+        exporter_window = (end, round((end - start) * 1000))
         yield prom, exporter_window
     finally:
         prom.stop()
