@@ -1,20 +1,31 @@
 """Throughput and memory of the flow exporter's ingest path, against bare json.loads.
 
-    python benchmarks/flow_exporter_bench.py [--records N] [--max-series N] [--seed S]
+    python benchmarks/flow_exporter_bench.py [--case mix|flood|both] [--records N] [--flood N]
+                                             [--corpus N] [--series-budget FAMILY=N ...] [--seed S]
 
-1. Generates a homelab-like mix of flow records exactly as GoFlow2 prints them with netviz's
-   mapping (flow_exporter.mapping: those fields, that order, no spaces) into a temporary file:
-   three subnets (two monitored by softflowd, so inter-VLAN flows arrive twice), named hosts,
-   a long tail of ~30,000 external peers (IPv4 and IPv6) so the series cap is reached and eviction
-   runs, TCP/UDP/ICMP with well-known and ephemeral ports, a few sampled records and 0.1% bad lines.
-2. In a child process pinned to one CPU (every family counted, conversations under their own budget) (so its peak RSS is the exporter's alone, not this
-   script's), reads the file the way the exporter reads its FIFO (64 KiB os.read, LineSplitter,
-   Aggregator.ingest) and renders /metrics once at the end.
-   Then, for comparison, the same lines through the reference path alone (no fast path), checking
-   that both give the same series.
-3. In this process, times bare json.loads over the same lines, as the baseline.
+Two cases (both by default), each with its own same-run baseline:
 
-The last line is `flows_per_s=N json_loads_per_s=M peak_rss_mib=R`.
+mix: a homelab-like mix of flow records exactly as GoFlow2 prints them with netviz's mapping
+   (flow_exporter.mapping: those fields, that order, no spaces): three subnets (two monitored by
+   softflowd, so inter-VLAN flows arrive twice), named hosts, a long tail of ~30,000 external peers
+   (IPv4 and IPv6) so the external peers' budget is reached and eviction runs, TCP/UDP/ICMP with
+   well-known and ephemeral ports, a few sampled records and 0.1% bad lines. Then, for comparison,
+   the same lines through the reference path alone (no fast path), checking that both give the
+   same series.
+flood: a known corpus of flows among the configured hosts and subnets (--corpus, 40,000) interleaved
+   with --flood (1,000,000) records from as many spoofed external addresses (tests/support/flood.py,
+   which computes the truth without the exporter's code). Checked: every subnet-pair cell, host and
+   service figure exact; the external peers and the conversations (the two families keyed by the
+   spoofed addresses) within their budgets and the only families evicting.
+
+Each case's lines are written to a temporary file; a child process pinned to one CPU (so its peak
+RSS is the exporter's alone, not this script's) reads the file the way the exporter reads its FIFO
+(64 KiB os.read, LineSplitter, Aggregator.ingest, with the shipped network.toml's budgets) and
+renders /metrics once at the end. Then, in this process on the same CPU, bare json.loads over the
+same lines is timed as the baseline.
+
+The last lines are `flows_per_s=N json_loads_per_s=M peak_rss_mib=R` (mix) and
+`flood_flows_per_s=N flood_json_loads_per_s=M flood_peak_rss_mib=R flood_exact=yes|NO`.
 """
 
 from __future__ import annotations
@@ -111,15 +122,16 @@ def ingest_file(fd: int, aggregator) -> float:
     return time.perf_counter() - start
 
 
-def child(path: str, config_path: str, max_series: int) -> None:
+def child(spec_json: str) -> None:
     """Runs in its own process: the exporter's ingest path over the file, then one scrape."""
     import netviz_config
     from flow_exporter.aggregate import Aggregator
     from flow_exporter.exposition import render
     from flow_exporter.settings import from_network_config
 
-    settings = from_network_config(netviz_config.load(config_path), max_series)
-    fd = os.open(path, os.O_RDONLY)
+    spec = json.loads(spec_json)
+    settings = from_network_config(netviz_config.load(spec["config"]), spec["budgets"])
+    fd = os.open(spec["data"], os.O_RDONLY)
 
     def ingest_all(aggregator) -> float:
         return ingest_file(fd, aggregator)
@@ -132,19 +144,45 @@ def child(path: str, config_path: str, max_series: int) -> None:
     snap = aggregator.snapshot()
     rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     del aggregator
-    # For comparison only: the same lines through the reference path alone (json.loads), i.e. what
-    # GoFlow2 output without netviz's mapping costs. Measured after the peak RSS above was taken.
-    reference = Aggregator(settings, fast_path=False)
-    reference_s = ingest_all(reference)
-    assert reference.snapshot().series == snap.series, "fast and reference paths disagree"
-    (_family, conversation_series, conversation_budget, conversation_evictions), = snap.families
-    print(json.dumps({
-        "conversation_series": conversation_series, "conversation_budget": conversation_budget,
-        "conversation_evictions": conversation_evictions,
+    result = {
         "records": snap.records, "seconds": elapsed, "series": snap.series_count, "evictions": snap.evictions,
-        "duplicates": snap.duplicates, "rejected": sum(snap.rejected.values()), "peak_rss_mib": rss_mib,
-        "render_seconds": render_s, "exposition_bytes": len(body), "reference_seconds": reference_s,
-    }))
+        "families": snap.families, "duplicates": snap.duplicates, "rejected": sum(snap.rejected.values()),
+        "peak_rss_mib": rss_mib, "render_seconds": render_s, "exposition_bytes": len(body),
+    }
+    if spec["reference"]:
+        # For comparison only: the same lines through the reference path alone (json.loads), i.e.
+        # what GoFlow2 output without netviz's mapping costs. Measured after the peak RSS above.
+        reference = Aggregator(settings, fast_path=False)
+        result["reference_seconds"] = ingest_all(reference)
+        assert reference.snapshot().series == snap.series, "fast and reference paths disagree"
+    if spec["truth"]:
+        result["wrong"] = flood_problems(snap, spec["truth"])
+    print(json.dumps(result))
+
+
+def flood_problems(snap, truth_path: str) -> list[str]:
+    """What differs from the flood's truth: cells, hosts, services; budgets and evictions."""
+    from flow_exporter.series import CONVERSATION, EXTERNAL_PEER, FLOW, HOST, SERVICE
+    from tests.support.flood import Truth
+
+    with open(truth_path) as f:
+        truth = Truth.from_json(f.read())
+    got = {family: {key[1:]: list(c) if family == FLOW else c[0] for key, c in snap.series if key[0] == family}
+           for family in (FLOW, HOST, SERVICE)}
+    want = {FLOW: truth.cells, HOST: dict(truth.hosts), SERVICE: dict(truth.services)}
+    wrong = []
+    for family in (FLOW, HOST, SERVICE):
+        for key in sorted(set(got[family]) | set(want[family]), key=str):
+            if got[family].get(key) != want[family].get(key):
+                wrong.append(f"{family} {key}: {got[family].get(key)} != {want[family].get(key)}")
+    for name, series, budget, evictions in snap.families:
+        if series > budget:
+            wrong.append(f"{name}: {series} series over its budget {budget}")
+        if name not in (EXTERNAL_PEER, CONVERSATION) and evictions:
+            wrong.append(f"{name}: {evictions} evictions")
+    if snap.records != truth.records or snap.duplicates != truth.duplicates:
+        wrong.append(f"records {snap.records}/{truth.records}, duplicates {snap.duplicates}/{truth.duplicates}")
+    return wrong
 
 
 def json_baseline(path: str) -> tuple[int, float]:
@@ -167,41 +205,84 @@ def json_baseline(path: str) -> tuple[int, float]:
     return total, elapsed
 
 
+def run_case(name: str, data: str, budgets: dict, truth: str | None, reference: bool) -> dict:
+    """The child over `data` on one CPU, then json.loads over it on the same CPU here."""
+    cpu = sorted(os.sched_getaffinity(0))[-1]
+    spec = {"data": data, "config": CONFIG, "budgets": budgets, "truth": truth, "reference": reference}
+    out = subprocess.run(
+        ["taskset", "-c", str(cpu), sys.executable, os.path.abspath(__file__), "--child", json.dumps(spec)],
+        check=True, capture_output=True, text=True, cwd=ROOT,
+    )
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    everything = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {cpu})
+    try:
+        result["loads_n"], result["loads_s"] = json_baseline(data)
+    finally:
+        os.sched_setaffinity(0, everything)
+    result["cpu"] = cpu
+    families = ", ".join(f"{n} {s}/{b} (evicted {e})" for n, s, b, e in result["families"])
+    print(f"{name}: {result['records']} lines in {result['seconds']:.2f} s on CPU {cpu}; series {result['series']}: "
+          f"{families}; duplicates {result['duplicates']}, rejected {result['rejected']}")
+    print(f"{name}: one /metrics render: {result['render_seconds'] * 1000:.0f} ms, {result['exposition_bytes']} bytes")
+    if reference:
+        print(f"{name}: reference path only (json.loads + checks, as for output without the mapping): "
+              f"{result['records'] / result['reference_seconds']:.0f} flows/s, same metrics")
+    print(f"{name}: json.loads alone: {result['loads_n']} lines in {result['loads_s']:.2f} s")
+    return result
+
+
+def budget(value: str) -> tuple[str, int]:
+    family, _, number = value.partition("=")
+    return family, int(number)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--records", type=int, default=1_000_000)
-    parser.add_argument("--max-series", type=int, default=10000, help="the cap (default: the config default)")
+    parser.add_argument("--case", choices=("mix", "flood", "both"), default="both")
+    parser.add_argument("--records", type=int, default=1_000_000, help="records of the mix")
+    parser.add_argument("--flood", type=int, default=1_000_000, help="spoofed sources of the flood")
+    parser.add_argument("--corpus", type=int, default=40_000, help="known flows among the flood")
+    parser.add_argument("--series-budget", type=budget, action="append", default=[], metavar="FAMILY=N",
+                        help="override a family's budget (default: the shipped network.toml's)")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--child", nargs=3, metavar=("DATA", "CONFIG", "MAX_SERIES"), help=argparse.SUPPRESS)
+    parser.add_argument("--child", metavar="SPEC", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(args.child[0], args.child[1], int(args.child[2]))
+        child(args.child)
         return
+    budgets = dict(args.series_budget)
+    lines = []
     with tempfile.TemporaryDirectory() as tmp:
-        data, config = os.path.join(tmp, "flows.jsonl"), CONFIG
-        lines = generate(data, args.records, args.seed)
-        size = os.path.getsize(data)
-        print(f"generated {lines} lines, {size / lines:.0f} bytes per line on average")
-        cpu = sorted(os.sched_getaffinity(0))[-1]
-        out = subprocess.run(
-            ["taskset", "-c", str(cpu), sys.executable, os.path.abspath(__file__), "--child", data, config,
-             str(args.max_series)],
-            check=True, capture_output=True, text=True, cwd=ROOT,
-        )
-        result = json.loads(out.stdout.strip().splitlines()[-1])
-        os.sched_setaffinity(0, {cpu})
-        loads_n, loads_s = json_baseline(data)
-    flows_per_s = result["records"] / result["seconds"]
-    print(f"exporter: {result['records']} lines in {result['seconds']:.2f} s on CPU {cpu}; "
-          f"series {result['series']} (cap {args.max_series}), evictions {result['evictions']}, "
-          f"duplicates {result['duplicates']}, rejected {result['rejected']}")
-    print(f"conversations: series {result['conversation_series']} (budget {result['conversation_budget']}), "
-          f"evictions {result['conversation_evictions']}")
-    print(f"one /metrics render at the cap: {result['render_seconds'] * 1000:.0f} ms, {result['exposition_bytes']} bytes")
-    print(f"reference path only (json.loads + checks, as for output without the mapping): "
-          f"{result['records'] / result['reference_seconds']:.0f} flows/s, same metrics")
-    print(f"json.loads alone: {loads_n} lines in {loads_s:.2f} s")
-    print(f"flows_per_s={flows_per_s:.0f} json_loads_per_s={loads_n / loads_s:.0f} peak_rss_mib={result['peak_rss_mib']:.1f}")
+        if args.case in ("mix", "both"):
+            data = os.path.join(tmp, "mix.jsonl")
+            n = generate(data, args.records, args.seed)
+            print(f"mix: generated {n} lines, {os.path.getsize(data) / n:.0f} bytes per line on average")
+            r = run_case("mix", data, budgets, None, reference=True)
+            os.unlink(data)
+            lines.append(f"flows_per_s={r['records'] / r['seconds']:.0f} json_loads_per_s={r['loads_n'] / r['loads_s']:.0f} "
+                         f"peak_rss_mib={r['peak_rss_mib']:.1f}")
+        if args.case in ("flood", "both"):
+            sys.path.insert(0, ROOT)
+            from tests.support.flood import write_corpus_and_flood
+
+            data, truth_path = os.path.join(tmp, "flood.jsonl"), os.path.join(tmp, "flood-truth.json")
+            truth = write_corpus_and_flood(data, corpus_flows=args.corpus, flood_records=args.flood, seed=args.seed)
+            with open(truth_path, "w") as f:
+                f.write(truth.to_json())
+            print(f"flood: generated {truth.records} lines: {truth.flood_sources} spoofed sources, {truth.corpus_flows} "
+                  f"corpus flows ({truth.duplicates} of them exported twice), {os.path.getsize(data) / truth.records:.0f} "
+                  f"bytes per line on average")
+            r = run_case("flood", data, budgets, truth_path, reference=False)
+            for problem in r["wrong"][:20]:
+                print(f"flood: WRONG {problem}")
+            print(f"flood: {len(truth.cells)} subnet-pair cells, {len(truth.hosts)} host figures, {len(truth.services)} "
+                  f"service figures: {'all exact' if not r['wrong'] else str(len(r['wrong'])) + ' wrong'}")
+            lines.append(f"flood_flows_per_s={r['records'] / r['seconds']:.0f} "
+                         f"flood_json_loads_per_s={r['loads_n'] / r['loads_s']:.0f} "
+                         f"flood_peak_rss_mib={r['peak_rss_mib']:.1f} flood_exact={'NO' if r['wrong'] else 'yes'}")
+    for line in lines:
+        print(line)
 
 
 if __name__ == "__main__":

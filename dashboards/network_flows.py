@@ -213,16 +213,19 @@ def records_rejected(cfg: DashboardConfig) -> str:
     return f"sum by (reason) ({_rate(cfg.flow_exporter_selector, 'netviz_flow_exporter_records_rejected_total')})"
 
 
+# Per family (subnet_pairs, hosts, services, external_peers, conversations): each family has a
+# budget of its own and evicts only its own series, so a total beside a total sum cannot say which
+# budget is full. max by (family), not sum: two replicas of one exporter job would double a budget.
 def exporter_series(cfg: DashboardConfig) -> str:
-    return f"sum(netviz_flow_exporter_series{selector(cfg.flow_exporter_selector)})"
+    return f"max by (family) (netviz_flow_exporter_family_series{selector(cfg.flow_exporter_selector)})"
 
 
 def exporter_series_limit(cfg: DashboardConfig) -> str:
-    return f"max(netviz_flow_exporter_series_limit{selector(cfg.flow_exporter_selector)})"
+    return f"max by (family) (netviz_flow_exporter_family_series_limit{selector(cfg.flow_exporter_selector)})"
 
 
 def exporter_evictions(cfg: DashboardConfig) -> str:
-    return f"sum({_rate(cfg.flow_exporter_selector, 'netviz_flow_exporter_evictions_total')})"
+    return f"sum by (family) ({_rate(cfg.flow_exporter_selector, 'netviz_flow_exporter_family_evictions_total')})"
 
 
 def newest_record_age(cfg: DashboardConfig) -> str:
@@ -345,8 +348,9 @@ def build(cfg: DashboardConfig):
     layout.panel(
         style.table(
             "Top talkers",
-            "Local hosts that sent plus received the most bytes over the selected time range. Named "
-            "hosts from network.toml show their name, others their address.",
+            "Local hosts that sent plus received the most bytes over the selected time range, each with "
+            "its name beside its address: network.toml's, else reverse DNS's (netviz_host_info), else the "
+            "address again.",
             style.BYTES,
             [style.table_query(top_talkers(cfg))],
             sort_by="Value",
@@ -356,7 +360,7 @@ def build(cfg: DashboardConfig):
         style.table(
             "External destinations",
             "Internet addresses your network exchanged the most bytes with (both directions) over the "
-            "selected time range.",
+            "selected time range, each with its reverse DNS name beside it (else the address again).",
             style.BYTES,
             [style.table_query(external_destinations(cfg))],
             sort_by="Value",
@@ -435,20 +439,24 @@ def build(cfg: DashboardConfig):
     layout.panel(
         style.timeseries(
             "Exporter series",
-            "Flow series the exporter holds against its cap (max_series). At the cap it evicts the "
-            "least recently updated series, whose counters then restart.",
+            "Flow series the exporter holds, per family (subnet_pairs, hosts, services, external_peers, "
+            "conversations), each against its own budget (flow_exporter.series_budgets). A family at its "
+            "budget evicts its own least recently updated series, whose counters then restart; the other "
+            "families keep theirs.",
             style.COUNT,
-            [r(exporter_series(cfg), "series", "A"), r(exporter_series_limit(cfg), "limit", "B")],
+            [r(exporter_series(cfg), "{{family}}", "A"), r(exporter_series_limit(cfg), "{{family}} budget", "B")],
             width=8,
         )
     )
     layout.panel(
         style.timeseries(
             "Series evictions",
-            "Series evicted per second because the cap was reached. Sustained evictions mean the "
-            "cap is too low for your traffic (raise flow_exporter.max_series).",
+            "Series evicted per second, per family, because that family was at its budget. Sustained "
+            "evictions of a family mean its budget is too low for your traffic (raise it in "
+            "flow_exporter.series_budgets); external_peers and conversations also evict under a scan or "
+            "a spoofed flood, which is what their budgets are for.",
             style.PER_SECOND,
-            [r(exporter_evictions(cfg), "evictions")],
+            [r(exporter_evictions(cfg), "{{family}}")],
             width=8,
         )
     )

@@ -10,8 +10,9 @@ Stages, one module each (like GoFlow2's decoders -> producer -> format -> transp
   record      one line -> a validated Record, or the reason it was rejected
   settings    network.toml -> what classification needs (subnets, interface indexes, host names)
   aggregate   count-once rule, classification, per-batch aggregation, self counters
-  series      the bounded series store (hard cap, least-recently-updated eviction, new series scraped
-              at 0 first so that increase() counts their first flows)
+  series      the bounded series store (a budget per family, least-recently-updated eviction inside
+              the full family, new series read 0 for a time window so every scraper's increase()
+              counts their first flows)
   exposition  Prometheus text format
   server      /metrics and /healthz
   cli         flags and wiring

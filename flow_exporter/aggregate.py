@@ -21,17 +21,19 @@ other line (fast path first); each glued line leaves one empty line per extra re
 and that many later empty lines are separators, not rejected records. Counted in
 netviz_flow_exporter_glued_lines_total; no record is lost.
 
-/metrics serves `scrape_snapshot`, in which a flow series created since the previous scrape shows 0
-once, so that Prometheus' increase() counts its first flows (series.py says why and what it costs).
+/metrics serves `scrape_snapshot`, in which a flow series shows 0 until new_series_zero_seconds have
+passed since it was created, so that every scraper's increase() counts its first flows (series.py
+says why and what it costs).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from .record import FAST_LINE, REJECT_REASONS, parse_line
-from .series import CONVERSATION, FLOW, SERIES_PER_FAMILY, SERVICE, SeriesStore
+from .series import CONVERSATION, EXTERNAL_PEER, FLOW, HOST, SERVICE, SeriesStore
 from .services import PORT_PROTOCOLS, WELL_KNOWN_PORTS
 from .settings import AddressInfo, Classifier, ExporterSettings
 
@@ -111,7 +113,8 @@ class Snapshot:
     """What one scrape shows, copied under the lock and rendered outside it."""
 
     __slots__ = ("series", "records", "rejected", "duplicates", "unmapped_interface", "series_count",
-                 "series_limit", "evictions", "families", "newest_ns", "input_reopens", "fallback", "glued_lines")
+                 "series_limit", "evictions", "families", "new_series", "newest_ns", "input_reopens",
+                 "fallback", "glued_lines")
 
     def __init__(self, **values):
         for name, value in values.items():
@@ -121,14 +124,14 @@ class Snapshot:
 class Aggregator:
     """Thread-safe: `ingest` runs on the reader thread, `scrape_snapshot` on HTTP threads."""
 
-    def __init__(self, settings: ExporterSettings, fast_path: bool = True):
-        """`fast_path=False` sends every line through record.parse_line (tests compare the two)."""
+    def __init__(self, settings: ExporterSettings, fast_path: bool = True, clock=time.monotonic):
+        """`fast_path=False` sends every line through record.parse_line (tests compare the two).
+        `clock`: seconds, for the new-series window (tests pass their own)."""
         self._lock = threading.Lock()
         self._fast_match = FAST_LINE.fullmatch if fast_path else _never
         self._classifier = Classifier(settings)
-        self._store = SeriesStore(settings.max_series)
-        # Conversations under their own budget (series.CONVERSATION says why).
-        self._conversations = SeriesStore(settings.conversation_series, SERIES_PER_FAMILY[CONVERSATION])
+        self._clock = clock
+        self._store = SeriesStore(settings.series_budgets, settings.new_series_zero_seconds, clock)
         self._known_if = settings.if_indexes
         # Service keys built once: proto -> {well-known port -> key}, and proto -> the `other` key.
         self._service_keys = {
@@ -149,9 +152,12 @@ class Aggregator:
     def ingest(self, lines) -> None:
         """Count a batch of input lines (bytes, without their newline)."""
         flow_sums: dict[tuple, list] = {}  # (FLOW, src subnet, dst subnet, proto) -> [bytes, packets, flows]
-        byte_sums: dict[tuple, int] = {}  # host, external and service keys -> bytes
+        # host, external peer and service keys -> bytes, one dict per family (flushed per family)
+        host_sums: dict[tuple, int] = {}
+        peer_sums: dict[tuple, int] = {}
+        service_sums: dict[tuple, int] = {}
         # (source AddressInfo, destination AddressInfo, service key) -> [bytes, packets]: objects the
-        # loop already holds, hashed by identity; the conversation's store key is built per batch key.
+        # loop already holds, hashed by identity; the conversation's store key is built once per batch key.
         conversation_sums: dict[tuple, list] = {}
         rejected: dict[str, int] = {}
         examples: dict[str, bytes] = {}  # the first rejected line of each reason, described in the log
@@ -166,7 +172,7 @@ class Aggregator:
         service_keys = self._service_keys
         other_service_keys = self._other_service_keys
         flow_get = flow_sums.get
-        byte_get = byte_sums.get
+        host_get, peer_get, service_get = host_sums.get, peer_sums.get, service_sums.get
         conversation_get = conversation_sums.get
         fallback = glued = stray = 0
         unglued: list = []  # the records of glued lines, counted as a batch of their own after this one
@@ -236,24 +242,26 @@ class Aggregator:
                 sums[2] += 1
             if s.local:
                 key = s.sent_key
-                byte_sums[key] = byte_get(key, 0) + nbytes
+                host_sums[key] = host_get(key, 0) + nbytes
                 if d.local:
                     key = d.received_key
+                    host_sums[key] = host_get(key, 0) + nbytes
                 else:
                     key = d.outbound_key
-                byte_sums[key] = byte_get(key, 0) + nbytes
+                    peer_sums[key] = peer_get(key, 0) + nbytes
             elif d.local:
                 key = d.received_key
-                byte_sums[key] = byte_get(key, 0) + nbytes
+                host_sums[key] = host_get(key, 0) + nbytes
                 key = s.inbound_key
-                byte_sums[key] = byte_get(key, 0) + nbytes
+                peer_sums[key] = peer_get(key, 0) + nbytes
             # server_port(), inlined: destination port if well known, else source port, else other.
             ports = service_keys.get(proto)
             if ports is None:
                 key = other_service_keys[proto]
             else:
                 key = ports.get(dport) or ports.get(sport) or other_service_keys[proto]
-            byte_sums[key] = byte_get(key, 0) + nbytes
+            service_sums[key] = service_get(key, 0) + nbytes
+            # The conversation: counted here, after the duplicate check, like every family.
             key = (s, d, key)
             sums = conversation_get(key)
             if sums is None:
@@ -279,14 +287,22 @@ class Aggregator:
             if newest > self.newest_ns:
                 self.newest_ns = newest
             store = self._store
-            for key, amounts in flow_sums.items():
-                store.add(key, amounts)
-            add1 = store.add1
-            for key, amount in byte_sums.items():
-                add1(key, amount)
-            add = self._conversations.add
-            for (s, d, (_family, proto, port, service)), amounts in conversation_sums.items():
-                add((CONVERSATION, s.address, s.subnet, d.address, d.subnet, proto, port, service), amounts)
+            store.add_all(FLOW, flow_sums)
+            store.add_all1(HOST, host_sums)
+            store.add_all1(EXTERNAL_PEER, peer_sums)
+            store.add_all1(SERVICE, service_sums)
+            # Summed again by address, not assigned: two AddressInfo objects may stand for one address
+            # (the classifier's cache holds an address's bytes and text spellings, and ::ffff:a.b.c.d).
+            conversations: dict[tuple, list] = {}
+            for (s, d, (_family, proto, port, service)), (nbytes, packets) in conversation_sums.items():
+                key = (CONVERSATION, s.address, s.subnet, d.address, d.subnet, proto, port, service)
+                sums = conversations.get(key)
+                if sums is None:
+                    conversations[key] = [nbytes, packets]
+                else:
+                    sums[0] += nbytes
+                    sums[1] += packets
+            store.add_all(CONVERSATION, conversations)
         if unglued:
             self.ingest(unglued)  # split at every "}{": no line of it is glued again
 
@@ -299,30 +315,30 @@ class Aggregator:
     def snapshot(self) -> Snapshot:
         """Everything as it is now (tests, the benchmark's checks)."""
         with self._lock:
-            return self._snapshot(self._store.snapshot() + self._conversations.snapshot())
+            return self._snapshot(self._store.snapshot())
 
     def scrape_snapshot(self) -> Snapshot:
-        """What /metrics serves: `snapshot`, except that flow series created since the previous
-        scrape show 0 this once (series.SeriesStore.scrape_snapshot: increase() cannot see a
-        series' first sample)."""
+        """What /metrics serves: `snapshot`, except that flow series created less than
+        new_series_zero_seconds ago show 0 (series.SeriesStore.scrape_snapshot: increase() cannot see
+        a series' first sample). Depends on the time only: any client may scrape, any number of times."""
         with self._lock:
-            return self._snapshot(self._store.scrape_snapshot() + self._conversations.scrape_snapshot())
+            now = self._clock()
+            return self._snapshot(self._store.scrape_snapshot(now), self._store.new_series(now))
 
-    def _snapshot(self, series) -> Snapshot:
-        """Call with the lock held."""
+    def _snapshot(self, series, new_series: int = 0) -> Snapshot:
+        """Call with the lock held. `new_series`: how many of `series` are shown at 0."""
+        store = self._store
         return Snapshot(
             series=series,
             records=self.records,
             rejected=dict(self.rejected),
             duplicates=self.duplicates,
             unmapped_interface=self.unmapped_interface,
-            # the families under max_series; the conversations have their own figures in `families`
-            series_count=self._store.series,
-            series_limit=self._store.max_series,
-            evictions=self._store.evictions,
-            # (family, series, budget, evictions) of the families with a budget of their own
-            families=[(CONVERSATION, self._conversations.series, self._conversations.max_series,
-                       self._conversations.evictions)],
+            series_count=store.series,
+            series_limit=store.limit,
+            evictions=store.evictions,
+            families=store.families(),
+            new_series=new_series,
             newest_ns=self.newest_ns,
             input_reopens=self.input_reopens,
             fallback=self.fallback,

@@ -21,13 +21,14 @@ from .exposition import render, render_names
 from .names import NameResolver, settings_from_config, snapshot_addresses
 from .reader import InputReader
 from .server import make_server
-from .settings import MIN_SERIES, from_network_config
+from .series import SERIES_PER_KEY
+from .settings import from_network_config
 
 log = logging.getLogger("flow_exporter")
 
 DESCRIPTION = """\
 Read GoFlow2 flow records (JSON, one per line) and serve them as Prometheus counters by subnet
-pair, local host, external peer and service, under a hard cap on the number of series.
+pair, local host, external peer and service, each family under a series budget of its own.
 Records GoFlow2 prints with the mapping from flow_exporter.mapping are parsed fastest; any
 GoFlow2 JSON works. Bad lines are counted by reason and skipped."""
 
@@ -47,10 +48,17 @@ def parse_listen(value: str) -> tuple[str, int]:
     return host or "0.0.0.0", int(port_text)
 
 
-def series_limit(value: str) -> int:
-    if not value.isdigit() or int(value) < MIN_SERIES:
-        raise argparse.ArgumentTypeError(f"expected a whole number of at least {MIN_SERIES}, but {value!r} was provided")
-    return int(value)
+def series_budget(value: str) -> tuple[str, int]:
+    """FAMILY=N -> (family, N), N at least one key of that family."""
+    family, sep, number = value.partition("=")
+    if not sep or family not in SERIES_PER_KEY:
+        raise argparse.ArgumentTypeError(f"expected FAMILY=N with FAMILY one of {', '.join(SERIES_PER_KEY)}, "
+                                         f"but {value!r} was provided")
+    least = SERIES_PER_KEY[family]
+    if not number.isdigit() or int(number) < least:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least {least} for {family}, "
+                                         f"but {value!r} was provided")
+    return family, int(number)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -80,11 +88,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="address of /metrics and /healthz; default 0.0.0.0:<flow_exporter.port from the config, 9108>",
     )
     parser.add_argument(
-        "--max-series",
-        metavar="N",
-        type=series_limit,
-        help="hard cap on flow series, least recently updated evicted beyond it; "
-        "default: flow_exporter.max_series from the config (10000)",
+        "--series-budget",
+        metavar="FAMILY=N",
+        type=series_budget,
+        action="append",
+        default=[],
+        help="most series of one family (" + ", ".join(SERIES_PER_KEY) + "); beyond it the family's least "
+        "recently updated are evicted. Repeatable; default: flow_exporter.series_budgets from the config",
     )
     parser.add_argument(
         "--no-names",
@@ -111,7 +121,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         # In the pod network.toml comes alone: the chart values files it may name are not there.
         cfg = netviz_config.load(args.config, check_files=False)
-        settings = from_network_config(cfg, args.max_series)
+        settings = from_network_config(cfg, dict(args.series_budget))
     except (netviz_config.ConfigError, ValueError) as e:
         log.error("%s", e)
         return 2
@@ -156,8 +166,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     threading.Thread(target=server.serve_forever, name="http", daemon=True).start()
     threading.Thread(target=read_input, name="reader", daemon=True).start()
     log.info(
-        "flow exporter %s: input %s, listening on %s:%s, %d subnets, max %d series, reverse DNS %s",
-        __version__, args.input, host, server.server_address[1], len(settings.subnets), settings.max_series,
+        "flow exporter %s: input %s, listening on %s:%s, %d subnets, series budgets %s, new series at 0 for %gs, "
+        "reverse DNS %s",
+        __version__, args.input, host, server.server_address[1], len(settings.subnets),
+        ", ".join(f"{k} {v}" for k, v in settings.series_budgets.items()), settings.new_series_zero_seconds,
         f"on ({names_settings.workers} workers, {names_settings.queries_per_second} queries/s)" if names_settings.enabled else "off",
     )
     while not stop.wait(1.0):

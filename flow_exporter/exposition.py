@@ -6,7 +6,7 @@ yet; label names sorted; label values escaped (backslash, double quote, newline)
 the same state are byte-identical (the golden test relies on it).
 
 Rendering shows what the snapshot holds: /metrics renders Aggregator.scrape_snapshot, in which flow
-series created since the previous scrape hold 0 (series.py: increase() cannot see a first sample).
+series younger than the new-series window hold 0 (series.py: increase() cannot see a first sample).
 """
 
 from __future__ import annotations
@@ -34,20 +34,20 @@ FLOW_METRICS = (
     (SERVICE, 0, "netviz_service_bytes_total", ("proto", "port", "service"),
      "Bytes by well-known server port (destination port if well known, else source port, else other)."),
     (CONVERSATION, 0, "netviz_conversation_bytes_total", ("src", "src_subnet", "dst", "dst_subnet", "proto", "port", "service"),
-     "Bytes src sent to dst (host addresses, local or external) by protocol and well-known server port; its own "
-     "series budget (flow_exporter.conversation_series), least recently updated evicted beyond it."),
+     "Bytes src sent to dst (host addresses, local or external) by protocol and well-known server port; "
+     "budget flow_exporter.series_budgets.conversations, its least recently updated evicted beyond it."),
     (CONVERSATION, 1, "netviz_conversation_packets_total", ("src", "src_subnet", "dst", "dst_subnet", "proto", "port", "service"),
      "Packets src sent to dst by protocol and well-known server port."),
 )
 
-# Per-family self metrics of the families with a budget of their own: (name, type, help, column of
-# Snapshot.families' (family, series, budget, evictions) rows).
+# Per-family self metrics: (name, type, help, column of Snapshot.families' (family, series, budget,
+# evictions) rows). Every family of netviz_config.schema SERIES_FAMILIES has a row each.
 FAMILY_METRICS = (
-    ("netviz_flow_exporter_family_series", "gauge", "Series exported now, by family with a budget of its own.", 1),
+    ("netviz_flow_exporter_family_series", "gauge", "Flow series exported now, by family.", 1),
     ("netviz_flow_exporter_family_series_limit", "gauge",
-     "Series budget of each family with one of its own (conversations: flow_exporter.conversation_series).", 2),
+     "Series budget of each family (flow_exporter.series_budgets); a full family evicts only its own series.", 2),
     ("netviz_flow_exporter_family_evictions_total", "counter",
-     "Series evicted by family: its least recently updated, because it was over its own budget.", 3),
+     "Flow series evicted by family: its least recently updated, because it was over its budget.", 3),
 )
 
 
@@ -115,15 +115,19 @@ def render(snap: Snapshot) -> bytes:
     single("netviz_flow_exporter_records_unmapped_interface_total", "counter",
            "Records counted whose in_if is 0 or no subnet's netflow_if_index, so they could not be deduplicated.",
            snap.unmapped_interface)
-    single("netviz_flow_exporter_series", "gauge",
-           "Flow series exported now under max_series (every family but conversations, which have a budget of their "
-           "own: netviz_flow_exporter_family_series).", snap.series_count)
-    single("netviz_flow_exporter_series_limit", "gauge", "Hard cap on those flow series (max_series).", snap.series_limit)
+    single("netviz_flow_exporter_series", "gauge", "Flow series exported now, all families.", snap.series_count)
+    single("netviz_flow_exporter_series_limit", "gauge",
+           "Most flow series the exporter exports: the sum of the families' budgets (flow_exporter.series_budgets).",
+           snap.series_limit)
     single("netviz_flow_exporter_evictions_total", "counter",
-           "Flow series evicted (least recently updated first) to stay under max_series.", snap.evictions)
+           "Flow series evicted, all families (each family evicts its own least recently updated beyond its budget).",
+           snap.evictions)
     for name, kind, help_text, column in FAMILY_METRICS:
         _header(out, name, kind, help_text)
         out.extend(f'{name}{{family="{row[0]}"}} {row[column]}\n' for row in sorted(snap.families))
+    single("netviz_flow_exporter_new_series", "gauge",
+           "Flow series created less than flow_exporter.new_series_zero_window ago, exported at 0 until then "
+           "(so that every scraper's increase() counts their first flows).", snap.new_series)
     single("netviz_flow_exporter_last_record_timestamp_seconds", "gauge",
            "time_received_ns of the newest valid record, in seconds since the epoch (0 before the first).",
            snap.newest_ns / 1e9 if snap.newest_ns else 0)

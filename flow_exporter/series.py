@@ -1,107 +1,196 @@
-"""The bounded series store: every flow counter lives here, under one hard cap.
+"""The bounded series store: every flow counter lives here, each family under a budget of its own.
 
 A key is `(family, label values...)` and its value a list of counters: three for a subnet-pair key
-(bytes, packets, flows: `SERIES_PER_FAMILY`), one for the others. The cap counts exported series,
-so a subnet-pair key weighs three. Beyond the cap the least recently *updated* keys are evicted
-(OrderedDict order = update order), the way mmmorks/goflow2-exporter bounds its groups: a peer
-that stops talking disappears first, and when it talks again its counter restarts from zero, which
-Prometheus' rate()/increase() read as a counter reset. Evictions are counted, so a dashboard can
-tell "quiet" from "evicted" and the cap can be raised.
+(bytes, packets, flows), two for a conversation (bytes, packets), one for the others (`series_per_key` of netviz_config.schema's
+SERIES_FAMILIES, which also names the families and their default budgets). Budgets count exported
+series, so a subnet-pair key weighs three.
 
-A new series is scraped at 0 first. Prometheus' increase()/rate() cannot see an increase inside a
-series' first sample: a series that appeared already holding its first flow's bytes would have
-those bytes missing from every dashboard's increase(...[$__range]), for each new peer, host,
-service or subnet pair, and again each time an evicted key comes back. So the store remembers the
-keys created since the last scrape (`_fresh`: a set touched only when a key is created or evicted,
-never when an existing key is updated), and `scrape_snapshot` shows their counters as 0 and marks
-them exposed; from the next scrape on they show their real value. The cost: a new series' counts
-show one scrape (one scrape interval) later; nothing is lost, increase() sees all of them. A
-re-created key starting at 0 is also always a visible counter reset. `snapshot` (tests, internal
-use) always shows real values. Only /metrics takes scrape snapshots, and any GET of /metrics is
-a scrape: a second Prometheus (or a curl) scraping the same exporter can take the 0 sample, so
-the other one sees a new series first with its real value (and misses that first increase).
+Budgets per family. When a family is over its budget, its own least recently *updated* keys are
+evicted (one OrderedDict per family, order = update order), the way mmmorks/goflow2-exporter bounds
+its groups: a peer that stops talking disappears first, and when it talks again its counter restarts
+from zero, which Prometheus' rate()/increase() read as a counter reset. Nothing is ever evicted from
+another family: a scan or spoofed flood with a million source addresses fills `external_peers` and
+evicts there, while the subnet pairs, hosts and services it also touches (a handful of keys, updated
+by every record of the flood) and those of quiet hosts keep their counters. Evictions are counted per
+family, so a dashboard can tell "quiet" from "evicted" and say which budget to raise.
+
+A new series reads 0 for a time window first. Prometheus' increase()/rate() cannot see an increase
+inside a series' first sample: a series that appeared already holding its first flow's bytes would
+have those bytes missing from every dashboard's increase(...[$__range]), for each new peer, host,
+service or subnet pair, and again each time an evicted key comes back (worse: a re-created key whose
+new value is above the old one shows no reset at all, and only the difference is counted). So each
+key keeps its creation time beside its counters, and `scrape_snapshot(now)` shows its counters as 0
+until `zero_window` seconds have passed since then, and its real value after. That depends only on
+the time, not on who scrapes: every scraper whose scrape interval is at most the window takes at
+least one 0 sample of every series (two Prometheus servers at different phases, with a curl between
+them, each see it). The config's default window is twice the scrape interval (netviz_config.schema
+NetworkConfig.new_series_zero_seconds: one interval would do if every scrape came on time; the
+second covers a late or failed one). The cost: a new series' first counts show up one window later
+(nothing is lost: increase() sees them all), and a key evicted and re-created reads 0 again for a
+whole window, which is a visible counter reset. Nothing is kept for evicted keys. `snapshot` (tests,
+internal use) always shows real values.
 
 Not thread-safe on its own: the aggregator calls it under its lock.
 """
 
 from __future__ import annotations
 
+import time
 from collections import OrderedDict
+from typing import Callable, Mapping
 
-FLOW = "flow"
-HOST = "host"
-EXTERNAL_PEER = "external"
-SERVICE = "service"
-# Host-to-host conversations: held in a SeriesStore of their own, under a budget of their own
-# (flow_exporter.conversation_series), so that the many pairs a busy network has cannot evict the
-# subnet-pair, host, peer and service series, nor those them. Two series a key: bytes, packets.
-CONVERSATION = "conversations"
+from netviz_config.schema import SERIES_FAMILIES
 
-SERIES_PER_FAMILY = {FLOW: 3, HOST: 1, EXTERNAL_PEER: 1, SERVICE: 1, CONVERSATION: 2}
+# Family names, as keys' first element (and the self metrics' `family` label).
+FLOW = "subnet_pairs"
+HOST = "hosts"
+SERVICE = "services"
+EXTERNAL_PEER = "external_peers"
+CONVERSATION = "conversations"  # host-to-host (or host-to-peer) pairs: bytes and packets a key
+
+SERIES_PER_KEY = {f.name: f.series_per_key for f in SERIES_FAMILIES}
+DEFAULT_BUDGETS = {f.name: f.default_budget for f in SERIES_FAMILIES}
+assert {FLOW, HOST, SERVICE, EXTERNAL_PEER, CONVERSATION} <= set(SERIES_PER_KEY), "a family the exporter builds keys for is not configured"
+
+
+class _Family:
+    __slots__ = ("name", "budget", "weight", "max_keys", "entries", "evicted_keys")
+
+    def __init__(self, name: str, budget: int):
+        self.name = name
+        self.budget = budget
+        self.weight = SERIES_PER_KEY[name]  # every key of a family has the same number of counters
+        self.max_keys = budget // self.weight
+        # key -> [counter..., creation time], least recently updated first
+        self.entries: OrderedDict[tuple, list] = OrderedDict()
+        self.evicted_keys = 0
+
+    @property
+    def series(self) -> int:
+        return len(self.entries) * self.weight
+
+    @property
+    def evictions(self) -> int:
+        return self.evicted_keys * self.weight
 
 
 class SeriesStore:
-    def __init__(self, max_series: int, largest_key: int = 3):
-        """`largest_key`: series of the largest key it will hold (a subnet pair's 3; a conversation's 2)."""
-        if max_series < largest_key:
-            raise ValueError(f"max_series must be at least {largest_key}, but {max_series} was provided")
-        self.max_series = max_series
-        self.series = 0  # exported series now
-        self.evictions = 0  # series evicted since start
-        self._entries: OrderedDict[tuple, list] = OrderedDict()
-        self._fresh: set = set()  # keys created since the last scrape_snapshot, not evicted since
+    def __init__(self, budgets: Mapping[str, int] | None = None, zero_window: float = 0.0,
+                 clock: Callable[[], float] = time.monotonic):
+        """`budgets`: most series per family (every family of SERIES_FAMILIES; missing ones get their
+        default). `zero_window`: seconds a new key reads 0 in scrape snapshots (0: never). `clock`:
+        seconds, the time of `scrape_snapshot(now)` too."""
+        budgets = {**DEFAULT_BUDGETS, **(budgets or {})}
+        unknown = set(budgets) - set(SERIES_PER_KEY)
+        if unknown:
+            raise ValueError(f"unknown series families {sorted(unknown)}: expected {', '.join(SERIES_PER_KEY)}")
+        for name, budget in budgets.items():
+            if budget < SERIES_PER_KEY[name]:
+                raise ValueError(f"the {name} budget must be at least {SERIES_PER_KEY[name]} (one key), "
+                                 f"but {budget} was provided")
+        self._families = {name: _Family(name, budgets[name]) for name in SERIES_PER_KEY}
+        self.zero_window = zero_window
+        self._clock = clock
+
+    # ---- updates (the hot path) ---------------------------------------------------------------
+    # A family's keys all weigh the same, so "over budget" is "more keys than budget // weight", and
+    # one new key evicts at most one: the family's least recently updated.
 
     def add(self, key: tuple, amounts) -> None:
         """Add `amounts` (one number per counter of the key's family) to `key`, marking it most
-        recently updated; evict the least recently updated keys if the cap is now exceeded."""
-        counters = self._entries.get(key)
-        if counters is not None:
-            for i, amount in enumerate(amounts):
-                counters[i] += amount
-            self._entries.move_to_end(key)
-            return
-        self._entries[key] = list(amounts)
-        self._fresh.add(key)
-        self.series += len(amounts)
-        if self.series > self.max_series:
-            self._evict()
+        recently updated in its family; if the family is now over its budget, evict its least
+        recently updated key."""
+        self.add_all(key[0], {key: amounts})
 
     def add1(self, key: tuple, amount: int) -> None:
-        """`add` for a one-counter key, without the loop (the hot path has three of these per flow)."""
-        counters = self._entries.get(key)
-        if counters is not None:
-            counters[0] += amount
-            self._entries.move_to_end(key)
-            return
-        self._entries[key] = [amount]
-        self._fresh.add(key)
-        self.series += 1
-        if self.series > self.max_series:
-            self._evict()
+        """`add` for a one-counter key."""
+        self.add_all1(key[0], {key: amount})
 
-    def _evict(self) -> None:
-        # The newest key sits at the end and max_series >= 3 fits any one key, so it is never evicted.
-        entries = self._entries
-        discard = self._fresh.discard
-        while self.series > self.max_series:
-            key, counters = entries.popitem(last=False)
-            discard(key)  # a key created again later is fresh again
-            self.series -= len(counters)
-            self.evictions += len(counters)
+    def add_all(self, name: str, sums: Mapping[tuple, list]) -> None:
+        """`add` every (key, amounts) of `sums`, all keys of family `name` (one batch, one call)."""
+        family = self._families[name]
+        entries = family.entries
+        get, move = entries.get, entries.move_to_end
+        now = None
+        for key, amounts in sums.items():
+            counters = get(key)
+            if counters is not None:
+                for i, amount in enumerate(amounts):
+                    counters[i] += amount
+                move(key)
+                continue
+            if now is None:
+                now = self._clock()
+            entries[key] = [*amounts, now]
+            if len(entries) > family.max_keys:
+                entries.popitem(last=False)
+                family.evicted_keys += 1
+
+    def add_all1(self, name: str, sums: Mapping[tuple, int]) -> None:
+        """`add1` every (key, amount) of `sums`, all keys of the one-counter family `name`: the
+        hot path's flush, once per family per batch (a flood creates and evicts a key per record)."""
+        family = self._families[name]
+        entries = family.entries
+        get, move = entries.get, entries.move_to_end
+        max_keys = family.max_keys
+        now = None
+        for key, amount in sums.items():
+            counters = get(key)
+            if counters is not None:
+                counters[0] += amount
+                move(key)
+                continue
+            if now is None:
+                now = self._clock()
+            entries[key] = [amount, now]
+            if len(entries) > max_keys:
+                entries.popitem(last=False)
+                family.evicted_keys += 1
+
+    # ---- reading -------------------------------------------------------------------------------
+
+    @property
+    def series(self) -> int:
+        """Series exported now, all families."""
+        return sum(f.series for f in self._families.values())
+
+    @property
+    def evictions(self) -> int:
+        """Series evicted since start, all families."""
+        return sum(f.evictions for f in self._families.values())
+
+    @property
+    def limit(self) -> int:
+        """The sum of the budgets: the most series the store ever exports."""
+        return sum(f.budget for f in self._families.values())
+
+    def families(self) -> list[tuple[str, int, int, int]]:
+        """(family, series, budget, evictions) of every family, in SERIES_FAMILIES order."""
+        return [(f.name, f.series, f.budget, f.evictions) for f in self._families.values()]
 
     def snapshot(self) -> list[tuple[tuple, tuple]]:
-        """A copy of every (key, counters), for rendering outside the lock."""
-        return [(key, tuple(counters)) for key, counters in self._entries.items()]
+        """A copy of every (key, counters), real values, for rendering outside the lock."""
+        return [(key, tuple(counters[:-1])) for f in self._families.values() for key, counters in f.entries.items()]
 
-    def scrape_snapshot(self) -> list[tuple[tuple, tuple]]:
-        """`snapshot` for a /metrics scrape: the counters of keys created since the previous scrape
-        snapshot are shown as 0 (see the module docstring), and those keys are then exposed."""
-        fresh = self._fresh
-        if not fresh:
-            return self.snapshot()
-        self._fresh = set()
-        return [(key, (0,) * len(counters) if key in fresh else tuple(counters))
-                for key, counters in self._entries.items()]
+    def new_series(self, now: float) -> int:
+        """Series reading 0 in a scrape snapshot taken at `now` (created less than zero_window ago)."""
+        oldest = now - self.zero_window
+        return sum(f.weight * sum(1 for counters in f.entries.values() if counters[-1] > oldest)
+                   for f in self._families.values())
+
+    def scrape_snapshot(self, now: float | None = None) -> list[tuple[tuple, tuple]]:
+        """`snapshot` for a /metrics scrape at `now` (default: the clock): keys created less than
+        `zero_window` seconds before `now` show 0 (see the module docstring). It changes nothing:
+        any number of clients may scrape, in any order, and each sees what the time says."""
+        if now is None:
+            now = self._clock()
+        oldest = now - self.zero_window
+        out = []
+        for f in self._families.values():
+            zeros = (0,) * f.weight
+            out.extend((key, zeros if counters[-1] > oldest else tuple(counters[:-1]))
+                       for key, counters in f.entries.items())
+        return out
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return sum(len(f.entries) for f in self._families.values())

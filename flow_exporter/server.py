@@ -1,10 +1,11 @@
 """HTTP: `/metrics` (Prometheus text format) and `/healthz`. Standard library, one thread per request.
 
-Every GET /metrics calls `metrics()` once and counts as a scrape: the command passes a render of
-Aggregator.scrape_snapshot, in which a new flow series shows 0 the first time it is scraped and its
-real value from the next scrape on (Prometheus' increase() cannot see an increase in a series' first
-sample: flow_exporter/series.py). So a second Prometheus, or a curl, scraping the same exporter may
-take that 0 sample, and the other scraper then sees the series first with its real value.
+Every GET /metrics calls `metrics()` once: the command passes a render of
+Aggregator.scrape_snapshot, in which a new flow series shows 0 until the new-series window has
+passed since it was created, then its real value (Prometheus' increase() cannot see an increase in a
+series' first sample: flow_exporter/series.py). That depends on the time only, so any number of
+scrapers (an HA pair of Prometheus servers, a curl) each see the 0 first. Each request is logged at
+debug level (--log-level debug: one line per scrape).
 """
 
 from __future__ import annotations

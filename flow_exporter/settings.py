@@ -8,19 +8,17 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
-from typing import Optional
+from socket import AF_INET, inet_ntop, inet_pton
+from typing import Mapping, Optional
 
-from .series import EXTERNAL_PEER, HOST
+from .series import EXTERNAL_PEER, HOST, SeriesStore
 
 EXTERNAL = "external"
 
 # Distinct addresses remembered by the classifier. An entry (AddressInfo and its keys) is under
-# 1 KiB, so 16384 stay under 16 MiB (the benchmark measures the whole process at the cap);
-# when full it starts again empty (a miss only costs one ipaddress parse).
+# 1 KiB, so 16384 stay under 16 MiB (the benchmark measures the whole process with full budgets);
+# when full it starts again empty (a miss only costs one parse).
 ADDRESS_CACHE_SIZE = 16384
-
-# One flow key is three series (bytes, packets, flows): a cap below that could hold nothing.
-MIN_SERIES = 3
 
 
 @dataclass(frozen=True)
@@ -36,8 +34,8 @@ class ExporterSettings:
 
     subnets: tuple[SubnetInfo, ...]
     host_names: dict  # canonical address text -> configured name
-    max_series: int
-    conversation_series: int = 4000  # the conversations family's own budget (series.CONVERSATION)
+    series_budgets: dict  # family -> most series (netviz_config.schema SERIES_FAMILIES)
+    new_series_zero_seconds: float  # how long a new series reads 0 on /metrics (series.py)
     kubernetes_nodes: tuple = ()  # (canonical address, node name) of kubernetes.nodes
 
     @property
@@ -45,14 +43,19 @@ class ExporterSettings:
         """Interface indexes the config knows (subnets' netflow_if_index)."""
         return frozenset(s.netflow_if_index for s in self.subnets if s.netflow_if_index is not None)
 
+    @property
+    def series_limit(self) -> int:
+        return sum(self.series_budgets.values())
 
-def from_network_config(cfg, max_series: Optional[int] = None) -> ExporterSettings:
-    """Adapt a validated `netviz_config.NetworkConfig`. `max_series` overrides
-    `flow_exporter.max_series`. Host names come from `hosts`, then `kubernetes.nodes` (a node is a
-    host worth naming too); the first name given to an address wins."""
-    limit = cfg.flow_exporter.max_series if max_series is None else max_series
-    if limit < MIN_SERIES:
-        raise ValueError(f"max series must be at least {MIN_SERIES} (one subnet pair is 3 series), but {limit} was provided")
+
+def from_network_config(cfg, series_budgets: Optional[Mapping[str, int]] = None,
+                        new_series_zero_seconds: Optional[float] = None) -> ExporterSettings:
+    """Adapt a validated `netviz_config.NetworkConfig`. `series_budgets` overrides some or all of
+    `flow_exporter.series_budgets`, `new_series_zero_seconds` the config's window. Host names come
+    from `hosts`, then `kubernetes.nodes` (a node is a host worth naming too); the first name given
+    to an address wins."""
+    budgets = {**cfg.flow_exporter.series_budgets.as_dict(), **(series_budgets or {})}
+    SeriesStore(budgets)  # refuses an unknown family or a budget below one key, naming it
     subnets = tuple(
         SubnetInfo(s.name, ipaddress.ip_network(s.cidr), s.netflow_if_index) for s in cfg.subnets
     )
@@ -60,8 +63,9 @@ def from_network_config(cfg, max_series: Optional[int] = None) -> ExporterSettin
     for entry in (*cfg.hosts, *cfg.kubernetes.nodes):
         names.setdefault(str(_unmapped(ipaddress.ip_address(entry.address))), entry.name)
     nodes = tuple((str(_unmapped(ipaddress.ip_address(n.address))), n.name) for n in cfg.kubernetes.nodes)
-    return ExporterSettings(subnets=subnets, host_names=names, max_series=limit,
-                            conversation_series=cfg.flow_exporter.conversation_series, kubernetes_nodes=nodes)
+    window = cfg.new_series_zero_seconds if new_series_zero_seconds is None else new_series_zero_seconds
+    return ExporterSettings(subnets=subnets, host_names=names, series_budgets=budgets, new_series_zero_seconds=window,
+                            kubernetes_nodes=nodes)
 
 
 class AddressInfo:
@@ -106,7 +110,9 @@ class Classifier:
         # The hot path's first try, a bare dict look-up (cleared in place, never replaced).
         self.cached = self._cache.get
         self._cache_size = cache_size
-
+        # IPv4 subnets as (network, mask, subnet) integers, for the dotted-quad fast path.
+        self._v4 = [(int(s.network.network_address), int(s.network.netmask), s) for s in self._subnets
+                    if s.network.version == 4]
 
     def lookup(self, text) -> Optional[AddressInfo]:
         """AddressInfo of `text` (str, or ASCII bytes as the fast path holds it), None if not an IP."""
@@ -123,6 +129,20 @@ class Classifier:
     def _classify(self, text: str) -> Optional[AddressInfo]:
         if "%" in text:
             return None  # IPv6 zone ids ("fe80::1%eth0"): never printed by GoFlow2, and unbounded
+        if ":" not in text:
+            # A canonical dotted quad (what GoFlow2 prints for IPv4) without ipaddress: a flood of
+            # new addresses is all cache misses, and parsing each with ipaddress took 3/5 of the
+            # exporter's time. Anything else (not canonical, not IPv4) takes the general path below.
+            try:
+                packed = inet_pton(AF_INET, text)
+            except (OSError, ValueError):
+                packed = None
+            if packed is not None and inet_ntop(AF_INET, packed) == text:
+                n = int.from_bytes(packed, "big")
+                for network, mask, subnet in self._v4:
+                    if n & mask == network:
+                        return AddressInfo(text, subnet.name, subnet.netflow_if_index, self._names.get(text, text))
+                return AddressInfo(text, EXTERNAL, None, text)
         try:
             ip = _unmapped(ipaddress.ip_address(text))
         except ValueError:

@@ -140,6 +140,10 @@ def positive_duration(value: str):
     return "a Prometheus duration above 0 such as 15m"
 
 
+def optional_duration(value: str):
+    return None if not value or _DURATION.match(value) else "empty, or a Prometheus duration such as 30s or 1m"
+
+
 _DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
 
 

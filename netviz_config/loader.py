@@ -131,8 +131,11 @@ def _read(cls, raw: Any, path: str, reading: _Reading):
     if not isinstance(raw, dict):
         reading.problem(path or "top level", f"expected a table, but {_describe(raw)} was provided")
         raw = {}
+    replaced = getattr(cls, "replaced_keys", {})
     for key in raw:
-        if key not in fields:
+        if key in replaced:
+            reading.problem(_join(path, key), f"no longer a setting: {replaced[key]}")
+        elif key not in fields:
             known = ", ".join(sorted(fields))
             reading.problem(_join(path, key), f"unknown key (expected one of: {known})")
     values = {}
@@ -230,6 +233,15 @@ def _whole_network_problems(config: NetworkConfig, ok) -> Iterable[Problem]:
     if ok("goflow2.metrics_port", "flow_exporter.port") and config.goflow2.metrics_port == config.flow_exporter.port:
         yield ("flow_exporter.port", f"expected a port other than goflow2.metrics_port (both serve in one pod), "
                                      f"but {config.flow_exporter.port} was provided for both")
+
+    # Every scraper must take a 0 sample of a new series: the window must cover a scrape interval.
+    window, interval = "flow_exporter.new_series_zero_window", "monitoring.prometheus.scrape_interval"
+    if ok(window, interval) and config.flow_exporter.new_series_zero_window:
+        scrape_s = checks.seconds(config.monitoring.prometheus.scrape_interval)
+        if config.new_series_zero_seconds < scrape_s:
+            yield (window, f"expected at least {interval} ({config.monitoring.prometheus.scrape_interval}: a "
+                           f"scraper must scrape a new series at least once while it reads 0), but "
+                           f"{config.flow_exporter.new_series_zero_window!r} was provided")
 
     managed = ok("pfsense.manage_softflowd") and config.pfsense.manage_softflowd
     if managed and ok("pfsense.ssh_host_key") and not config.pfsense.ssh_host_key:

@@ -8,7 +8,7 @@ Standard library only: the flow exporter reads the same file inside a stock Pyth
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, make_dataclass
 from typing import Optional
 
 from . import checks
@@ -139,23 +139,82 @@ class Goflow2:
     )
 
 
+@dataclass(frozen=True)
+class SeriesFamily:
+    """One family of the flow exporter's series, held under a budget of its own."""
+
+    name: str
+    """Key in `[flow_exporter.series_budgets]` and value of the `family` label of the exporter's
+    per-family self metrics."""
+    series_per_key: int
+    """Series one key of the family exports (a subnet pair: bytes, packets and flows)."""
+    default_budget: int
+    doc: str
+
+
+# The flow exporter's series families: each is held under its own budget, and evicts only its own
+# least recently updated series when full, so a flood of external addresses cannot push out a host
+# or subnet-pair series. Adding a family is adding a line here: its budget setting, the budget's
+# check, and the exporter's store and self metrics follow from it (the exporter then only needs the
+# code that builds its keys and the metrics it renders, flow_exporter/exposition.py).
+SERIES_FAMILIES = (
+    SeriesFamily("subnet_pairs", 3, 1500,
+                 "Series of netviz_flow_bytes_total, _packets_total and netviz_flows_total: one key per "
+                 "(source subnet, destination subnet, proto) is three series. Bounded by the config: "
+                 "(subnets + 1)^2 x 15 protocol labels x 3 (720 for the shipped three subnets)."),
+    SeriesFamily("hosts", 1, 2000,
+                 "Series of netviz_host_bytes_total: one per local address and direction."),
+    SeriesFamily("services", 1, 500,
+                 "Series of netviz_service_bytes_total: one per (proto, well-known port), at most 213."),
+    SeriesFamily("external_peers", 1, 6000,
+                 "Series of netviz_external_bytes_total: one per external address and direction. The "
+                 "open-ended family: a scan or spoofed flood fills it and evicts only here."),
+    SeriesFamily("conversations", 2, 4000,
+                 "Series of netviz_conversation_bytes_total and _packets_total: one key per (source address, "
+                 "destination address, proto, service port) is two series. Open-ended like external_peers "
+                 "(a flood makes a conversation per spoofed source): a full family evicts its least recently "
+                 "updated conversations, never another family's series."),
+)
+
+SeriesBudgets = make_dataclass(
+    "SeriesBudgets",
+    [(f.name, int, setting(f.default_budget, doc=f"{f.doc} Default {f.default_budget}, at least {f.series_per_key}.",
+                           check=checks.at_least(f.series_per_key)))
+     for f in SERIES_FAMILIES],
+    frozen=True,
+    kw_only=True,
+    namespace={
+        "__doc__": "Most series each family of the flow exporter exports (one key per SERIES_FAMILIES entry).",
+        "__module__": __name__,
+        "as_dict": lambda self: {f.name: getattr(self, f.name) for f in SERIES_FAMILIES},
+        "total": property(lambda self: sum(getattr(self, f.name) for f in SERIES_FAMILIES)),
+    },
+)
+
+
 @dataclass(frozen=True, kw_only=True)
 class FlowExporter:
     image: str = setting("python:3.11.14-alpine3.22", doc="Stock Python image the exporter runs in.", check=checks.pinned_image)
     port: int = setting(9108, doc="HTTP port of `/metrics` and `/healthz`.", check=checks.tcp_port)
-    max_series: int = setting(
-        10000,
-        doc="Hard cap on the exporter's flow series; the least recently updated are evicted beyond it. "
-        "At least 3: one flow key is three series (bytes, packets, flows), and the exporter refuses less.",
-        check=checks.at_least(3),
+    series_budgets: SeriesBudgets = setting(
+        factory=SeriesBudgets,
+        doc="Series budget of each family (subnet_pairs, hosts, services, external_peers, conversations). A full family "
+        "evicts its own least recently updated series, never another family's.",
     )
-    conversation_series: int = setting(
-        4000,
-        doc="Series budget of the conversations family (netviz_conversation_bytes_total and _packets_total: "
-        "two series per source, destination, protocol and service), apart from max_series: beyond it the "
-        "least recently updated conversations are evicted, never another family's series. At least 2.",
-        check=checks.at_least(2),
+    new_series_zero_window: str = setting(
+        "",
+        doc="How long a new (or re-created) flow series is exported at 0 before its value, so that every "
+        "scraper (two Prometheus servers, a curl) takes a 0 sample first and increase() counts its first "
+        "flows; they show up this much later. Empty: twice monitoring.prometheus.scrape_interval. At "
+        "least that scrape interval (and of any other Prometheus' scraping the exporter).",
+        check=checks.optional_duration,
     )
+
+    # Keys that no longer exist, and what replaced them (the loader's message for them).
+    replaced_keys = {
+        "max_series": "replaced by the per-family [flow_exporter.series_budgets] table "
+        "(" + ", ".join(f"{f.name} = {f.default_budget}" for f in SERIES_FAMILIES) + ")",
+    }
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -461,6 +520,16 @@ class NetworkConfig:
         if not self.names.enabled:
             return None
         return self.names.dns_server or self.pfsense.address
+
+    @property
+    def new_series_zero_seconds(self) -> float:
+        """Seconds a new flow series is exported at 0: flow_exporter.new_series_zero_window, else twice
+        monitoring.prometheus.scrape_interval (one interval would do if every scrape came exactly on
+        time; the second covers a late or failed scrape)."""
+        window = self.flow_exporter.new_series_zero_window
+        if window:
+            return float(checks.seconds(window))
+        return 2.0 * checks.seconds(self.monitoring.prometheus.scrape_interval)
 
     @property
     def collector_node(self) -> KubernetesNode:

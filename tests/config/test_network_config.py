@@ -238,17 +238,85 @@ def test_collector_and_exporter_ports_must_differ(tmp_path):
     ]
 
 
-def test_max_series_below_what_the_exporter_accepts_is_refused(tmp_path):
-    from flow_exporter.series import SERIES_PER_FAMILY, SeriesStore
+def test_series_budgets_default_per_family_and_each_can_be_set(tmp_path):
+    from netviz_config.schema import SERIES_FAMILIES
 
-    smallest = max(SERIES_PER_FAMILY.values())
-    text = DEFAULT_CONFIG.read_text() + f"\n[flow_exporter]\nmax_series = {smallest - 1}\n"
+    c = netviz_config.load(str(DEFAULT_CONFIG))
+    assert c.flow_exporter.series_budgets.as_dict() == {f.name: f.default_budget for f in SERIES_FAMILIES}
+    # the former max_series default (10000), now split, and the conversations' 4000 beside it
+    assert c.flow_exporter.series_budgets.total == 10000 + 4000
+    text = DEFAULT_CONFIG.read_text() + "\n[flow_exporter.series_budgets]\nexternal_peers = 500\nhosts = 9\n"
+    budgets = load_text(tmp_path, text).flow_exporter.series_budgets
+    assert (budgets.external_peers, budgets.hosts, budgets.subnet_pairs) == (500, 9, 1500)
+
+
+@pytest.mark.parametrize("family", ["subnet_pairs", "hosts", "services", "external_peers", "conversations"])
+def test_a_budget_below_what_the_exporter_accepts_is_refused(tmp_path, family):
+    from flow_exporter.series import SERIES_PER_KEY, SeriesStore
+
+    smallest = SERIES_PER_KEY[family]  # one key: 3 series for a subnet pair, 1 for the others
+    text = DEFAULT_CONFIG.read_text() + f"\n[flow_exporter.series_budgets]\n{family} = {smallest - 1}\n"
     assert problems_of(tmp_path, text) == [
-        f"flow_exporter.max_series: expected a whole number of at least {smallest}, but {smallest - 1} was provided"
+        f"flow_exporter.series_budgets.{family}: expected a whole number of at least {smallest}, "
+        f"but {smallest - 1} was provided"
     ]
     with pytest.raises(ValueError):
-        SeriesStore(smallest - 1)  # the limit the config enforces is the exporter's own
-    assert load_text(tmp_path, DEFAULT_CONFIG.read_text() + f"\n[flow_exporter]\nmax_series = {smallest}\n")
+        SeriesStore({family: smallest - 1})  # the limit the config enforces is the exporter's own
+    text = DEFAULT_CONFIG.read_text() + f"\n[flow_exporter.series_budgets]\n{family} = {smallest}\n"
+    assert getattr(load_text(tmp_path, text).flow_exporter.series_budgets, family) == smallest
+
+
+def test_an_unknown_family_is_refused_with_the_known_ones(tmp_path):
+    text = DEFAULT_CONFIG.read_text() + "\n[flow_exporter.series_budgets]\ntalkers = 100\n"
+    assert problems_of(tmp_path, text) == [
+        "flow_exporter.series_budgets.talkers: unknown key (expected one of: conversations, external_peers, hosts, "
+        "services, subnet_pairs)"
+    ]
+
+
+def test_the_former_max_series_says_what_replaced_it(tmp_path):
+    text = DEFAULT_CONFIG.read_text() + "\n[flow_exporter]\nmax_series = 20000\n"
+    assert problems_of(tmp_path, text) == [
+        "flow_exporter.max_series: no longer a setting: replaced by the per-family "
+        "[flow_exporter.series_budgets] table (subnet_pairs = 1500, hosts = 2000, services = 500, external_peers = 6000, "
+        "conversations = 4000)"
+    ]
+
+
+def test_the_new_series_window_defaults_to_twice_the_scrape_interval(tmp_path):
+    assert netviz_config.load(str(DEFAULT_CONFIG)).new_series_zero_seconds == 60.0  # scrape_interval 30s
+    text = DEFAULT_CONFIG.read_text() + '\n[monitoring.prometheus]\nscrape_interval = "1m30s"\n'
+    assert load_text(tmp_path, text).new_series_zero_seconds == 180.0
+    text = DEFAULT_CONFIG.read_text() + '\n[flow_exporter]\nnew_series_zero_window = "45s"\n'
+    assert load_text(tmp_path, text).new_series_zero_seconds == 45.0
+    # and the exporter uses it
+    from flow_exporter.settings import from_network_config
+
+    assert from_network_config(load_text(tmp_path, text)).new_series_zero_seconds == 45.0
+
+
+@pytest.mark.parametrize("window, interval, problem", [
+    ("29s", "30s", "flow_exporter.new_series_zero_window: expected at least monitoring.prometheus.scrape_interval "
+                   "(30s: a scraper must scrape a new series at least once while it reads 0), but '29s' was provided"),
+    ("500ms", "1s", "flow_exporter.new_series_zero_window: expected at least monitoring.prometheus.scrape_interval "
+                    "(1s: a scraper must scrape a new series at least once while it reads 0), but '500ms' was provided"),
+    ("soon", "30s", "flow_exporter.new_series_zero_window: expected empty, or a Prometheus duration such as 30s or 1m, "
+                    "but 'soon' was provided"),
+])
+def test_a_new_series_window_shorter_than_a_scrape_interval_is_refused(tmp_path, window, interval, problem):
+    text = DEFAULT_CONFIG.read_text() + (f'\n[flow_exporter]\nnew_series_zero_window = "{window}"\n'
+                                         f'\n[monitoring.prometheus]\nscrape_interval = "{interval}"\n')
+    assert problems_of(tmp_path, text) == [problem]
+    ok = text.replace(f'new_series_zero_window = "{window}"', f'new_series_zero_window = "{interval}"')
+    assert load_text(tmp_path, ok).new_series_zero_seconds == netviz_config.checks.seconds(interval)
+
+
+def test_the_window_check_is_skipped_when_the_scrape_interval_is_broken(tmp_path):
+    text = DEFAULT_CONFIG.read_text() + ('\n[flow_exporter]\nnew_series_zero_window = "1s"\n'
+                                         '\n[monitoring.prometheus]\nscrape_interval = "often"\n')
+    assert problems_of(tmp_path, text) == [
+        "monitoring.prometheus.scrape_interval: expected a Prometheus duration such as 30s or 1m, but 'often' was provided"
+    ]
 
 
 def test_field_and_whole_network_problems_come_together_in_file_order(tmp_path):

@@ -69,7 +69,7 @@ def counted(flow: Flow) -> bool:
 
 # Traffic measured over the dashboard range: the exporter's first records, so every flow series is
 # born inside the measured window. increase() counts a series' first flows only because the exporter
-# shows a new series at 0 in its first scrape (flow_exporter/series.py).
+# shows a new series at 0 until its new-series window has passed (flow_exporter/series.py).
 MEASURED = [
     Flow("10.0.10.15", "10.0.20.100", "TCP", 2049, 51000, 5_000_000, 4000, in_if=2),  # storage -> kubernetes
     Flow("10.0.10.15", "10.0.20.100", "TCP", 2049, 51000, 5_000_000, 4000, in_if=1),  # same flow, other interface
@@ -83,7 +83,7 @@ BAD_LINES = ["this is not json", ""]  # rejected: invalid_json, empty_line
 
 
 def truth(flows: list[Flow]) -> dict[str, dict]:
-    out = {k: defaultdict(float) for k in ("pair", "proto", "host", "peer", "sent", "received")}
+    out = {k: defaultdict(float) for k in ("pair", "proto", "host", "peer", "sent", "received", "conversation")}
     for f in flows:
         if not counted(f):
             continue
@@ -100,4 +100,5 @@ def truth(flows: list[Flow]) -> dict[str, dict]:
             out["peer"][f.src] += b
         if d == "external":
             out["peer"][f.dst] += b
+        out["conversation"][(f.src, f.dst, f.proto)] += b  # who sent to whom: one direction a key
     return out

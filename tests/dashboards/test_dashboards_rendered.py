@@ -123,8 +123,9 @@ def test_network_flows_has_the_panels_of_issue_4_with_their_units():
         "goflow2_flow_decoder_error_total",
         "netviz_flow_exporter_records_total",
         "netviz_flow_exporter_records_rejected_total",
-        "netviz_flow_exporter_series",
-        "netviz_flow_exporter_evictions_total",
+        "netviz_flow_exporter_family_series",
+        "netviz_flow_exporter_family_series_limit",
+        "netviz_flow_exporter_family_evictions_total",
     ):
         assert metric in health, f"Collector health row does not show {metric}"
 

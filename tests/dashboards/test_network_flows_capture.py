@@ -2,9 +2,10 @@
 flow exporter, a real Prometheus, and the truth computed from the pcaps (tests/support/netflow.py).
 
 The exporter's input is empty while Prometheus takes a first sample; then the capture's GoFlow2
-lines are written to it once, and create every series. The exporter shows a new series at 0 in its
-first scrape and at its value from the second (increase() cannot see a first sample:
-flow_exporter/series.py). Evaluated at the second sample after the lines were read, with `$__range`
+lines are written to it once, and create every series. The exporter shows a new series at 0 until
+its new-series window has passed (increase() cannot see a first sample: flow_exporter/series.py;
+2 s here, twice the 1 s scrape interval the test's copy of the config sets). Evaluated at the first
+sample after that, with `$__range`
 1 ms longer than the time since the last sample before them (dashboard_exprs.window: new series
 start at 0, so nothing is extrapolated), each panel must show exactly the capture's bytes, every series' first flows included: e.g. the Inter-VLAN cell storage -> kubernetes equals
 the bytes the pcaps saw between the two.
@@ -20,8 +21,8 @@ import pytest
 
 import dashboards
 from tests.dashboards.dashboard_exprs import leftover_variables, substitute, target, window
-from tests.dashboards.test_network_flows_queries import (REPO, _by, _samples, _wait_http, _wait_samples, _wait_value,
-                                                         _window)
+from tests.dashboards.test_network_flows_queries import REPO, _by, _samples, _wait_grown, _wait_http, _wait_value
+from tests.flow_exporter.helpers import with_scrape_interval
 from tests.support.tools import free_port
 
 BOARD = dashboards.render_network_flows()
@@ -35,9 +36,11 @@ def measured(flow_capture, tmp_path_factory):
     lines = flow_capture.goflow2_lines
     records = work / "flows.jsonl"
     records.write_text("")
+    config = work / "network.toml"
+    config.write_text(with_scrape_interval(flow_capture.config_path.read_text(), "1s"))
     port = free_port()
     exporter = subprocess.Popen(
-        [sys.executable, "-m", "flow_exporter", "--config", str(flow_capture.config_path), "--input", str(records),
+        [sys.executable, "-m", "flow_exporter", "--config", str(config), "--input", str(records),
          "--listen", f"127.0.0.1:{port}"],
         cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )
@@ -51,9 +54,9 @@ def measured(flow_capture, tmp_path_factory):
         _wait_value(prom, read, 0)  # a sample before any record: no flow series yet
         with open(records, "a") as f:
             f.write("".join(line + "\n" for line in lines))
-        # two scrapes after every line was read: the first may show new series at 0
-        _wait_samples(prom, read, len(lines), count=2)
-        at, span_ms = _window(_samples(prom, read), 0, len(lines), nth=2)
+        # the first scrape after every series' window passed: all at their value
+        at = _wait_grown(prom, len(lines))
+        span_ms = round((at - max(t for t, v in _samples(prom, read) if v == 0)) * 1000)
         yield prom, at, span_ms, flow_capture.truth
     finally:
         prom.stop()

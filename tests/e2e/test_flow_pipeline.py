@@ -13,8 +13,9 @@ equal to the bytes in the capture.
   network namespace of their own, sharing a folder), as nothing can run Kubernetes here.
 - Each softflowd instance sends from its own socket, as on pfSense, to the pod's NetFlow port.
 - A real Prometheus 3.14 scrapes the pod through the platform stack's own `goflow2` and
-  `flow-exporter` jobs (their pod discovery given this pod: swap_kubernetes_sd_for_file_sd);
-  it is the exporter's only scraper, as in production (a new series shows 0 in its first scrape).
+  `flow-exporter` jobs (their pod discovery given this pod: swap_kubernetes_sd_for_file_sd), every
+  second instead of every 30 s; the pod's network.toml (from the ConfigMap) says 1s too, so a new
+  series shows 0 for 2 s (flow_exporter/series.py), not 60.
 - Every query is compared with the truth computed from the pcaps alone.
 """
 
@@ -30,6 +31,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.flow_exporter.helpers import with_scrape_interval
 from tests.support.goflow2 import CollectorPod, Goflow2, NetflowSender, collector_scrape_jobs, metric_sum, pod_from_synth
 from tests.support.prometheus import PrometheusServer
 from tests.support.tools import free_port
@@ -53,6 +55,7 @@ class Pipeline:
 @pytest.fixture(scope="module")
 def pipeline(flow_capture, synthesized, tmp_path_factory):
     spec, files = pod_from_synth(synthesized)
+    files = {**files, "network.toml": with_scrape_interval(files["network.toml"], "1s")}  # the jobs' interval below
     records = sum(run.records for run in flow_capture.softflowd.values())
     with CollectorPod(spec, files) as pod:
         pod.init()
@@ -72,8 +75,8 @@ def pipeline(flow_capture, synthesized, tmp_path_factory):
                     sender.send(name, [d for _, d in run.datagrams], (pod.network.pod_ip, pod.netflow_port),
                                 decoded=pod.decoded, base=sender.sent)
             sent = (sending, time.time())
-            seen = _wait(prom, read, records)  # every record read, its series created (shown at 0) ...
-            prom.wait_for_scrape(JOB, after=seen)  # ... and scraped again: every series at its value
+            _wait(prom, read, records)  # every record read, its series created (shown at 0) ...
+            _wait(prom, f'netviz_flow_exporter_new_series{{job="{JOB}"}}', 0)  # ... and then at their value
             yield Pipeline(prom, flow_capture, pod, records, sent)
         finally:
             prom.stop()
@@ -235,11 +238,13 @@ def test_without_interface_indexes_the_doubly_exported_flow_would_count_twice(fl
     records = tmp_path / "no-index.jsonl"
     records.write_text("".join(json.dumps({**r, "in_if": 0, "out_if": 0}, separators=(",", ":")) + "\n"
                                for r in flow_capture.records))
+    config = tmp_path / "network.toml"
+    config.write_text(with_scrape_interval(flow_capture.config_path.read_text(), "1s"))
     port = free_port()
     log_path = tmp_path / "exporter.log"
     with open(log_path, "w") as log:
         exporter = subprocess.Popen(
-            [sys.executable, "-m", "flow_exporter", "--config", str(flow_capture.config_path),
+            [sys.executable, "-m", "flow_exporter", "--config", str(config),
              "--input", str(records), "--listen", f"127.0.0.1:{port}"],
             cwd=REPO, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
         )
@@ -264,8 +269,8 @@ def _metrics_value(text: str, name: str) -> float | None:
 
 
 def _wait_for_records(url: str, expected: int, proc: subprocess.Popen, log: Path, timeout: float = 30) -> str:
-    """The /metrics text of the scrape after the first that shows `expected` records read (that first
-    one may show new series at 0: flow_exporter/series.py)."""
+    """The /metrics text of the first scrape that shows `expected` records read and no series at 0
+    any more (a new one reads 0 for its window: flow_exporter/series.py)."""
     deadline = time.monotonic() + timeout
     text, last_error = "", ""
     while time.monotonic() < deadline:
@@ -274,9 +279,9 @@ def _wait_for_records(url: str, expected: int, proc: subprocess.Popen, log: Path
         try:
             with urllib.request.urlopen(url, timeout=5) as r:
                 text = r.read().decode()
-            if _metrics_value(text, "netviz_flow_exporter_records_total") == expected:
-                with urllib.request.urlopen(url, timeout=5) as r:
-                    return r.read().decode()
+            if (_metrics_value(text, "netviz_flow_exporter_records_total") == expected
+                    and _metrics_value(text, "netviz_flow_exporter_new_series") == 0):
+                return text
         except (urllib.error.URLError, OSError) as e:
             last_error = str(e)
         time.sleep(0.1)

@@ -48,6 +48,14 @@ address = "fd00:20::15"
 NETWORK = tomllib.loads(NETWORK_TOML)
 
 
+def with_scrape_interval(toml_text: str, interval: str = "1s") -> str:
+    """A network.toml's text with monitoring.prometheus.scrape_interval set to `interval`: the
+    exporter's new-series window is twice it (netviz_config: NetworkConfig.new_series_zero_seconds),
+    so a test that scrapes every second waits 2 s for new series' values, not the default 60 s."""
+    assert "[monitoring" not in toml_text, "the file has a [monitoring] table already: set the interval there"
+    return toml_text + f'\n[monitoring.prometheus]\nscrape_interval = "{interval}"\n'
+
+
 def write_network_toml(directory, extra: str = "") -> str:
     path = os.path.join(str(directory), "network.toml")
     with open(path, "w") as f:
@@ -62,12 +70,30 @@ def network_config(**flow_exporter):
     return netviz_config.parse(raw)
 
 
-def settings(max_series=None, **flow_exporter):
-    return from_network_config(network_config(**flow_exporter), max_series)
+def settings(budgets=None, zero_window=None, **flow_exporter):
+    """Exporter settings of the test network; `budgets` ({family: series}) and `zero_window`
+    (seconds) override the config's."""
+    return from_network_config(network_config(**flow_exporter), budgets, zero_window)
 
 
-def aggregator(max_series=None, fast_path=True) -> Aggregator:
-    return Aggregator(settings(max_series), fast_path=fast_path)
+class FakeClock:
+    """A clock the test moves: `clock()` is the time, `clock.advance(seconds)` moves it."""
+
+    def __init__(self, now: float = 1000.0):
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def aggregator(budgets=None, fast_path=True, clock=None, zero_window=None) -> Aggregator:
+    """An aggregator over the test network. Its new-series window is the config's (60 s: twice the
+    default scrape interval) unless `zero_window` says otherwise; `clock` (default FakeClock())
+    is its time, so scrape snapshots show new series at 0 until the test advances it."""
+    return Aggregator(settings(budgets, zero_window), fast_path=fast_path, clock=clock or FakeClock())
 
 
 DEFAULTS = {

@@ -1,11 +1,11 @@
-"""The conversations family: who sent how much to whom, under a series budget of its own."""
+"""The conversations family: who sent how much to whom, under its own budget of the one store
+(flow_exporter.series_budgets.conversations)."""
 
 from __future__ import annotations
 
-from flow_exporter.aggregate import Aggregator
-from flow_exporter.settings import from_network_config
-from tests.flow_exporter.helpers import family, goflow2_line, metrics, network_config, parse_exposition, value
 from flow_exporter.exposition import render
+from flow_exporter.series import CONVERSATION, EXTERNAL_PEER
+from tests.flow_exporter.helpers import FakeClock, aggregator, family, goflow2_line, metrics, parse_exposition, value
 
 
 def conversation(m, src, dst, proto="TCP", port="2049", service="nfs", metric="netviz_conversation_bytes_total"):
@@ -15,12 +15,8 @@ def conversation(m, src, dst, proto="TCP", port="2049", service="nfs", metric="n
     return matches[0] if matches else 0
 
 
-def aggregator(conversation_series=4000, max_series=10000) -> Aggregator:
-    return Aggregator(from_network_config(network_config(max_series=max_series, conversation_series=conversation_series)))
-
-
 def test_each_direction_of_a_conversation_is_counted_once_with_its_ends_subnets():
-    agg = aggregator()
+    agg = aggregator()  # the config's budgets
     agg.ingest([
         goflow2_line(src_addr="10.0.10.15", dst_addr="10.0.20.100", src_port=2049, dst_port=51000, bytes=5000, packets=4, in_if=2),
         goflow2_line(src_addr="10.0.10.15", dst_addr="10.0.20.100", src_port=2049, dst_port=51000, bytes=5000, packets=4, in_if=1),  # the other interface's copy
@@ -42,7 +38,7 @@ def test_each_direction_of_a_conversation_is_counted_once_with_its_ends_subnets(
 
 def test_a_conversation_flood_evicts_only_conversations_least_recently_updated_first():
     # GIVEN a budget of 10 conversation series (5 keys) and 50 hosts each talking to truenas
-    agg = aggregator(conversation_series=10, max_series=10000)
+    agg = aggregator({CONVERSATION: 10})
     agg.ingest([goflow2_line(src_addr="10.0.20.100", dst_addr="10.0.10.15", bytes=7, in_if=1)])  # the first
     for i in range(50):
         agg.ingest([goflow2_line(src_addr=f"203.0.113.{i}", dst_addr="10.0.10.15", bytes=1000, in_if=2)])
@@ -53,27 +49,29 @@ def test_a_conversation_flood_evicts_only_conversations_least_recently_updated_f
     kept = {dict(k)["src"] for k in family(m, "netviz_conversation_bytes_total")}
     assert kept == {f"203.0.113.{i}" for i in range(45, 50)}
     # ... and no other family lost anything: every peer and the first host keep their counters
-    assert value(m, "netviz_flow_exporter_evictions_total") == 0
+    assert value(m, "netviz_flow_exporter_evictions_total") == 2 * 46
     assert value(m, "netviz_host_bytes_total", subnet="kubernetes", host="10.0.20.100", name="k8s-node-0", direction="sent") == 7
     assert len(family(m, "netviz_external_bytes_total")) == 50
 
 
-def test_the_main_cap_never_evicts_conversations():
-    # GIVEN max_series 20 flooded by external peers
-    agg = aggregator(conversation_series=4000, max_series=20)
+def test_a_full_external_peers_family_never_evicts_conversations():
+    # GIVEN an external peers' budget of 20 flooded by 100 peers
+    agg = aggregator({EXTERNAL_PEER: 20})
     agg.ingest([goflow2_line(src_addr="10.0.20.100", dst_addr="10.0.10.15", bytes=9, in_if=1)])
     for i in range(100):
         agg.ingest([goflow2_line(src_addr="10.0.20.100", dst_addr=f"203.0.113.{i}", dst_port=443, in_if=1)])
     m = metrics(agg)
-    assert value(m, "netviz_flow_exporter_evictions_total") > 0
+    assert value(m, "netviz_flow_exporter_family_evictions_total", family="external_peers") == 100 - 20
     assert value(m, "netviz_flow_exporter_family_evictions_total", family="conversations") == 0
     assert conversation(m, "10.0.20.100", "10.0.10.15") == 9
 
 
-def test_a_new_conversation_is_scraped_at_zero_first():
-    agg = aggregator()
+def test_a_new_conversation_is_scraped_at_zero_for_the_new_series_window():
+    clock = FakeClock()
+    agg = aggregator(clock=clock, zero_window=30)
     agg.ingest([goflow2_line(src_addr="10.0.20.100", dst_addr="10.0.10.15", bytes=1234, in_if=1)])
     first = parse_exposition(render(agg.scrape_snapshot()))
+    clock.advance(30)
     second = parse_exposition(render(agg.scrape_snapshot()))
     assert conversation(first, "10.0.20.100", "10.0.10.15") == 0 and len(family(first, "netviz_conversation_bytes_total")) == 1
     assert conversation(second, "10.0.20.100", "10.0.10.15") == 1234

@@ -5,6 +5,7 @@ from hypothesis import given, settings as hsettings, strategies as st
 from flow_exporter.aggregate import COUNT, COUNT_UNMAPPED, DUPLICATE, count_once
 from flow_exporter.settings import Classifier
 
+from flow_exporter.series import FLOW
 from tests.flow_exporter.helpers import aggregator, goflow2_line, metrics, settings, value
 
 DUP = "netviz_flow_exporter_records_duplicate_total"
@@ -112,5 +113,5 @@ def test_the_aggregators_inlined_rule_is_count_once(src, dst, in_if):
     assert (snap.duplicates, snap.unmapped_interface) == {
         COUNT: (0, 0), COUNT_UNMAPPED: (0, 1), DUPLICATE: (1, 0)
     }[expected]
-    counted = sum(counters[2] for key, counters in snap.series if key[0] == "flow")
+    counted = sum(counters[2] for key, counters in snap.series if key[0] == FLOW)
     assert counted == (0 if expected == DUPLICATE else 1)

@@ -24,17 +24,17 @@ def run(*args, env=None, **kwargs) -> subprocess.CompletedProcess:
 def test_help_documents_every_flag():
     result = run("--help")
     assert result.returncode == 0
-    for flag in ("--config PATH", "--input PATH", "--listen HOST:PORT", "--max-series N", "--log-level"):
+    for flag in ("--config PATH", "--input PATH", "--listen HOST:PORT", "--series-budget FAMILY=N", "--log-level"):
         assert flag in result.stdout
     assert "/metrics" in result.stdout and "/healthz" in result.stdout
     assert "FIFO" in result.stdout
 
 
 def test_an_invalid_config_is_named_and_exits_2(tmp_path):
-    config = write_network_toml(tmp_path, '\n[flow_exporter]\nmax_series = "lots"\n')
+    config = write_network_toml(tmp_path, '\n[flow_exporter.series_budgets]\nhosts = "lots"\n')
     result = run("--config", config, "--listen", "127.0.0.1:0")
     assert result.returncode == 2
-    assert "flow_exporter.max_series: expected a whole number, but 'lots' was provided" in result.stderr
+    assert "flow_exporter.series_budgets.hosts: expected a whole number, but 'lots' was provided" in result.stderr
 
 
 def test_a_missing_config_is_named(tmp_path):
@@ -44,8 +44,10 @@ def test_a_missing_config_is_named(tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [
-    (("--max-series", "2"), "expected a whole number of at least 3, but '2' was provided"),
-    (("--max-series", "many"), "expected a whole number of at least 3, but 'many' was provided"),
+    (("--series-budget", "subnet_pairs=2"), "expected a whole number of at least 3 for subnet_pairs, but 'subnet_pairs=2' was provided"),
+    (("--series-budget", "hosts=many"), "expected a whole number of at least 1 for hosts, but 'hosts=many' was provided"),
+    (("--series-budget", "talkers=9"), "expected FAMILY=N with FAMILY one of subnet_pairs, hosts, services, "
+                                       "external_peers, conversations, but 'talkers=9' was provided"),
     (("--listen", "localhost"), "expected HOST:PORT such as 0.0.0.0:9108, but 'localhost' was provided"),
     (("--listen", "1.2.3.4:99999"), "but '1.2.3.4:99999' was provided"),
 ])
@@ -71,24 +73,32 @@ def get(port: int, path: str) -> bytes:
 
 
 def test_stdin_records_are_served_and_the_exporter_outlives_its_input(tmp_path):
-    # GIVEN a config capping series at 50, overridden on the command line to 40, and $NETVIZ_CONFIG
-    # (no --config) pointing at it
-    config = write_network_toml(tmp_path, "\n[flow_exporter]\nmax_series = 50\n")
+    # GIVEN a config with a hosts budget of 50, overridden on the command line to 40, a scrape interval
+    # of 1s (so new series read 0 for 2s), and $NETVIZ_CONFIG (no --config) pointing at it
+    config = write_network_toml(tmp_path, '\n[flow_exporter.series_budgets]\nhosts = 50\nservices = 7\n'
+                                          '\n[monitoring.prometheus]\nscrape_interval = "1s"\n')
     port = free_port()
     env = {**os.environ, "NETVIZ_CONFIG": config}
-    proc = subprocess.Popen([sys.executable, "-m", "flow_exporter", "--listen", f"127.0.0.1:{port}", "--max-series", "40"],
+    proc = subprocess.Popen([sys.executable, "-m", "flow_exporter", "--listen", f"127.0.0.1:{port}",
+                             "--series-budget", "hosts=40"],
                             cwd=REPO, stdin=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     try:
         # WHEN records and junk arrive on stdin, which then closes
         proc.stdin.write(goflow2_line(bytes=700) + b"\n" + b"junk\n" + goflow2_line(bytes=300) + b"\n")
         proc.stdin.close()
-        wait_until("records on /metrics", lambda: b"netviz_flow_exporter_records_total 3" in get(port, "/metrics"))
-        # THEN they are counted (read from the next scrape: the one above may show the new series at 0,
-        # flow_exporter/series.py), and it keeps serving after its input ended
-        m = parse_exposition(get(port, "/metrics"))
+        m = wait_until("records on /metrics", lambda: (m := parse_exposition(get(port, "/metrics"))) and
+                       value(m, "netviz_flow_exporter_records_total") == 3 and m)
+        # THEN they are counted: at 0 while they are new (flow_exporter/series.py), then their value
+        assert value(m, "netviz_flow_bytes_total", src_subnet="kubernetes", dst_subnet="storage", proto="TCP") == 0
+        assert value(m, "netviz_flow_exporter_new_series") == 3 + 2 + 1 + 2  # pair, hosts, service, conversation
+        m = wait_until("the new series to show their values", lambda: (m := parse_exposition(get(port, "/metrics")))
+                       and value(m, "netviz_flow_exporter_new_series") == 0 and m)
         assert value(m, "netviz_flow_bytes_total", src_subnet="kubernetes", dst_subnet="storage", proto="TCP") == 1000
         assert value(m, "netviz_flow_exporter_records_rejected_total", reason="invalid_json") == 1
-        assert value(m, "netviz_flow_exporter_series_limit") == 40
+        # the budgets: the config's, the command line's over it
+        assert value(m, "netviz_flow_exporter_family_series_limit", family="hosts") == 40
+        assert value(m, "netviz_flow_exporter_family_series_limit", family="services") == 7
+        assert value(m, "netviz_flow_exporter_series_limit") == 1500 + 40 + 7 + 6000 + 4000
         assert get(port, "/healthz") == b"ok\n"
         with pytest.raises(urllib.error.HTTPError) as e:
             get(port, "/nothing")

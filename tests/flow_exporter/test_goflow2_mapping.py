@@ -5,6 +5,7 @@ import re
 
 import flow_exporter.record as record
 from flow_exporter.mapping import FIELD_NAMES, goflow2_mapping_yaml
+from flow_exporter.series import FLOW
 from tests.flow_exporter.helpers import DEFAULTS, aggregator, goflow2_line
 
 # GoFlow2's JSON field names (pb/flow.proto, as listed in the project's FACTS).
@@ -78,4 +79,4 @@ def test_a_line_printed_with_the_mapping_takes_the_fast_path():
     agg = aggregator()
     agg.ingest([readme])
     snap = agg.snapshot()
-    assert [(k, v) for k, v in snap.series if k[0] == "flow"] == [(("flow", "external", "external", "TCP"), (150000, 100, 1))]
+    assert [(k, v) for k, v in snap.series if k[0] == FLOW] == [((FLOW, "external", "external", "TCP"), (150000, 100, 1))]

@@ -13,7 +13,8 @@ import urllib.request
 
 import pytest
 
-from tests.flow_exporter.helpers import REPO, family, goflow2_line, parse_exposition, value, wait_until, write_network_toml
+from tests.flow_exporter.helpers import (REPO, family, goflow2_line, parse_exposition, value, wait_until,
+                                        with_scrape_interval, write_network_toml)
 from tests.support.dns import DnsServer
 from tests.support.goflow2 import PodNetwork
 
@@ -35,7 +36,8 @@ def exporter(tmp_path):
             f.write(f"nameserver {dns.address}\n")
 
         def start(extra: str = ""):
-            config = write_network_toml(tmp_path, extra)
+            # a 1 s scrape interval: new series read 0 for 2 s, not the default 60 (helpers.with_scrape_interval)
+            config = write_network_toml(tmp_path, with_scrape_interval(extra))
             records = tmp_path / "records.jsonl"
             records.write_bytes(b"")
             log = open(tmp_path / "exporter.log", "wb")
@@ -79,8 +81,8 @@ def test_names_from_dns_are_an_info_metric_and_never_a_counter_label(exporter):
     assert names["10.0.20.100"] == ("k8s-node-0", "config")  # configured: its DNS name is never used
     # a record after the name is known adds to the same series: a name never splits one
     append(records, [goflow2_line(src_addr="10.0.10.30", dst_addr="203.0.113.10", in_if=2, bytes=300)])
-    samples = wait_until("the third record", lambda: (s := scrape(url)) and value(s, "netviz_flow_exporter_records_total") == 3 and s)
-    samples = scrape(url)  # past a new series' 0 sample, if any
+    samples = wait_until("the third record, past the new series' window", lambda: (s := scrape(url)) and
+                         value(s, "netviz_flow_exporter_records_total") == 3 and value(s, "netviz_flow_exporter_new_series") == 0 and s)
     # the counters keep their labels: the address (or configured name), never a DNS name
     assert value(samples, "netviz_host_bytes_total", subnet="storage", host="10.0.10.30", name="10.0.10.30",
                  direction="sent") == 800
@@ -103,6 +105,8 @@ def test_a_dns_server_that_never_answers_holds_up_no_record(exporter):
     samples = wait_until("every record read", lambda: (s := scrape(url)) and
                          value(s, "netviz_flow_exporter_records_total") == 50_255 and s, timeout=60)
     took = time.monotonic() - start
+    samples = wait_until("the new series' window passed", lambda: (s := scrape(url)) and
+                         value(s, "netviz_flow_exporter_new_series") == 0 and s)
     assert value(samples, "netviz_flow_exporter_names_queued") > 0, "the lookups were done before: nothing was shown"
     assert value(samples, "netviz_flow_exporter_name_lookups_total", outcome="timeout") < 255
     assert sum(v for k, v in family(samples, "netviz_host_bytes_total").items() if ("host", "10.0.20.100") in k) == 50_255 * 1000

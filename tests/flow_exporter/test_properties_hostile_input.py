@@ -187,7 +187,7 @@ def test_hostile_lines_interleaved_with_good_ones_never_cost_a_good_record(items
     assert sum(snap.rejected.values()) == len(lines) - len(good)
     assert snap.duplicates == want["duplicates"]
     conversations = sum(1 for name, _ in want["series"] if name.startswith("netviz_conversation_"))
-    assert value(m, "netviz_flow_exporter_series") == len(want["series"]) - conversations
+    assert value(m, "netviz_flow_exporter_series") == len(want["series"])
     assert value(m, "netviz_flow_exporter_family_series", family="conversations") == conversations
 
 

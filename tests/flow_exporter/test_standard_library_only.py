@@ -36,4 +36,4 @@ def test_the_command_runs_with_site_packages_disabled():
     result = subprocess.run([sys.executable, "-S", "-m", "flow_exporter", "--help"], cwd=REPO, capture_output=True,
                             text=True, timeout=60)
     assert result.returncode == 0, result.stderr
-    assert "--max-series" in result.stdout
+    assert "--series-budget" in result.stdout

@@ -9,6 +9,7 @@
   in a network namespace standing in for the pod's), with `NetflowSender` playing softflowd.
 - `go_tools`: builds GoFlow2 and Prometheus 3 from their Go modules into .tools/ (make go-tools).
   Built on `netns` (the isolated lab), `traffic` (generators run inside it) and `pcap` (a reader).
+- `flood`: a known corpus of flows interleaved with a flood of spoofed external sources, and its truth.
 - `fixtures`: pytest fixtures over all of it (tests/conftest.py imports them).
 - `tools`: `require_tool`, `require_root`, `free_port`.
 
