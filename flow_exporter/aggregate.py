@@ -156,8 +156,8 @@ class Aggregator:
         host_sums: dict[tuple, int] = {}
         peer_sums: dict[tuple, int] = {}
         service_sums: dict[tuple, int] = {}
-        # (source AddressInfo, destination AddressInfo, service key) -> [bytes, packets]: objects the
-        # loop already holds, hashed by identity; the conversation's store key is built once per batch key.
+        # (CONVERSATION, source end, destination end, service key) -> [bytes, packets]: the store's
+        # key, of tuples built once (series.CONVERSATION), added to the store as it is.
         conversation_sums: dict[tuple, list] = {}
         rejected: dict[str, int] = {}
         examples: dict[str, bytes] = {}  # the first rejected line of each reason, described in the log
@@ -262,7 +262,7 @@ class Aggregator:
                 key = ports.get(dport) or ports.get(sport) or other_service_keys[proto]
             service_sums[key] = service_get(key, 0) + nbytes
             # The conversation: counted here, after the duplicate check, like every family.
-            key = (s, d, key)
+            key = (CONVERSATION, s.end, d.end, key)
             sums = conversation_get(key)
             if sums is None:
                 conversation_sums[key] = [nbytes, packets]
@@ -291,18 +291,7 @@ class Aggregator:
             store.add_all1(HOST, host_sums)
             store.add_all1(EXTERNAL_PEER, peer_sums)
             store.add_all1(SERVICE, service_sums)
-            # Summed again by address, not assigned: two AddressInfo objects may stand for one address
-            # (the classifier's cache holds an address's bytes and text spellings, and ::ffff:a.b.c.d).
-            conversations: dict[tuple, list] = {}
-            for (s, d, (_family, proto, port, service)), (nbytes, packets) in conversation_sums.items():
-                key = (CONVERSATION, s.address, s.subnet, d.address, d.subnet, proto, port, service)
-                sums = conversations.get(key)
-                if sums is None:
-                    conversations[key] = [nbytes, packets]
-                else:
-                    sums[0] += nbytes
-                    sums[1] += packets
-            store.add_all(CONVERSATION, conversations)
+            store.add_all(CONVERSATION, conversation_sums)
         if unglued:
             self.ingest(unglued)  # split at every "}{": no line of it is glued again
 

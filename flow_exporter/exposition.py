@@ -15,7 +15,7 @@ import math
 
 from .aggregate import Snapshot
 from .record import REJECT_REASONS
-from .series import CONVERSATION, EXTERNAL_PEER, FLOW, HOST, SERVICE
+from .series import CONVERSATION, EXTERNAL_PEER, FLOW, HOST, SERVICE, label_values
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -83,7 +83,7 @@ def _labels(pairs) -> str:
 def render(snap: Snapshot) -> bytes:
     by_family: dict[str, list] = {}
     for key, counters in snap.series:
-        by_family.setdefault(key[0], []).append((key[1:], counters))
+        by_family.setdefault(key[0], []).append((label_values(key), counters))
     out: list[str] = []
     for family, index, name, label_names, help_text in FLOW_METRICS:
         _header(out, name, "counter", help_text)

@@ -250,7 +250,7 @@ def snapshot_addresses(series) -> tuple[set, set]:
             local.add(key[2])
         elif family == EXTERNAL_PEER:
             external.add(key[1])
-        elif family == CONVERSATION:  # (family, src, src_subnet, dst, dst_subnet, ...)
-            (external if key[2] == EXTERNAL else local).add(key[1])
-            (external if key[4] == EXTERNAL else local).add(key[3])
+        elif family == CONVERSATION:  # (family, (src, src_subnet), (dst, dst_subnet), service key)
+            for address, subnet in key[1:3]:
+                (external if subnet == EXTERNAL else local).add(address)
     return local, external

@@ -73,7 +73,7 @@ class AddressInfo:
     instead of once per record."""
 
     __slots__ = ("address", "subnet", "if_index", "name", "local", "sent_key", "received_key",
-                 "outbound_key", "inbound_key")
+                 "outbound_key", "inbound_key", "end")
 
     def __init__(self, address: str, subnet: str, if_index: Optional[int], name: str):
         self.address = address  # canonical text (an IPv4-mapped IPv6 address is shown as IPv4)
@@ -86,6 +86,7 @@ class AddressInfo:
         self.received_key = (HOST, subnet, address, name, "received") if self.local else None
         self.outbound_key = None if self.local else (EXTERNAL_PEER, address, "outbound")
         self.inbound_key = None if self.local else (EXTERNAL_PEER, address, "inbound")
+        self.end = (address, subnet)  # one end of a conversation key (series.CONVERSATION)
 
     def __repr__(self) -> str:
         return f"AddressInfo({self.address!r}, {self.subnet!r}, {self.if_index!r}, {self.name!r})"

@@ -18,7 +18,7 @@ import urllib.request
 import pytest
 
 from flow_exporter.exposition import FLOW_METRICS, render
-from flow_exporter.series import EXTERNAL_PEER, FLOW, HOST, SeriesStore
+from flow_exporter.series import EXTERNAL_PEER, FLOW, HOST, SeriesStore, label_values
 from tests.flow_exporter.helpers import (REPO, FakeClock, aggregator, goflow2_line, parse_exposition, value,
                                          wait_until, write_network_toml)
 from tests.support.prometheus import PrometheusError
@@ -271,7 +271,7 @@ def test_two_prometheus_servers_and_a_curl_each_see_every_new_series_at_zero_fir
             for prom in servers:
                 _wait_for_sample(prom, read, lambda v: v == written, f"a sample with {written} records read")
         ends = [_wait_for_all_grown(prom, written) for prom in servers]
-        want = {(family, index): {key[1:]: counters[index] for key, counters in truth.snapshot().series if key[0] == family}
+        want = {(family, index): {label_values(key): counters[index] for key, counters in truth.snapshot().series if key[0] == family}
                 for family, index, *_ in FLOW_METRICS}
         assert all(want.values())  # every family has series
         for prom, start, end in zip(servers, starts, ends):
