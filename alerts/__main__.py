@@ -13,7 +13,7 @@ import argparse
 import sys
 
 import netviz_config
-from dashboards import DashboardConfig
+from dashboards.config import add_selector_arguments, config_from_arguments
 
 from .rules import AlertRulesConfig, rule_file_yaml, rule_groups
 
@@ -22,22 +22,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m alerts", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", help="network config (default: $NETVIZ_CONFIG, else ./network.toml)")
     parser.add_argument("--out", help="file to write (default: standard output)")
-    defaults = DashboardConfig()
-    for name in ("caretta_selector", "goflow2_selector", "flow_exporter_selector"):
-        parser.add_argument(
-            "--" + name.replace("_", "-"),
-            default=getattr(defaults, name),
-            help=f"PromQL label matchers of that scrape job (default: {getattr(defaults, name)}; '' for none)",
-        )
+    add_selector_arguments(parser)
     args = parser.parse_args(argv)
-    try:
-        selectors = DashboardConfig(
-            caretta_selector=args.caretta_selector,
-            goflow2_selector=args.goflow2_selector,
-            flow_exporter_selector=args.flow_exporter_selector,
-        )
-    except ValueError as e:
-        parser.error(str(e))
+    selectors = config_from_arguments(parser, args)
     try:
         config = netviz_config.load(args.config, check_files=False)
     except netviz_config.ConfigError as e:

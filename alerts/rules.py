@@ -20,6 +20,7 @@ import yaml
 from .names import CARETTA_ALERTS_PREFIX, CARETTA_GROUP, FLOW_ALERTS_PREFIX, FLOW_GROUP  # noqa: F401 (first: see names)
 
 from dashboards.config import DashboardConfig, selector
+from flow_exporter.series import EXTERNAL_PEER
 from netviz_config import NetworkConfig, checks
 from netviz_config.schema import Alerts
 
@@ -86,6 +87,12 @@ def _alert(cfg: AlertRulesConfig, name: str, *, expr: str, for_: str, severity: 
             "runbook_url": f"{cfg.settings.runbook_url}#{anchor(name)}",
         },
     }
+
+
+# External peers are the open-ended family (any address on the internet may be one): eviction there
+# is expected on an internet-facing network, so only its budget being full alerts: this matcher
+# selects the families whose eviction does.
+EVICTION_ALERTED_FAMILIES = f'family!="{EXTERNAL_PEER}"'
 
 
 def flow_alerts(cfg: AlertRulesConfig) -> list[dict]:
@@ -173,30 +180,37 @@ def flow_alerts(cfg: AlertRulesConfig) -> list[dict]:
         _alert(
             cfg,
             "NetvizFlowSeriesBudgetFull",
+            # Per family: each family has its own budget and evicts only its own series, so a full
+            # family hides in the total (6000 external peers are 60% of the default 10000).
             expr=(
-                f"netviz_flow_exporter_series{selector(f)} / netviz_flow_exporter_series_limit{selector(f)}"
+                f"netviz_flow_exporter_family_series{selector(f)} / netviz_flow_exporter_family_series_limit{selector(f)}"
                 f" >= {s.series_budget_percent / 100:g}"
             ),
             for_=s.series_budget_for,
             severity="warning",
-            summary="The flow exporter's series budget is {{ $value | humanizePercentage }} full.",
+            summary="The flow exporter's {{ $labels.family }} series budget is {{ $value | humanizePercentage }} full.",
             description=(
                 "The flow exporter {{ $labels.instance }} holds {{ $value | humanizePercentage }} of its "
-                f"series cap (flow_exporter.max_series; alert at {s.series_budget_percent}%) for "
-                f"{s.series_budget_for}: at the cap it evicts the least recently updated series."
+                "{{ $labels.family }} budget (flow_exporter.series_budgets.{{ $labels.family }}; alert at "
+                f"{s.series_budget_percent}%) for {s.series_budget_for}: when full, that family evicts its "
+                "least recently updated series."
             ),
         ),
         _alert(
             cfg,
             "NetvizFlowSeriesEvicted",
-            expr=f"increase(netviz_flow_exporter_evictions_total{selector(f)}[{w}]) > 0",
+            expr=(
+                f"increase(netviz_flow_exporter_family_evictions_total{selector(f, EVICTION_ALERTED_FAMILIES)}[{w}])"
+                " > 0"
+            ),
             for_=s.series_evicted_for,
             severity="warning",
-            summary="The flow exporter is evicting series.",
+            summary="The flow exporter is evicting {{ $labels.family }} series.",
             description=(
-                "The flow exporter {{ $labels.instance }} evicted {{ $value | humanize }} series in the last "
-                + w + f", and has kept evicting for {s.series_evicted_for}: its series cap is full, so quiet "
-                "hosts, peers and subnet pairs drop out of the dashboard and restart from 0 when they come back."
+                "The flow exporter {{ $labels.instance }} evicted {{ $value | humanize }} {{ $labels.family }} "
+                "series in the last " + w + f", and has kept evicting for {s.series_evicted_for}: that budget "
+                "(flow_exporter.series_budgets.{{ $labels.family }}) is too small for your network, so quiet "
+                "entries drop out of the dashboard and restart from 0 when they come back."
             ),
         ),
         _alert(

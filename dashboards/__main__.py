@@ -11,7 +11,8 @@ import argparse
 import os
 import sys
 
-from . import DashboardConfig, render_all
+from . import render_all
+from .config import add_selector_arguments, config_from_arguments
 
 DEFAULT_OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "rendered")
 
@@ -20,22 +21,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m dashboards", description=__doc__)
     parser.add_argument("--out", default=DEFAULT_OUT, help="folder to write into (default: dashboards/rendered)")
     parser.add_argument("--check", action="store_true", help="write nothing; exit 1 if a file differs from the code")
-    defaults = DashboardConfig()
-    for name in ("caretta_selector", "goflow2_selector", "flow_exporter_selector"):
-        parser.add_argument(
-            "--" + name.replace("_", "-"),
-            default=getattr(defaults, name),
-            help=f"PromQL label matchers of that scrape job (default: {getattr(defaults, name)}; '' for none)",
-        )
+    add_selector_arguments(parser)
     args = parser.parse_args(argv)
-    try:
-        config = DashboardConfig(
-            caretta_selector=args.caretta_selector,
-            goflow2_selector=args.goflow2_selector,
-            flow_exporter_selector=args.flow_exporter_selector,
-        )
-    except ValueError as e:
-        parser.error(str(e))
+    config = config_from_arguments(parser, args)
     stale = []
     os.makedirs(args.out, exist_ok=True)
     for name, text in sorted(render_all(config).items()):

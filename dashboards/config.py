@@ -112,3 +112,26 @@ def _split_matchers(selector: str) -> list[str]:
 def selector(*matchers: str) -> str:
     """`{a,b}` from matcher strings, skipping empty ones: `metric + selector(cfg.x, 'role="1"')`."""
     return "{" + ", ".join(m for m in matchers if m) + "}"
+
+
+SELECTOR_FIELDS = ("caretta_selector", "goflow2_selector", "flow_exporter_selector")
+"""The scrape-job selectors a command line may override (`python -m dashboards`, `python -m alerts`)."""
+
+
+def add_selector_arguments(parser) -> None:
+    """`--caretta-selector` and the others on an argparse parser, defaulting to DashboardConfig's."""
+    defaults = DashboardConfig()
+    for name in SELECTOR_FIELDS:
+        parser.add_argument(
+            "--" + name.replace("_", "-"),
+            default=getattr(defaults, name),
+            help=f"PromQL label matchers of that scrape job (default: {getattr(defaults, name)}; '' for none)",
+        )
+
+
+def config_from_arguments(parser, args) -> DashboardConfig:
+    """The DashboardConfig of the parsed selector arguments; a bad selector is the parser's error."""
+    try:
+        return DashboardConfig(**{name: getattr(args, name) for name in SELECTOR_FIELDS})
+    except ValueError as e:
+        parser.error(str(e))

@@ -406,13 +406,15 @@ class Alerts:
     )
     series_budget_percent: int = setting(
         90,
-        doc="NetvizFlowSeriesBudgetFull: the exporter holding at least this percentage of "
-        "flow_exporter.max_series.",
+        doc="NetvizFlowSeriesBudgetFull: a family of the exporter holding at least this percentage of "
+        "its flow_exporter.series_budgets entry.",
         check=checks.percent,
     )
     series_budget_for: str = setting("15m", doc="NetvizFlowSeriesBudgetFull: for.", check=checks.duration)
     series_evicted_for: str = setting(
-        "15m", doc="NetvizFlowSeriesEvicted: the exporter evicting series for this long.", check=checks.duration
+        "15m",
+        doc="NetvizFlowSeriesEvicted: a family other than external_peers evicting series for this long.",
+        check=checks.duration,
     )
     decoder_errors_for: str = setting(
         "15m",

@@ -46,11 +46,28 @@ class PrometheusServerProps:
     """Import the existing release `namespace/release_name` rather than install one."""
 
 
+def refuse_config_override(user_values: Mapping[str, Any]) -> None:
+    """A user's `server.configMapOverrideName` makes the chart render no ConfigMap at all
+    (charts/prometheus/templates/cm.yaml opens with `if (empty .Values.server.configMapOverrideName)`):
+    Prometheus then reads the user's own ConfigMap, and netviz's scrape jobs and rules, which
+    travel in the chart's, would deploy green and never be read."""
+    server = user_values.get("server")
+    if isinstance(server, Mapping) and server.get("configMapOverrideName"):
+        raise ValueError(
+            "monitoring.prometheus.values_file: server.configMapOverrideName is set "
+            f"({server['configMapOverrideName']!r}): the chart then renders no prometheus.yml, so netviz's "
+            "scrape jobs and alerting rules would never reach Prometheus. Move your configuration into "
+            'serverFiles."prometheus.yml" and extraScrapeConfigs (netviz keeps both) and remove the override, '
+            'or use mode = "prometheus-operator" if an operator runs your Prometheus'
+        )
+
+
 class PrometheusServer(Construct):
     """prometheus-community `prometheus` chart with netviz's scrape jobs added."""
 
     def __init__(self, scope: Construct, id: str, props: PrometheusServerProps):
         super().__init__(scope, id)
+        refuse_config_override(props.user_values)
         # A fresh install runs no Alertmanager: netviz's alerts show in Prometheus and in the
         # dashboards' alert lists, and where to send them is the user's choice (their values file
         # can turn it on, it comes after these defaults). Nothing pushes. An adopted release keeps

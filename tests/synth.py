@@ -51,7 +51,7 @@ class Synthesized:
         """The release's values files merged as Helm merges them (maps deep, later files win)."""
         merged: dict = {}
         for layer in self.helm_values_layers(stack, release):
-            merged = _helm_merge(merged, layer)
+            merged = helm_merge(merged, layer)
         return merged
 
     def resolve_cross_stack(self, text: str) -> str:
@@ -144,10 +144,11 @@ def read_strings(value: Any) -> Any:
     return value
 
 
-def _helm_merge(base: dict, over: dict) -> dict:
+def helm_merge(base: dict, over: dict) -> dict:
+    """`over` merged into `base` as Helm merges values files: maps key by key, anything else replaced."""
     out = dict(base)
     for k, v in over.items():
-        out[k] = _helm_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+        out[k] = helm_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
     return out
 
 

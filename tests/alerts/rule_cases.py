@@ -23,6 +23,7 @@ from typing import Iterable, Optional
 
 import yaml
 
+from netviz_config.schema import SERIES_FAMILIES
 from tests.support.prometheus import promtool
 
 MINUTES = 60
@@ -56,9 +57,13 @@ def healthy() -> dict[str, str]:
         f"netviz_flow_exporter_records_total{_labels(EXPORTER)}": " ".join(f"{i}x9" for i in range(6)) + " 6",
         f"netviz_flow_exporter_records_unmapped_interface_total{_labels(EXPORTER)}": f"0x{MINUTES}",
         f"netviz_flow_exporter_series{_labels(EXPORTER)}": f"30x{MINUTES}",
-        f"netviz_flow_exporter_series_limit{_labels(EXPORTER)}": f"10000x{MINUTES}",
+        f"netviz_flow_exporter_series_limit{_labels(EXPORTER)}": f"{sum(f.default_budget for f in SERIES_FAMILIES)}x{MINUTES}",
         f"netviz_flow_exporter_evictions_total{_labels(EXPORTER)}": f"0x{MINUTES}",
     }
+    for f in SERIES_FAMILIES:  # every family present from the start, with the default budgets
+        s[family_series("netviz_flow_exporter_family_series", f.name)] = f"6x{MINUTES}"
+        s[family_series("netviz_flow_exporter_family_series_limit", f.name)] = f"{f.default_budget}x{MINUTES}"
+        s[family_series("netviz_flow_exporter_family_evictions_total", f.name)] = f"0x{MINUTES}"
     for reason in REASONS:  # all present from the start (CONTRACTS)
         s[f"netviz_flow_exporter_records_rejected_total{_labels({**EXPORTER, 'reason': reason})}"] = f"0x{MINUTES}"
     for i in range(NODES):
@@ -72,6 +77,11 @@ def agent(i: int) -> dict:
 
 def exporter_series(name: str, **extra: str) -> str:
     return f"{name}{_labels({**EXPORTER, **extra})}"
+
+
+def family_series(name: str, family: str) -> str:
+    """A per-family self metric of the exporter (`family` as netviz_config.schema SERIES_FAMILIES names it)."""
+    return exporter_series(name, family=family)
 
 
 def alert(name: str, labels: dict, summary: str, description: str) -> dict:
@@ -133,24 +143,25 @@ def unmapped(records: str) -> dict:
     )
 
 
-def budget_full(percent: str) -> dict:
+def budget_full(family: str, percent: str) -> dict:
     return alert(
         "NetvizFlowSeriesBudgetFull",
-        {**EXPORTER, "severity": "warning"},
-        f"The flow exporter's series budget is {percent} full.",
-        f"The flow exporter {EXPORTER['instance']} holds {percent} of its series cap (flow_exporter.max_series; "
-        "alert at 90%) for 15m: at the cap it evicts the least recently updated series.",
+        {**EXPORTER, "family": family, "severity": "warning"},
+        f"The flow exporter's {family} series budget is {percent} full.",
+        f"The flow exporter {EXPORTER['instance']} holds {percent} of its {family} budget "
+        f"(flow_exporter.series_budgets.{family}; alert at 90%) for 15m: when full, that family evicts its least "
+        "recently updated series.",
     )
 
 
-def evicted(series: str) -> dict:
+def evicted(family: str, series: str) -> dict:
     return alert(
         "NetvizFlowSeriesEvicted",
-        {**EXPORTER, "severity": "warning"},
-        "The flow exporter is evicting series.",
-        f"The flow exporter {EXPORTER['instance']} evicted {series} series in the last 5m, and has kept evicting "
-        "for 15m: its series cap is full, so quiet hosts, peers and subnet pairs drop out of the dashboard and "
-        "restart from 0 when they come back.",
+        {**EXPORTER, "family": family, "severity": "warning"},
+        f"The flow exporter is evicting {family} series.",
+        f"The flow exporter {EXPORTER['instance']} evicted {series} {family} series in the last 5m, and has kept "
+        f"evicting for 15m: that budget (flow_exporter.series_budgets.{family}) is too small for your network, so "
+        "quiet entries drop out of the dashboard and restart from 0 when they come back.",
     )
 
 
@@ -223,8 +234,8 @@ def _cases() -> list[dict]:
                 f"up{_labels(agent(2))}": "1x20 0 0 1x38",
                 exporter_series("netviz_flow_exporter_records_rejected_total", reason="wrong_type"): "0x20 3x40",
                 exporter_series("netviz_flow_exporter_records_unmapped_interface_total"): "0x20 4x40",
-                exporter_series("netviz_flow_exporter_evictions_total"): "0x20 50x40",
-                exporter_series("netviz_flow_exporter_series"): "30x20 9500x4 30x35",
+                family_series("netviz_flow_exporter_family_evictions_total", "hosts"): "0x20 50x40",
+                family_series("netviz_flow_exporter_family_series", "hosts"): "6x20 1950x4 6x35",
                 f'goflow2_flow_decoder_error_total{_labels({**COLLECTOR, "router": PFSENSE, "name": "netflow"})}': "0x10 4+4x5 24x45",
                 f'goflow2_flow_process_nf_errors_total{_labels({**COLLECTOR, "router": PFSENSE, "error": "template_not_found"})}': "0x10 4+4x5 24x45",
             },
@@ -295,18 +306,28 @@ def _cases() -> list[dict]:
             {22: {}, 40: {"NetvizFlowUnmappedInterface": [unmapped("25")]}},
         ),
         case(
-            "the exporter holds 95% of its series cap",
-            {**_with(), exporter_series("netviz_flow_exporter_series"): "30x10 9500x50"},
-            {22: {}, 40: {"NetvizFlowSeriesBudgetFull": [budget_full("95%")]}},
+            "the hosts family holds 95% of its budget (the total is far from the sum of the budgets)",
+            {**_with(), family_series("netviz_flow_exporter_family_series", "hosts"): "6x10 1900x50"},
+            {22: {}, 40: {"NetvizFlowSeriesBudgetFull": [budget_full("hosts", "95%")]}},
         ),
         case(
-            "the exporter is at its cap and keeps evicting",
+            "the subnet_pairs family is at its budget and keeps evicting",
             {
                 **_with(),
-                exporter_series("netviz_flow_exporter_series"): "30x10 10000x50",
-                exporter_series("netviz_flow_exporter_evictions_total"): "0x10 100+100x50",
+                family_series("netviz_flow_exporter_family_series", "subnet_pairs"): "6x10 1500x50",
+                family_series("netviz_flow_exporter_family_evictions_total", "subnet_pairs"): "0x10 100+100x50",
             },
-            {22: {}, 40: {"NetvizFlowSeriesBudgetFull": [budget_full("100%")], "NetvizFlowSeriesEvicted": [evicted("500")]}},
+            {22: {}, 40: {"NetvizFlowSeriesBudgetFull": [budget_full("subnet_pairs", "100%")],
+                          "NetvizFlowSeriesEvicted": [evicted("subnet_pairs", "500")]}},
+        ),
+        case(
+            "a flood of spoofed sources: external peers full and evicting is told as full, not as evicting",
+            {
+                **_with(),
+                family_series("netviz_flow_exporter_family_series", "external_peers"): "6x10 6000x50",
+                family_series("netviz_flow_exporter_family_evictions_total", "external_peers"): "0x10 5000+5000x50",
+            },
+            {22: {}, 40: {"NetvizFlowSeriesBudgetFull": [budget_full("external_peers", "100%")]}},
         ),
         case(
             "GoFlow2 cannot decode datagrams: pfSense's besides missing templates, and another device's",

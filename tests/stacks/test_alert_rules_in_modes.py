@@ -175,6 +175,10 @@ def test_adopt_leaves_rule_files_that_already_read_it(tmp_path):
             "serverFiles:\n  prometheus.yml:\n    rule_files: /etc/config/mine.yml\n",
             r"""serverFiles."prometheus.yml".rule_files must be a list of paths""",
         ),
+        (  # the chart would render no ConfigMap of its own (its cm.yaml), so nothing of netviz's is read
+            "server:\n  configMapOverrideName: prometheus-config\n",
+            r"""server.configMapOverrideName is set \('prometheus-config'\): the chart then renders no prometheus.yml""",
+        ),
     ],
 )
 def test_adopt_refuses_what_it_cannot_merge(tmp_path, values, message):

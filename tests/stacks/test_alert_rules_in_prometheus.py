@@ -5,9 +5,11 @@ the series they assume are the ones the exporter really serves, under the labels
 jobs really give them. The chart's rule file and scrape jobs are rendered by the real Helm from a
 synthesized platform stack (every `for` set to 0s, so nothing has to be waited out), the jobs'
 Kubernetes discovery swapped for file discovery of the goflow2 pod as the goflow2 stack describes
-it (tests/support/prometheus.py: Debian's Prometheus has no Kubernetes discovery). The exporter
-runs as `python -m flow_exporter`; GoFlow2's own metrics come from a stand-in target serving
-GoFlow2's metric names (the real GoFlow2 is not run here); no Caretta agent runs.
+it (tests/support/prometheus.py: there is no Kubernetes API here). The exporter runs as
+`python -m flow_exporter`; GoFlow2's own metrics come from a stand-in target serving GoFlow2's
+metric names (the decoder-error alerts need errors the idle real GoFlow2 never has; the real
+GoFlow2's metric names are checked in tests/dashboards/test_collector_health_real.py); no Caretta
+agent runs.
 """
 
 from __future__ import annotations
@@ -38,6 +40,10 @@ series_budget_for = "0s"
 series_evicted_for = "0s"
 decoder_errors_for = "0s"
 caretta_agents_missing_for = "0s"
+
+# One service series only: the first record fills that family, the next service evicts from it.
+[flow_exporter.series_budgets]
+services = 1
 """
 
 # What GoFlow2 v2.2.6 serves before any NetFlow arrives: no flow series yet, so only its own.
@@ -116,14 +122,23 @@ def test_the_rules_fire_and_resolve_on_the_real_exporters_metrics(rendered, expo
     proc.stdin.flush()
 
     # THEN records no longer look stopped, and the rejected line's reason is alerted on, labelled
-    # as netviz's scrape job labels the exporter's series
-    now = wait_for_firing(prom, {"NetvizFlowRecordsRejected", "NetvizCarettaAgentsMissing"})
+    # as netviz's scrape job labels the exporter's series; the services family (a budget of 1) is full
+    now = wait_for_firing(prom, {"NetvizFlowRecordsRejected", "NetvizCarettaAgentsMissing", "NetvizFlowSeriesBudgetFull"})
+    (full,) = now["NetvizFlowSeriesBudgetFull"]
+    assert (full["labels"]["family"], full["annotations"]["summary"]) == (
+        "services", "The flow exporter's services series budget is 100% full.")
     (rejected,) = now["NetvizFlowRecordsRejected"]
     assert {k: rejected["labels"][k] for k in ("job", "namespace", "pod", "node", "reason", "severity")} == {
         "job": "flow-exporter", "namespace": "goflow2", "pod": "goflow2-7d9f8-x2kq4", "node": "k8s-node-0",
         "reason": "invalid_json", "severity": "warning",
     }
     assert rejected["annotations"]["description"].startswith(f"The flow exporter 127.0.0.1:{exporter_port} rejected ")
+
+    # WHEN a record of another service arrives THEN the services family evicts, and says so
+    proc.stdin.write(goflow2_line(time_received_ns=time.time_ns(), dst_port=443) + b"\n")
+    proc.stdin.flush()
+    now = wait_for_firing(prom, {"NetvizFlowSeriesEvicted"}, exactly=False)
+    assert [a["labels"]["family"] for a in now["NetvizFlowSeriesEvicted"]] == ["services"]
 
     # WHEN the exporter goes away THEN it is down, GoFlow2 is not (the rejection it counted before
     # stays in the last 5 minutes' increase, so that alert may go on a while)

@@ -116,10 +116,10 @@ def test_configured_thresholds_and_for_durations_are_the_ones_evaluated(tmp_path
     ))
     budget = custom(alert(
         "NetvizFlowSeriesBudgetFull",
-        {**EXPORTER, "severity": "warning"},
-        "The flow exporter's series budget is 60% full.",
-        f"The flow exporter {EXPORTER['instance']} holds 60% of its series cap (flow_exporter.max_series; alert "
-        "at 50%) for 2m: at the cap it evicts the least recently updated series.",
+        {**EXPORTER, "family": "hosts", "severity": "warning"},
+        "The flow exporter's hosts series budget is 60% full.",
+        f"The flow exporter {EXPORTER['instance']} holds 60% of its hosts budget (flow_exporter.series_budgets.hosts; "
+        "alert at 50%) for 2m: when full, that family evicts its least recently updated series.",
     ))
     agents = custom(alert(
         "NetvizCarettaAgentsMissing",
@@ -130,12 +130,12 @@ def test_configured_thresholds_and_for_durations_are_the_ones_evaluated(tmp_path
     ))
     healthy = rule_cases.healthy()
     newest = rule_cases.exporter_series("netviz_flow_exporter_last_record_timestamp_seconds")
-    series = rule_cases.exporter_series("netviz_flow_exporter_series")
+    series = rule_cases.family_series("netviz_flow_exporter_family_series", "hosts")
     agent = f"up{rule_cases._labels(rule_cases.agent(1))}"
     cases = [
         case("records stop at minute 10: 30m, not 15m, without a record", {**healthy, newest: "0x9 600x51"},
              {30: {}, 40: {}, 41: {"NetvizFlowRecordsStopped": [stopped]}}),
-        case("60% of the cap for 2m", {**healthy, series: "30x10 6000x50"}, {11: {}, 13: {"NetvizFlowSeriesBudgetFull": [budget]}}),
+        case("60% of the hosts budget for 2m", {**healthy, series: "6x10 1200x50"}, {11: {}, 13: {"NetvizFlowSeriesBudgetFull": [budget]}}),
         case("an agent missing for 3m", {**healthy, agent: "1x10 0x50"}, {13: {}, 14: {"NetvizCarettaAgentsMissing": [agents]}}),
     ]
     proc = rule_cases.run(text, cases)

@@ -31,7 +31,7 @@ from tests.alerts import rule_cases
 from tests.stacks.test_pfsense_softflowd_resource import managed as with_softflowd
 from tests.support.prometheus_chart import values_files
 from tests.support.terraform import Terraform, builtin_rewrite
-from tests.synth import REPO, config_text, synth
+from tests.synth import REPO, config_text, helm_merge, synth
 
 RENDERED = REPO / "dashboards" / "rendered"
 
@@ -209,15 +209,8 @@ def test_user_values_reach_helm_as_written(deployed):
 def _merged(layers: list[str]) -> dict:
     merged: dict = {}
     for layer in layers:
-        merged = _helm_merge(merged, yaml.safe_load(layer))
+        merged = helm_merge(merged, yaml.safe_load(layer))
     return merged
-
-
-def _helm_merge(base: dict, over: dict) -> dict:
-    out = dict(base)
-    for k, v in over.items():
-        out[k] = _helm_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out
 
 
 def alerting_groups(prometheus_rules: list, prometheus_values: list) -> list:
