@@ -31,9 +31,10 @@ export NETVIZ_PYTHON := $(CURDIR)/$(VENV)/bin/python
 export NETVIZ_CDK_CLI := $(CURDIR)/$(CLI)
 # Real tools the tests run (never stubs): softflowd, shellcheck, the PHP CLI (pfSense's config API
 # stand-in), dash (the nearest to FreeBSD's /bin/sh), tcpdump and iproute2 (network-namespace test
-# hosts), OpenSSH. GoFlow2 and Prometheus 3 (server + promtool) are built from their Go modules
-# instead (go-tools), at the versions pinned in netviz_config/schema.py.
-DEBIAN_PACKAGES := softflowd shellcheck php-cli dash tcpdump iproute2 openssh-server openssh-client
+# hosts), OpenSSH, dnsmasq (the DNS server the names tests ask: dnsmasq-base, the binary without
+# the system service, which would take port 53). GoFlow2 and Prometheus 3 (server + promtool) are
+# built from their Go modules instead (go-tools), at the versions pinned in netviz_config/schema.py.
+DEBIAN_PACKAGES := softflowd shellcheck php-cli dash tcpdump iproute2 openssh-server openssh-client dnsmasq-base
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 export CHECKPOINT_DISABLE := 1

@@ -50,6 +50,13 @@ class DashboardConfig:
     """Bytes over the range at which a node-graph edge steps to thickness 2, 3 and 4 (1 MiB, 100 MiB,
     10 GiB): a byte count cannot be a stroke width, so edges get one of four widths."""
 
+    map_local_conversations: int = 50
+    """Conversations between local hosts drawn on "Network map": the busiest over the range."""
+
+    map_external_conversations: int = 10
+    """Conversations with external peers drawn on "Network map": the busiest over the range, so the
+    busiest external peers are on it and a scan of thousands of addresses is not."""
+
     tags: tuple[str, ...] = ("netviz",)
     """Tags of both dashboards (Grafana's dashboard search filters by them)."""
 
@@ -70,6 +77,9 @@ class DashboardConfig:
                 problems.append(f"{name} must be 1-40 letters, digits, '-' or '_', but {value!r} was provided")
         if not 1 <= self.top_n <= 100:
             problems.append(f"top_n must be between 1 and 100, but {self.top_n} was provided")
+        for name in ("map_local_conversations", "map_external_conversations"):
+            if not 1 <= getattr(self, name) <= 500:
+                problems.append(f"{name} must be between 1 and 500, but {getattr(self, name)} was provided")
         steps = self.edge_thickness_bytes
         if len(steps) != 3 or any(b <= a for a, b in zip(steps, steps[1:])) or steps[0] <= 0:
             problems.append(f"edge_thickness_bytes must be three increasing byte counts above 0, but {steps!r} was provided")

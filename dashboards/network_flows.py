@@ -25,6 +25,9 @@ FLOW_BYTES = "netviz_flow_bytes_total"
 HOST_BYTES = "netviz_host_bytes_total"
 EXTERNAL_BYTES = "netviz_external_bytes_total"
 SERVICE_BYTES = "netviz_service_bytes_total"
+CONVERSATION_BYTES = "netviz_conversation_bytes_total"
+HOST_INFO = "netviz_host_info"
+KUBERNETES_NODE_INFO = "netviz_kubernetes_node_info"
 EXTERNAL = "external"  # the subnet label of an address in no configured subnet (CONTRACTS)
 
 
@@ -65,17 +68,109 @@ def protocols(cfg: DashboardConfig) -> str:
 
 
 def top_talkers(cfg: DashboardConfig) -> str:
-    """Local hosts by bytes sent plus received over the range."""
-    return f"topk({cfg.top_n}, sum by (name, host, subnet) ({_over_range(cfg, HOST_BYTES)}))"
+    """Local hosts by bytes sent plus received over the range, each with its name (network.toml's,
+    else reverse DNS, else the address: `_with_name`)."""
+    return _with_name(cfg, f"topk({cfg.top_n}, sum by (host, subnet) ({_over_range(cfg, HOST_BYTES)}))", "host", "name")
 
 
 def external_destinations(cfg: DashboardConfig) -> str:
-    """External peers by bytes exchanged (both directions) over the range."""
-    return f"topk({cfg.top_n}, sum by (peer) ({_over_range(cfg, EXTERNAL_BYTES)}))"
+    """External peers by bytes exchanged (both directions) over the range, with their names."""
+    return _with_name(cfg, f"topk({cfg.top_n}, sum by (peer) ({_over_range(cfg, EXTERNAL_BYTES)}))", "peer", "name")
 
 
 def services(cfg: DashboardConfig) -> str:
     return f"topk({cfg.top_n}, sum by (service, proto, port) ({_over_range(cfg, SERVICE_BYTES)}))"
+
+
+# ---- names and the network map ---------------------------------------------------------------
+# Names come from the exporter's info metric netviz_host_info{host, name, source} (network.toml's
+# names, else reverse DNS), never from a counter's labels: a query that shows an address joins it
+# on the address (`_with_name`), and an address with no name shows itself.
+
+
+def _names(cfg: DashboardConfig, address_label: str, name_label: str) -> str:
+    """netviz_host_info as {address_label, name_label} (one row per address: max over scrapes' duplicates)."""
+    info = f"max by (host, name) ({HOST_INFO}{selector(cfg.flow_exporter_selector)})"
+    if address_label != "host":
+        info = f'label_replace({info}, "{address_label}", "$1", "host", "(.*)")'
+    if name_label != "name":
+        info = f'label_replace({info}, "{name_label}", "$1", "name", "(.*)")'
+    return info
+
+
+def _with_name(cfg: DashboardConfig, expr: str, address_label: str, name_label: str) -> str:
+    """`expr` with label `name_label` holding the name of the address in `address_label`: its
+    netviz_host_info name, else the address itself (a left join: no row is lost)."""
+    info = _names(cfg, address_label, name_label)
+    return (
+        f"(({expr}) * on ({address_label}) group_left ({name_label}) {info}) or "
+        f'label_replace(({expr}) unless on ({address_label}) {info}, "{name_label}", "$1", "{address_label}", "(.*)")'
+    )
+
+
+def _conversations(cfg: DashboardConfig, local: bool) -> str:
+    """Bytes per conversation series over the range, protocols `$proto`, with an end in `$subnet`:
+    local = both ends in configured subnets, else exactly one end external."""
+    proto = 'proto=~"$proto"'
+    src_local, dst_local = f'src_subnet!="{EXTERNAL}"', f'dst_subnet!="{EXTERNAL}"'
+    src_in, dst_in = 'src_subnet=~"$subnet"', 'dst_subnet=~"$subnet"'
+    if local:
+        ends = [(src_in, src_local, dst_local), (dst_in, src_local, dst_local)]
+    else:
+        ends = [(f'src_subnet="{EXTERNAL}"', dst_in, dst_local), (src_in, src_local, f'dst_subnet="{EXTERNAL}"')]
+    parts = [_over_range(cfg, CONVERSATION_BYTES, proto, *matchers) for matchers in ends]
+    return f"({parts[0]} or {parts[1]})"
+
+
+def map_conversations(cfg: DashboardConfig) -> str:
+    """The conversations the map draws, bytes per (src, dst) over the range (services summed): the
+    busiest `map_local_conversations` between local hosts and the busiest `map_external_conversations`
+    with an external peer, so the busiest external peers are on the map and a flood of them is not."""
+    by = "src, dst, src_subnet, dst_subnet"
+    local = f"topk({cfg.map_local_conversations}, sum by ({by}) ({_conversations(cfg, True)}) > 0)"
+    external = f"topk({cfg.map_external_conversations}, sum by ({by}) ({_conversations(cfg, False)}) > 0)"
+    return f"({local} or {external})"
+
+
+def _relabel(expr: str, mapping: list[tuple[str, str]]) -> str:
+    for dst, src in mapping:
+        expr = f'label_replace({expr}, "{dst}", "$1", "{src}", "(.*)")'
+    return expr
+
+
+def map_nodes(cfg: DashboardConfig) -> str:
+    """One row per address at an end of a drawn conversation: id and detail__address (the address),
+    title (its name, else the address), subtitle (its subnet, or external), detail__kubernetes_node
+    (the node name, for Kubernetes nodes only: the row's link to K8s Pod Topology); its value (the
+    node's main stat) is the bytes it sent and received in the drawn conversations over the range."""
+    conversations = map_conversations(cfg)
+    ends = [_relabel(conversations, [("id", f"{end}"), ("subtitle", f"{end}_subnet")]) for end in ("src", "dst")]
+    nodes = f"sum by (id, subtitle) ({ends[0]} or {ends[1]})"
+    nodes = _relabel(_with_name(cfg, nodes, "id", "title"), [("detail__address", "id")])
+    k8s = _relabel(f"max by (host, node) ({KUBERNETES_NODE_INFO}{selector(cfg.flow_exporter_selector)})", [("id", "host")])
+    return (
+        f"(({nodes}) * on (id) group_left (detail__kubernetes_node) {_relabel(k8s, [('detail__kubernetes_node', 'node')])})"
+        f" or (({nodes}) unless on (id) {k8s})"
+    )
+
+
+def map_edges(cfg: DashboardConfig) -> str:
+    """One row per drawn conversation: id (src->dst), source, target, thickness (1-4 by bytes); its
+    value (the edge's main stat) is the bytes src sent to dst over the range."""
+    edges = _relabel(map_conversations(cfg), [("source", "src"), ("target", "dst")])
+    edges = f'sum by (id, source, target) (label_join({edges}, "id", "->", "src", "dst"))'
+    low, mid, high = cfg.edge_thickness_bytes
+    buckets = [("1", f"{edges} < {low}"), ("2", f"{edges} >= {low} < {mid}"), ("3", f"{edges} >= {mid} < {high}"),
+               ("4", f"{edges} >= {high}")]
+    return " or ".join(f'label_replace({expr}, "thickness", "{width}", "id", ".*")' for width, expr in buckets)
+
+
+def top_conversations(cfg: DashboardConfig) -> str:
+    """The busiest conversations over the range, by (src, dst, proto, service), with both names."""
+    by = "src, dst, proto, service"
+    both = f"{_conversations(cfg, True)} or {_conversations(cfg, False)}"
+    top = f"topk({cfg.top_n}, sum by ({by}) ({both}))"
+    return _with_name(cfg, _with_name(cfg, top, "src", "src_name"), "dst", "dst_name")
 
 
 # ---- collector health ------------------------------------------------------------------------
@@ -118,16 +213,19 @@ def records_rejected(cfg: DashboardConfig) -> str:
     return f"sum by (reason) ({_rate(cfg.flow_exporter_selector, 'netviz_flow_exporter_records_rejected_total')})"
 
 
+# Per family (subnet_pairs, hosts, services, external_peers, conversations): each family has a
+# budget of its own and evicts only its own series, so a total beside a total sum cannot say which
+# budget is full. max by (family), not sum: two replicas of one exporter job would double a budget.
 def exporter_series(cfg: DashboardConfig) -> str:
-    return f"sum(netviz_flow_exporter_series{selector(cfg.flow_exporter_selector)})"
+    return f"max by (family) (netviz_flow_exporter_family_series{selector(cfg.flow_exporter_selector)})"
 
 
 def exporter_series_limit(cfg: DashboardConfig) -> str:
-    return f"max(netviz_flow_exporter_series_limit{selector(cfg.flow_exporter_selector)})"
+    return f"max by (family) (netviz_flow_exporter_family_series_limit{selector(cfg.flow_exporter_selector)})"
 
 
 def exporter_evictions(cfg: DashboardConfig) -> str:
-    return f"sum({_rate(cfg.flow_exporter_selector, 'netviz_flow_exporter_evictions_total')})"
+    return f"sum by (family) ({_rate(cfg.flow_exporter_selector, 'netviz_flow_exporter_family_evictions_total')})"
 
 
 def newest_record_age(cfg: DashboardConfig) -> str:
@@ -142,15 +240,72 @@ def _matrix() -> dashboard.DataTransformerConfig:
     )
 
 
+def variables(cfg: DashboardConfig) -> list:
+    return [
+        style.datasource_variable(),
+        style.query_variable(
+            "subnet",
+            "Subnet",
+            f"label_values({HOST_BYTES}{selector(cfg.flow_exporter_selector)}, subnet)",
+            description="Network map and Top conversations: show conversations with an end in these subnets.",
+        ),
+        style.query_variable(
+            "proto",
+            "Protocol",
+            f"label_values({FLOW_BYTES}{selector(cfg.flow_exporter_selector)}, proto)",
+            description="Network map and Top conversations: show conversations over these protocols.",
+        ),
+    ]
+
+
 def build(cfg: DashboardConfig):
     board = style.new_dashboard(
         TITLE,
         cfg.network_flows_uid,
         "Traffic between your subnets/VLANs and the internet, from pfSense NetFlow (softflowd -> GoFlow2 -> netviz flow exporter).",
         cfg,
-    ).variables([style.datasource_variable()])
+    ).variables(variables(cfg))
     r = style.range_query
     layout = style.Layout(board)
+    # Added above the older panels with ids of their own (style.Layout.panel), so those keep theirs.
+    layout.panel(
+        style.nodegraph(
+            "Network map",
+            "Who talks to whom over the selected time range. Nodes are hosts (title: name from network.toml, "
+            "else from reverse DNS, else the address; subtitle: subnet; the address in the details) and the "
+            "busiest external peers; edges are conversations, an arrow from the sender, with the bytes sent "
+            "over the range as main stat, thicker above 1 MiB, 100 MiB and 10 GiB. Shows the "
+            f"{cfg.map_local_conversations} busiest conversations between local hosts and the "
+            f"{cfg.map_external_conversations} busiest with external peers, of the chosen protocols, with an "
+            "end in the chosen subnets. A Kubernetes node's menu links to K8s Pod Topology for that node.",
+            map_nodes(cfg),
+            map_edges(cfg),
+            node_unit=style.BYTES,
+            edge_unit=style.BYTES,
+            width=14,
+            height=16,
+            field_links={"detail__kubernetes_node": [{
+                "title": "K8s Pod Topology of this node",
+                "url": f"/d/{cfg.pod_topology_uid}/?var-kind=node&var-workload=${{__value.raw}}&${{__url_time_range}}",
+            }]},
+        ),
+        panel_id=100,
+    )
+    layout.panel(
+        style.table(
+            "Top conversations",
+            "The busiest conversations over the selected time range: who sent to whom (names as on the map, "
+            "else the address), over which protocol and service (the well-known server port's name, else "
+            "\"other\"), and how many bytes. The other direction of a conversation is a row of its own. "
+            "Filtered like the map.",
+            style.BYTES,
+            [style.table_query(top_conversations(cfg))],
+            sort_by="Value",
+            width=10,
+            height=16,
+        ),
+        panel_id=101,
+    )
     layout.panel(
         style.timeseries(
             "Traffic sent by subnet",
@@ -193,8 +348,9 @@ def build(cfg: DashboardConfig):
     layout.panel(
         style.table(
             "Top talkers",
-            "Local hosts that sent plus received the most bytes over the selected time range. Named "
-            "hosts from network.toml show their name, others their address.",
+            "Local hosts that sent plus received the most bytes over the selected time range, each with "
+            "its name beside its address: network.toml's, else reverse DNS's (netviz_host_info), else the "
+            "address again.",
             style.BYTES,
             [style.table_query(top_talkers(cfg))],
             sort_by="Value",
@@ -204,7 +360,7 @@ def build(cfg: DashboardConfig):
         style.table(
             "External destinations",
             "Internet addresses your network exchanged the most bytes with (both directions) over the "
-            "selected time range.",
+            "selected time range, each with its reverse DNS name beside it (else the address again).",
             style.BYTES,
             [style.table_query(external_destinations(cfg))],
             sort_by="Value",
@@ -283,20 +439,24 @@ def build(cfg: DashboardConfig):
     layout.panel(
         style.timeseries(
             "Exporter series",
-            "Flow series the exporter holds against its cap (max_series). At the cap it evicts the "
-            "least recently updated series, whose counters then restart.",
+            "Flow series the exporter holds, per family (subnet_pairs, hosts, services, external_peers, "
+            "conversations), each against its own budget (flow_exporter.series_budgets). A family at its "
+            "budget evicts its own least recently updated series, whose counters then restart; the other "
+            "families keep theirs.",
             style.COUNT,
-            [r(exporter_series(cfg), "series", "A"), r(exporter_series_limit(cfg), "limit", "B")],
+            [r(exporter_series(cfg), "{{family}}", "A"), r(exporter_series_limit(cfg), "{{family}} budget", "B")],
             width=8,
         )
     )
     layout.panel(
         style.timeseries(
             "Series evictions",
-            "Series evicted per second because the cap was reached. Sustained evictions mean the "
-            "cap is too low for your traffic (raise flow_exporter.max_series).",
+            "Series evicted per second, per family, because that family was at its budget. Sustained "
+            "evictions of a family mean its budget is too low for your traffic (raise it in "
+            "flow_exporter.series_budgets); external_peers and conversations also evict under a scan or "
+            "a spoofed flood, which is what their budgets are for.",
             style.PER_SECOND,
-            [r(exporter_evictions(cfg), "evictions")],
+            [r(exporter_evictions(cfg), "{{family}}")],
             width=8,
         )
     )

@@ -222,14 +222,15 @@ def stat(title: str, description: str, unit: str, targets: list, *, width: int =
 
 
 def nodegraph(
-    title: str, description: str, nodes_expr: str, edges_expr: str, *, node_unit: str, edge_unit: str, width: int = 24, height: int = 16
+    title: str, description: str, nodes_expr: str, edges_expr: str, *, node_unit: str, edge_unit: str, width: int = 24,
+    height: int = 16, field_links: Optional[dict[str, list[dict]]] = None,
 ) -> nodegraph_builder.Panel:
     """A Node Graph fed by two instant table queries, refIds `nodes` and `edges`.
 
     The field names Grafana reads (id, title, subtitle, detail__*, source, target, thickness)
     must be the label names the queries produce: no rename transformation is used (FACTS).
     """
-    return (
+    panel = (
         _panel(
             nodegraph_builder.Panel(),
             title,
@@ -242,6 +243,10 @@ def nodegraph(
         .edges(nodegraph_builder.EdgeOptions().main_stat_unit(edge_unit))
         .zoom_mode(nodegraph_model.ZoomMode.COOPERATIVE)
     )
+    # `field_links`: {field name: data links}; a node's menu lists the links of its row's fields.
+    for field_name, links in sorted((field_links or {}).items()):
+        panel = panel.override_by_name(field_name, [dashboard.DynamicConfigValue(id_val="links", value=links)])
+    return panel
 
 
 # Alert list options (Grafana public/app/plugins/panel/alertlist/types.ts, UnifiedAlertListOptions).
@@ -305,8 +310,10 @@ class Layout:
         value, self._next_id = self._next_id, self._next_id + 1
         return value
 
-    def panel(self, panel) -> "Layout":
-        self.board.with_panel(panel.id(self._id()))
+    def panel(self, panel, panel_id: Optional[int] = None) -> "Layout":
+        """Add `panel`, numbered next, or `panel_id` (panels added above older ones take ids of their
+        own so the older ones keep theirs, and links to them stay valid)."""
+        self.board.with_panel(panel.id(self._id() if panel_id is None else panel_id))
         return self
 
     def row(self, title: str) -> "Layout":

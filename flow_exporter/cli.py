@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import signal
 import sys
@@ -16,7 +17,8 @@ import netviz_config
 
 from . import __version__
 from .aggregate import Aggregator
-from .exposition import render
+from .exposition import render, render_names
+from .names import NameResolver, settings_from_config, snapshot_addresses
 from .reader import InputReader
 from .server import make_server
 from .series import SERIES_PER_KEY
@@ -95,6 +97,11 @@ def build_parser() -> argparse.ArgumentParser:
         "recently updated are evicted. Repeatable; default: flow_exporter.series_budgets from the config",
     )
     parser.add_argument(
+        "--no-names",
+        action="store_true",
+        help="no reverse DNS lookups, whatever names.enabled says (configured names are still exported)",
+    )
+    parser.add_argument(
         "--log-level",
         default="info",
         choices=("debug", "info", "warning", "error"),
@@ -121,11 +128,23 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     host, port = args.listen or ("0.0.0.0", cfg.flow_exporter.port)
 
     aggregator = Aggregator(settings)
+    names_settings = settings_from_config(cfg)
+    if args.no_names:
+        names_settings = dataclasses.replace(names_settings, enabled=False)
+    names = NameResolver(names_settings, settings.host_names).start()
     stop = threading.Event()
     failed = threading.Event()
 
+    def metrics() -> bytes:
+        snapshot = aggregator.scrape_snapshot()
+        # Names are asked for here, on the scrape's thread, never by the ingest loop: request()
+        # only queues (flow_exporter/names.py).
+        local, external = snapshot_addresses(snapshot.series)
+        names.request(local, external)
+        return render(snapshot) + render_names(names.info(local | external), names.stats(), settings.kubernetes_nodes)
+
     try:
-        server = make_server(host, port, lambda: render(aggregator.scrape_snapshot()))
+        server = make_server(host, port, metrics)
     except OSError as e:
         log.error("cannot listen on %s:%s: %s", host, port, e.strerror)
         return 2
@@ -147,11 +166,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     threading.Thread(target=server.serve_forever, name="http", daemon=True).start()
     threading.Thread(target=read_input, name="reader", daemon=True).start()
     log.info(
-        "flow exporter %s: input %s, listening on %s:%s, %d subnets, series budgets %s, new series at 0 for %gs",
+        "flow exporter %s: input %s, listening on %s:%s, %d subnets, series budgets %s, new series at 0 for %gs, "
+        "reverse DNS %s",
         __version__, args.input, host, server.server_address[1], len(settings.subnets),
         ", ".join(f"{k} {v}" for k, v in settings.series_budgets.items()), settings.new_series_zero_seconds,
+        f"on ({names_settings.workers} workers, {names_settings.queries_per_second} queries/s)" if names_settings.enabled else "off",
     )
     while not stop.wait(1.0):
         pass
     server.shutdown()
+    names.stop()
     return 1 if failed.is_set() else 0

@@ -15,7 +15,7 @@ import math
 
 from .aggregate import Snapshot
 from .record import REJECT_REASONS
-from .series import EXTERNAL_PEER, FLOW, HOST, SERVICE
+from .series import CONVERSATION, EXTERNAL_PEER, FLOW, HOST, SERVICE, label_values
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -33,8 +33,12 @@ FLOW_METRICS = (
      "Bytes between local hosts and each external address; outbound is local to peer, inbound peer to local."),
     (SERVICE, 0, "netviz_service_bytes_total", ("proto", "port", "service"),
      "Bytes by well-known server port (destination port if well known, else source port, else other)."),
+    (CONVERSATION, 0, "netviz_conversation_bytes_total", ("src", "src_subnet", "dst", "dst_subnet", "proto", "port", "service"),
+     "Bytes src sent to dst (host addresses, local or external) by protocol and well-known server port; "
+     "budget flow_exporter.series_budgets.conversations, its least recently updated evicted beyond it."),
+    (CONVERSATION, 1, "netviz_conversation_packets_total", ("src", "src_subnet", "dst", "dst_subnet", "proto", "port", "service"),
+     "Packets src sent to dst by protocol and well-known server port."),
 )
-
 
 # Per-family self metrics: (name, type, help, column of Snapshot.families' (family, series, budget,
 # evictions) rows). Every family of netviz_config.schema SERIES_FAMILIES has a row each.
@@ -79,7 +83,7 @@ def _labels(pairs) -> str:
 def render(snap: Snapshot) -> bytes:
     by_family: dict[str, list] = {}
     for key, counters in snap.series:
-        by_family.setdefault(key[0], []).append((key[1:], counters))
+        by_family.setdefault(key[0], []).append((label_values(key), counters))
     out: list[str] = []
     for family, index, name, label_names, help_text in FLOW_METRICS:
         _header(out, name, "counter", help_text)
@@ -130,4 +134,47 @@ def render(snap: Snapshot) -> bytes:
     single("netviz_flow_exporter_input_reopens_total", "counter",
            "Times the input was opened again after its writer went away (FIFO) or it was replaced (file).",
            snap.input_reopens)
+    return "".join(out).encode("utf-8")
+
+
+# ---- names (flow_exporter/names.py) ---------------------------------------------------------------
+
+NAME_LOOKUP_HELP = {
+    "name": "a name, shown",
+    "no_name": "NXDOMAIN or no PTR record",
+    "invalid_name": "a name refused (length, characters, or an address)",
+    "failed": "SERVFAIL, REFUSED, another error or a malformed reply",
+    "timeout": "no reply within names.timeout",
+    "unreachable": "no DNS server, or it could not be reached",
+}
+
+
+def render_names(info_rows, stats: dict, kubernetes_nodes=()) -> bytes:
+    """`netviz_host_info` (one series per named address: NameResolver.info), the Kubernetes nodes
+    ((address, node name) pairs of the config) and the resolver's self metrics. Every lookup outcome
+    is present from the first scrape."""
+    out: list[str] = []
+    _header(out, "netviz_kubernetes_node_info", "gauge",
+            "1 for each Kubernetes node of network.toml (kubernetes.nodes): its address and node name, so a "
+            "dashboard can tell nodes from other hosts (Network map links them to K8s Pod Topology).")
+    out.extend(f"netviz_kubernetes_node_info{_labels((('host', host), ('node', node)))} 1\n"
+               for host, node in sorted(kubernetes_nodes))
+    _header(out, "netviz_host_info", "gauge",
+            "1 for each named address: its name from network.toml (source config) or reverse DNS (source dns). "
+            "Join on host to show names beside addresses.")
+    out.extend(f"netviz_host_info{_labels((('host', host), ('name', name), ('source', source)))} 1\n"
+               for host, name, source in info_rows)
+    _header(out, "netviz_flow_exporter_name_lookups_total", "counter",
+            "Reverse DNS lookups answered, by outcome: " + "; ".join(f"{k}: {v}" for k, v in NAME_LOOKUP_HELP.items()) + ".")
+    for outcome in sorted(stats["outcomes"]):
+        out.append(f'netviz_flow_exporter_name_lookups_total{{outcome="{outcome}"}} {stats["outcomes"][outcome]}\n')
+    _header(out, "netviz_flow_exporter_name_requests_dropped_total", "counter",
+            "Addresses not queued for a reverse lookup because the queue (names.queue_size) was full; "
+            "they are asked for at a later scrape.")
+    out.append(f"netviz_flow_exporter_name_requests_dropped_total {stats['dropped']}\n")
+    _header(out, "netviz_flow_exporter_names_queued", "gauge", "Addresses waiting for a reverse lookup now.")
+    out.append(f"netviz_flow_exporter_names_queued {stats['queued']}\n")
+    _header(out, "netviz_flow_exporter_names_cached", "gauge",
+            "Reverse lookup answers remembered now (names and no-names; at most names.cache_size).")
+    out.append(f"netviz_flow_exporter_names_cached {stats['cached']}\n")
     return "".join(out).encode("utf-8")

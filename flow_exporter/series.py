@@ -1,7 +1,7 @@
 """The bounded series store: every flow counter lives here, each family under a budget of its own.
 
 A key is `(family, label values...)` and its value a list of counters: three for a subnet-pair key
-(bytes, packets, flows), one for the others (`series_per_key` of netviz_config.schema's
+(bytes, packets, flows), two for a conversation (bytes, packets), one for the others (`series_per_key` of netviz_config.schema's
 SERIES_FAMILIES, which also names the families and their default budgets). Budgets count exported
 series, so a subnet-pair key weighs three.
 
@@ -46,10 +46,24 @@ FLOW = "subnet_pairs"
 HOST = "hosts"
 SERVICE = "services"
 EXTERNAL_PEER = "external_peers"
+# Host-to-host (or host-to-peer) pairs, bytes and packets a key. Their keys are nested,
+# (CONVERSATION, (src, src_subnet), (dst, dst_subnet), service key), of tuples the aggregator has
+# built once (settings.AddressInfo.end, its service keys), so the hot path builds one small tuple per
+# record and never re-keys: `label_values` flattens one into its label values.
+CONVERSATION = "conversations"
+
+
+def label_values(key: tuple) -> tuple:
+    """A key's label values, in exposition.FLOW_METRICS' label order: the key after its family, a
+    conversation's flattened to (src, src_subnet, dst, dst_subnet, proto, port, service)."""
+    if key[0] != CONVERSATION:
+        return key[1:]
+    _family, src, dst, (_service_family, *service) = key
+    return (*src, *dst, *service)
 
 SERIES_PER_KEY = {f.name: f.series_per_key for f in SERIES_FAMILIES}
 DEFAULT_BUDGETS = {f.name: f.default_budget for f in SERIES_FAMILIES}
-assert {FLOW, HOST, SERVICE, EXTERNAL_PEER} <= set(SERIES_PER_KEY), "a family the exporter builds keys for is not configured"
+assert {FLOW, HOST, SERVICE, EXTERNAL_PEER, CONVERSATION} <= set(SERIES_PER_KEY), "a family the exporter builds keys for is not configured"
 
 
 class _Family:
@@ -99,14 +113,16 @@ class SeriesStore:
         """Add `amounts` (one number per counter of the key's family) to `key`, marking it most
         recently updated in its family; if the family is now over its budget, evict its least
         recently updated key."""
-        self.add_all(key[0], {key: amounts})
+        self.add_all(key[0], {key: list(amounts)})
 
     def add1(self, key: tuple, amount: int) -> None:
         """`add` for a one-counter key."""
         self.add_all1(key[0], {key: amount})
 
     def add_all(self, name: str, sums: Mapping[tuple, list]) -> None:
-        """`add` every (key, amounts) of `sums`, all keys of family `name` (one batch, one call)."""
+        """`add` every (key, amounts) of `sums`, all keys of family `name` (one batch, one call).
+        The caller gives its lists away: a new key's list becomes its entry (no copy: a flood of
+        new conversations makes one per record)."""
         family = self._families[name]
         entries = family.entries
         get, move = entries.get, entries.move_to_end
@@ -120,7 +136,8 @@ class SeriesStore:
                 continue
             if now is None:
                 now = self._clock()
-            entries[key] = [*amounts, now]
+            amounts.append(now)
+            entries[key] = amounts
             if len(entries) > family.max_keys:
                 entries.popitem(last=False)
                 family.evicted_keys += 1

@@ -36,6 +36,7 @@ class ExporterSettings:
     host_names: dict  # canonical address text -> configured name
     series_budgets: dict  # family -> most series (netviz_config.schema SERIES_FAMILIES)
     new_series_zero_seconds: float  # how long a new series reads 0 on /metrics (series.py)
+    kubernetes_nodes: tuple = ()  # (canonical address, node name) of kubernetes.nodes
 
     @property
     def if_indexes(self) -> frozenset:
@@ -61,8 +62,10 @@ def from_network_config(cfg, series_budgets: Optional[Mapping[str, int]] = None,
     names: dict[str, str] = {}
     for entry in (*cfg.hosts, *cfg.kubernetes.nodes):
         names.setdefault(str(_unmapped(ipaddress.ip_address(entry.address))), entry.name)
+    nodes = tuple((str(_unmapped(ipaddress.ip_address(n.address))), n.name) for n in cfg.kubernetes.nodes)
     window = cfg.new_series_zero_seconds if new_series_zero_seconds is None else new_series_zero_seconds
-    return ExporterSettings(subnets=subnets, host_names=names, series_budgets=budgets, new_series_zero_seconds=window)
+    return ExporterSettings(subnets=subnets, host_names=names, series_budgets=budgets, new_series_zero_seconds=window,
+                            kubernetes_nodes=nodes)
 
 
 class AddressInfo:
@@ -70,7 +73,7 @@ class AddressInfo:
     instead of once per record."""
 
     __slots__ = ("address", "subnet", "if_index", "name", "local", "sent_key", "received_key",
-                 "outbound_key", "inbound_key")
+                 "outbound_key", "inbound_key", "end")
 
     def __init__(self, address: str, subnet: str, if_index: Optional[int], name: str):
         self.address = address  # canonical text (an IPv4-mapped IPv6 address is shown as IPv4)
@@ -83,6 +86,7 @@ class AddressInfo:
         self.received_key = (HOST, subnet, address, name, "received") if self.local else None
         self.outbound_key = None if self.local else (EXTERNAL_PEER, address, "outbound")
         self.inbound_key = None if self.local else (EXTERNAL_PEER, address, "inbound")
+        self.end = (address, subnet)  # one end of a conversation key (series.CONVERSATION)
 
     def __repr__(self) -> str:
         return f"AddressInfo({self.address!r}, {self.subnet!r}, {self.if_index!r}, {self.name!r})"

@@ -30,6 +30,25 @@ def ip_address(value: str):
     return None
 
 
+def optional_ip_address(value: str):
+    if not value:
+        return None
+    return ip_address(value) and "empty, or an IPv4 or IPv6 address such as 10.0.20.1"
+
+
+def optional_domain(value: str):
+    if not value or _DNS_SUBDOMAIN.match(value.lower().strip(".")):
+        return None
+    return "empty, or a DNS domain such as home.arpa"
+
+
+def between(low: int, high: int):
+    def check(value: int):
+        return None if low <= value <= high else f"a whole number between {low} and {high}"
+
+    return check
+
+
 def network(value: str):
     try:
         ipaddress.ip_network(value, strict=True)

@@ -169,6 +169,11 @@ SERIES_FAMILIES = (
     SeriesFamily("external_peers", 1, 6000,
                  "Series of netviz_external_bytes_total: one per external address and direction. The "
                  "open-ended family: a scan or spoofed flood fills it and evicts only here."),
+    SeriesFamily("conversations", 2, 4000,
+                 "Series of netviz_conversation_bytes_total and _packets_total: one key per (source address, "
+                 "destination address, proto, service port) is two series. Open-ended like external_peers "
+                 "(a flood makes a conversation per spoofed source): a full family evicts its least recently "
+                 "updated conversations, never another family's series."),
 )
 
 SeriesBudgets = make_dataclass(
@@ -193,7 +198,7 @@ class FlowExporter:
     port: int = setting(9108, doc="HTTP port of `/metrics` and `/healthz`.", check=checks.tcp_port)
     series_budgets: SeriesBudgets = setting(
         factory=SeriesBudgets,
-        doc="Series budget of each family (subnet_pairs, hosts, services, external_peers). A full family "
+        doc="Series budget of each family (subnet_pairs, hosts, services, external_peers, conversations). A full family "
         "evicts its own least recently updated series, never another family's.",
     )
     new_series_zero_window: str = setting(
@@ -210,6 +215,51 @@ class FlowExporter:
         "max_series": "replaced by the per-family [flow_exporter.series_budgets] table "
         "(" + ", ".join(f"{f.name} = {f.default_budget}" for f in SERIES_FAMILIES) + ")",
     }
+
+
+@dataclass(frozen=True, kw_only=True)
+class Names:
+    """Names for addresses in the dashboards (README "Names"): network.toml's hosts and nodes, and
+    reverse DNS for every other address the flow exporter counts. Lookups run beside the counting,
+    never in its way (flow_exporter/names.py): worker threads, a bounded queue, a bounded cache,
+    a query budget and a timeout."""
+
+    enabled: bool = setting(
+        True,
+        doc="Look up the names of unnamed addresses by reverse DNS. Off: no lookups, and the goflow2 pod "
+        "keeps the cluster's DNS; configured names are still shown.",
+    )
+    dns_server: str = setting(
+        "",
+        doc="The DNS server the goflow2 pod asks (its dnsConfig nameserver); empty: pfsense.address, whose "
+        "DNS Resolver answers for DHCP leases and static mappings once \"Register DHCP leases\" is on.",
+        check=checks.optional_ip_address,
+    )
+    strip_domain: str = setting(
+        "",
+        doc="Domain cut off the end of DNS names, e.g. `home.arpa` (pfSense's default): `truenas.home.arpa` "
+        "shows as `truenas`. Empty: names as DNS gives them.",
+        check=checks.optional_domain,
+    )
+    timeout: str = setting("2s", doc="How long one lookup may take, all DNS servers together.", check=checks.positive_duration)
+    queries_per_second: int = setting(
+        10, doc="Most reverse lookups per second (a flood of new addresses waits, or is asked later).",
+        check=checks.between(1, 1000),
+    )
+    workers: int = setting(2, doc="Threads that ask DNS; each waits for one answer at a time.", check=checks.between(1, 16))
+    queue_size: int = setting(
+        1024, doc="Most addresses waiting for a lookup; more are dropped and asked for at a later scrape.",
+        check=checks.between(1, 100000),
+    )
+    cache_size: int = setting(
+        10000, doc="Most answers remembered (names and \"no name\"); the least recently answered are forgotten.",
+        check=checks.between(1, 1000000),
+    )
+    cache_for: str = setting("1h", doc="How long a name is used before it is asked for again.", check=checks.positive_duration)
+    negative_cache_for: str = setting(
+        "10m", doc="How long \"no name\" or a failed lookup holds before the address is asked for again.",
+        check=checks.positive_duration,
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -433,6 +483,7 @@ class NetworkConfig:
     caretta: Caretta = setting(factory=Caretta, doc="Caretta eBPF agents.")
     goflow2: Goflow2 = setting(factory=Goflow2, doc="GoFlow2 collector.")
     flow_exporter: FlowExporter = setting(factory=FlowExporter, doc="Flow records to Prometheus metrics.")
+    names: Names = setting(factory=Names, doc="Names of addresses: configured, and by reverse DNS.")
     monitoring: Monitoring = setting(factory=Monitoring, doc="Prometheus and Grafana.")
     alerts: Alerts = setting(factory=Alerts, doc="netviz's alerting rules: thresholds and for durations.")
     state: State = setting(factory=State, doc="Where each stack keeps its Terraform state.")
@@ -463,6 +514,14 @@ class NetworkConfig:
         import os
 
         return os.path.normpath(os.path.join(self.base_dir, os.path.expanduser(path)))
+
+    @property
+    def names_dns_server(self) -> Optional[str]:
+        """The DNS server the goflow2 pod asks for names: names.dns_server, else pfsense.address;
+        None when names are off (the pod then keeps the cluster's DNS)."""
+        if not self.names.enabled:
+            return None
+        return self.names.dns_server or self.pfsense.address
 
     @property
     def new_series_zero_seconds(self) -> float:

@@ -7,7 +7,7 @@ bounded Prometheus metrics. Both in one pod, joined by a FIFO in a shared emptyD
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import Mapping, Optional
 
 from constructs import Construct
 
@@ -53,6 +53,9 @@ class FlowCollectorProps:
     goflow2_mapping_yaml: str
     """GoFlow2 `-mapping` file that prints only the fields the exporter reads."""
     scrape_interval: str = "30s"
+    dns_nameserver: Optional[str] = None
+    """The DNS server the pod asks (the exporter's reverse lookups of names); None: the cluster's DNS
+    (names off). netviz_config NetworkConfig.names_dns_server."""
 
 
 def _resources(cpu_req: str, mem_req: str, cpu_lim: str, mem_lim: str):
@@ -82,6 +85,20 @@ def _http_probes(path: str, port_name: str) -> dict:
             http_get=k8s.DeploymentV1SpecTemplateSpecContainerReadinessProbeHttpGet(path=path, port=port_name),
             period_seconds=10,
         ),
+    }
+
+
+def _dns(nameserver: Optional[str]) -> dict:
+    """The pod's DNS: with names on, only the configured server (dnsPolicy None writes exactly
+    this resolv.conf), so the exporter's reverse lookups go to the resolver that knows the LAN's
+    hosts (pfSense's DNS Resolver: DHCP leases, static mappings), not the cluster's CoreDNS, which
+    knows none of them. Neither container needs cluster names: GoFlow2 resolves nothing, and the
+    exporter asks only PTR questions. Names off: the Kubernetes default."""
+    if nameserver is None:
+        return {}
+    return {
+        "dns_policy": "None",
+        "dns_config": k8s.DeploymentV1SpecTemplateSpecDnsConfig(nameservers=[nameserver]),
     }
 
 
@@ -220,6 +237,7 @@ class FlowCollector(Construct):
                         annotations={"netviz/files-sha256": _digest(files)},
                     ),
                     spec=k8s.DeploymentV1SpecTemplateSpec(
+                        **_dns(props.dns_nameserver),
                         security_context=k8s.DeploymentV1SpecTemplateSpecSecurityContext(
                             run_as_non_root=True,
                             run_as_user=str(RUN_AS),

@@ -58,6 +58,7 @@ class Goflow2Stack(NetvizStack):
                 network_config_toml=config_toml,
                 goflow2_mapping_yaml=goflow2_mapping_yaml(),
                 scrape_interval=config.monitoring.prometheus.scrape_interval,
+                dns_nameserver=config.names_dns_server,
             ),
         )
         dashboard = render_network_flows(

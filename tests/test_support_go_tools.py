@@ -104,3 +104,14 @@ def test_make_test_builds_the_go_tools_and_no_debian_prometheus():
     assert out.index("-m tests.support.go_tools") < out.index("-m pytest")
     packages = next(line for line in (REPO / "Makefile").read_text().splitlines() if line.startswith("DEBIAN_PACKAGES"))
     assert "prometheus" not in packages
+
+
+def test_every_debian_package_a_test_tool_comes_from_is_installed_by_make_test():
+    # A fresh machine gets the tools from `make test`'s apt-get (DEBIAN_PACKAGES), so a tool the
+    # tests require (tests/support/tools.py APT_PACKAGES) from a package missing there fails on it.
+    from tests.support.tools import APT_PACKAGES
+
+    line = next(line for line in (REPO / "Makefile").read_text().splitlines() if line.startswith("DEBIAN_PACKAGES"))
+    packages = set(line.split(":=", 1)[1].split())
+    essential = {"util-linux"}  # Essential: yes in Debian, on every machine
+    assert set(APT_PACKAGES.values()) - essential <= packages

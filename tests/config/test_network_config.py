@@ -243,13 +243,14 @@ def test_series_budgets_default_per_family_and_each_can_be_set(tmp_path):
 
     c = netviz_config.load(str(DEFAULT_CONFIG))
     assert c.flow_exporter.series_budgets.as_dict() == {f.name: f.default_budget for f in SERIES_FAMILIES}
-    assert c.flow_exporter.series_budgets.total == 10000  # the former max_series default, now split
+    # the former max_series default (10000), now split, and the conversations' 4000 beside it
+    assert c.flow_exporter.series_budgets.total == 10000 + 4000
     text = DEFAULT_CONFIG.read_text() + "\n[flow_exporter.series_budgets]\nexternal_peers = 500\nhosts = 9\n"
     budgets = load_text(tmp_path, text).flow_exporter.series_budgets
     assert (budgets.external_peers, budgets.hosts, budgets.subnet_pairs) == (500, 9, 1500)
 
 
-@pytest.mark.parametrize("family", ["subnet_pairs", "hosts", "services", "external_peers"])
+@pytest.mark.parametrize("family", ["subnet_pairs", "hosts", "services", "external_peers", "conversations"])
 def test_a_budget_below_what_the_exporter_accepts_is_refused(tmp_path, family):
     from flow_exporter.series import SERIES_PER_KEY, SeriesStore
 
@@ -266,9 +267,9 @@ def test_a_budget_below_what_the_exporter_accepts_is_refused(tmp_path, family):
 
 
 def test_an_unknown_family_is_refused_with_the_known_ones(tmp_path):
-    text = DEFAULT_CONFIG.read_text() + "\n[flow_exporter.series_budgets]\nconversations = 100\n"
+    text = DEFAULT_CONFIG.read_text() + "\n[flow_exporter.series_budgets]\ntalkers = 100\n"
     assert problems_of(tmp_path, text) == [
-        "flow_exporter.series_budgets.conversations: unknown key (expected one of: external_peers, hosts, "
+        "flow_exporter.series_budgets.talkers: unknown key (expected one of: conversations, external_peers, hosts, "
         "services, subnet_pairs)"
     ]
 
@@ -277,7 +278,8 @@ def test_the_former_max_series_says_what_replaced_it(tmp_path):
     text = DEFAULT_CONFIG.read_text() + "\n[flow_exporter]\nmax_series = 20000\n"
     assert problems_of(tmp_path, text) == [
         "flow_exporter.max_series: no longer a setting: replaced by the per-family "
-        "[flow_exporter.series_budgets] table (subnet_pairs = 1500, hosts = 2000, services = 500, external_peers = 6000)"
+        "[flow_exporter.series_budgets] table (subnet_pairs = 1500, hosts = 2000, services = 500, external_peers = 6000, "
+        "conversations = 4000)"
     ]
 
 
@@ -379,3 +381,26 @@ def test_rule_labels_default_to_the_pod_monitor_label(tmp_path):
     assert load_text(tmp_path, text).monitoring.rule_labels == {"release": "kps"}
     text += 'rule_label = "role"\nrule_label_value = "alert-rules"\n'
     assert load_text(tmp_path, text).monitoring.rule_labels == {"role": "alert-rules"}
+
+
+def test_names_default_to_reverse_dns_at_the_pfsense_address(tmp_path):
+    c = netviz_config.load(str(DEFAULT_CONFIG))
+    assert c.names.enabled is True and c.names.dns_server == ""
+    assert c.names_dns_server == c.pfsense.address == "10.0.20.1"
+    c = load_text(tmp_path, DEFAULT_CONFIG.read_text() + '\n[names]\ndns_server = "192.168.1.1"\nstrip_domain = "home.arpa"\n')
+    assert c.names_dns_server == "192.168.1.1" and c.names.strip_domain == "home.arpa"
+    c = load_text(tmp_path, DEFAULT_CONFIG.read_text() + "\n[names]\nenabled = false\n")
+    assert c.names_dns_server is None  # names off: the pod keeps the cluster's DNS
+
+
+@pytest.mark.parametrize("line, problem", [
+    ('dns_server = "pfsense.home.arpa"', "names.dns_server: expected empty, or an IPv4 or IPv6 address such as 10.0.20.1, but 'pfsense.home.arpa' was provided"),
+    ('strip_domain = "home arpa"', "names.strip_domain: expected empty, or a DNS domain such as home.arpa, but 'home arpa' was provided"),
+    ('timeout = "0s"', "names.timeout: expected a Prometheus duration above 0 such as 15m, but '0s' was provided"),
+    ("queries_per_second = 0", "names.queries_per_second: expected a whole number between 1 and 1000, but 0 was provided"),
+    ("workers = 17", "names.workers: expected a whole number between 1 and 16, but 17 was provided"),
+    ("queue_size = 0", "names.queue_size: expected a whole number between 1 and 100000, but 0 was provided"),
+    ('cache_for = "forever"', "names.cache_for: expected a Prometheus duration above 0 such as 15m, but 'forever' was provided"),
+])
+def test_bad_names_settings_are_refused_by_name(tmp_path, line, problem):
+    assert problems_of(tmp_path, DEFAULT_CONFIG.read_text() + f"\n[names]\n{line}\n") == [problem]

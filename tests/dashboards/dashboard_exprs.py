@@ -98,6 +98,8 @@ PROMTOOL_VALUES = {
     "kind": ".*",
     "workload": ".*",
     "port": ".*",
+    "subnet": ".*",  # Network Flows: the map's and Top conversations' filters
+    "proto": ".*",
 }
 
 

@@ -83,7 +83,7 @@ BAD_LINES = ["this is not json", ""]  # rejected: invalid_json, empty_line
 
 
 def truth(flows: list[Flow]) -> dict[str, dict]:
-    out = {k: defaultdict(float) for k in ("pair", "proto", "host", "peer", "sent", "received")}
+    out = {k: defaultdict(float) for k in ("pair", "proto", "host", "peer", "sent", "received", "conversation")}
     for f in flows:
         if not counted(f):
             continue
@@ -100,4 +100,5 @@ def truth(flows: list[Flow]) -> dict[str, dict]:
             out["peer"][f.src] += b
         if d == "external":
             out["peer"][f.dst] += b
+        out["conversation"][(f.src, f.dst, f.proto)] += b  # who sent to whom: one direction a key
     return out

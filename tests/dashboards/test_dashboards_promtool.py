@@ -24,9 +24,11 @@ BOARDS = {
 VALUE_SETS = [
     PROMTOOL_VALUES,
     {**PROMTOOL_VALUES, "namespace": regex_value("shop"), "kind": regex_value("Deployment"),
-     "workload": regex_value("cart"), "port": regex_value("8080")},
+     "workload": regex_value("cart"), "port": regex_value("8080"), "subnet": regex_value("storage"),
+     "proto": regex_value("TCP")},
     {**PROMTOOL_VALUES, "namespace": regex_value("shop", "data"), "kind": regex_value("Deployment", "StatefulSet"),
-     "workload": regex_value("cart", "postgres"), "port": regex_value("5432", "8080")},
+     "workload": regex_value("cart", "postgres"), "port": regex_value("5432", "8080"),
+     "subnet": regex_value("storage", "kubernetes"), "proto": regex_value("TCP", "UDP")},
 ]
 
 

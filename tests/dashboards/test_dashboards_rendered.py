@@ -123,8 +123,9 @@ def test_network_flows_has_the_panels_of_issue_4_with_their_units():
         "goflow2_flow_decoder_error_total",
         "netviz_flow_exporter_records_total",
         "netviz_flow_exporter_records_rejected_total",
-        "netviz_flow_exporter_series",
-        "netviz_flow_exporter_evictions_total",
+        "netviz_flow_exporter_family_series",
+        "netviz_flow_exporter_family_series_limit",
+        "netviz_flow_exporter_family_evictions_total",
     ):
         assert metric in health, f"Collector health row does not show {metric}"
 
@@ -159,3 +160,23 @@ def test_config_errors_name_the_bad_value(kwargs, message):
     with pytest.raises(ValueError) as e:
         DashboardConfig(**kwargs)
     assert message in str(e.value)
+
+
+def test_network_flows_opens_with_the_network_map_whose_kubernetes_nodes_link_to_pod_topology():
+    cfg = DashboardConfig()
+    board = dashboards.render_network_flows(cfg)
+    top = sorted((p for p in board["panels"] if p["type"] != "row"), key=lambda p: (p["gridPos"]["y"], p["gridPos"]["x"]))
+    assert [(p["title"], p["type"]) for p in top[:2]] == [("Network map", "nodeGraph"), ("Top conversations", "table")]
+    graph = top[0]
+    targets = {t["refId"]: t for t in graph["targets"]}
+    for name in ("id", "title", "subtitle", "detail__address", "detail__kubernetes_node"):
+        assert f'"{name}"' in targets["nodes"]["expr"], f"nodes query makes no {name} label"
+    assert "netviz_host_info" in targets["nodes"]["expr"] and "netviz_kubernetes_node_info" in targets["nodes"]["expr"]
+    # the node's menu: a link on the kubernetes node field, to K8s Pod Topology filtered to that node
+    (override,) = [o for o in graph["fieldConfig"]["overrides"] if o["matcher"]["options"] == "detail__kubernetes_node"]
+    (link,) = [p["value"] for p in override["properties"] if p["id"] == "links"][0]
+    assert link["url"].startswith(f"/d/{cfg.pod_topology_uid}/?")
+    assert "var-kind=node" in link["url"] and "var-workload=${__value.raw}" in link["url"]  # Caretta's kind for a node (FACTS)
+    topology = [v["name"] for v in dashboards.render_pod_topology(cfg)["templating"]["list"]]
+    assert {"kind", "workload"} <= set(topology)
+    assert [v["name"] for v in board["templating"]["list"]] == ["datasource", "subnet", "proto"]

@@ -41,7 +41,7 @@ def measured(flow_capture, tmp_path_factory):
     port = free_port()
     exporter = subprocess.Popen(
         [sys.executable, "-m", "flow_exporter", "--config", str(config), "--input", str(records),
-         "--listen", f"127.0.0.1:{port}"],
+         "--listen", f"127.0.0.1:{port}", "--no-names"],  # network.toml's names only (DNS: tests/e2e)
         cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )
     prom = PrometheusServer({"scrape_configs": [
@@ -67,9 +67,10 @@ def measured(flow_capture, tmp_path_factory):
             exporter.kill()
 
 
-def _run(measured, title: str) -> list[dict]:
+def _run(measured, title: str, ref_id: str = "A") -> list[dict]:
     prom, at, span_ms, _ = measured
-    text = substitute(target(BOARD, title)["expr"], {"__range": window(span_ms), "__rate_interval": window(span_ms)})
+    text = substitute(target(BOARD, title, ref_id)["expr"], {"__range": window(span_ms), "__rate_interval": window(span_ms),
+                                                             "subnet": ".*", "proto": ".*"})
     assert not leftover_variables(text)
     return prom.query(text, time=at)
 
@@ -110,3 +111,37 @@ def test_external_destinations_equal_the_capture(measured):
     for (peer, _direction), b in truth.external_bytes.items():
         expected[peer] += b
     assert _by(_run(measured, "External destinations"), "peer") == dict(expected)
+
+
+def _pair_bytes(truth) -> Counter:
+    expected = Counter()
+    for (src, dst, _proto, _sp, _dp), b in truth.flow_bytes.items():
+        expected[(src, dst)] += b
+    return expected
+
+
+def test_network_map_edges_are_the_bytes_each_host_sent_each_other_in_the_capture(measured):
+    truth = measured[3]
+    expected = _pair_bytes(truth)
+    assert expected[("10.0.10.15", "10.0.20.100")] > 3_000_000  # truenas -> k8s-node-0, exported twice, once here
+    got = _by(_run(measured, "Network map", "edges"), "source", "target")
+    assert got == dict(expected)
+
+
+def test_network_map_nodes_and_top_conversations_name_the_capture_hosts(measured):
+    truth = measured[3]
+    nodes = {r["metric"]["id"]: r["metric"] for r in _run(measured, "Network map", "nodes")}
+    ends = {a for pair in _pair_bytes(truth) for a in pair}
+    assert set(nodes) == ends
+    for address, labels in nodes.items():
+        assert labels["title"] == truth.host_name.get(address, address)
+        assert labels["subtitle"] == truth.host_subnet.get(address, "external")
+    rows = _run(measured, "Top conversations")
+    pairs = Counter()
+    for r in rows:
+        m = r["metric"]
+        assert (m["src_name"], m["dst_name"]) == (truth.host_name.get(m["src"], m["src"]), truth.host_name.get(m["dst"], m["dst"]))
+        pairs[(m["src"], m["dst"])] += float(r["value"][1])
+    expected = _pair_bytes(truth)
+    assert pairs and all(b <= expected[pair] for pair, b in pairs.items())  # the busiest (pair, service) rows
+    assert max(pairs, key=pairs.get) == max(expected, key=expected.get)  # truenas -> k8s-node-0 first

@@ -34,7 +34,7 @@ from tests.support.tools import free_port
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BOARD = dashboards.render_network_flows()  # default selectors: job="flow-exporter", job="goflow2"
-BUDGETS = {"subnet_pairs": 150, "hosts": 150, "services": 100, "external_peers": 100}
+BUDGETS = {"subnet_pairs": 150, "hosts": 150, "services": 100, "external_peers": 100, "conversations": 100}
 MAX_SERIES = sum(BUDGETS.values())
 NOW_NS = time.time_ns()
 
@@ -92,7 +92,10 @@ def flows(tmp_path_factory):
     port = free_port()
     exporter = subprocess.Popen(
         [sys.executable, "-m", "flow_exporter", "--config", str(config), "--input", str(records),
-         "--listen", f"127.0.0.1:{port}", *(f"--series-budget={k}={v}" for k, v in BUDGETS.items())],
+         "--listen", f"127.0.0.1:{port}", *(f"--series-budget={k}={v}" for k, v in BUDGETS.items()),
+         # names from network.toml only: the machine's resolver could name 1.1.1.1 (the DNS path is
+         # tests/flow_exporter/test_names_exporter.py's, against a real dnsmasq)
+         "--no-names"],
         cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )
     prom = PrometheusServer({"scrape_configs": [
@@ -123,10 +126,11 @@ def flows(tmp_path_factory):
             exporter.kill()
 
 
-def _run(flows, title: str, ref_id: str = "A") -> list[dict]:
+def _run(flows, title: str, ref_id: str = "A", subnet: str = ".*", proto: str = ".*") -> list[dict]:
     prom, (at, span_ms) = flows
     expr = target(BOARD, title, ref_id)["expr"]
-    text = substitute(expr, {"__range": range_window(span_ms), "__rate_interval": range_window(span_ms)})
+    text = substitute(expr, {"__range": range_window(span_ms), "__rate_interval": range_window(span_ms),
+                             "subnet": subnet, "proto": proto})
     assert not leftover_variables(text), leftover_variables(text)
     return prom.query(text, time=at)
 
@@ -144,6 +148,11 @@ def _by(rows, *labels) -> dict:
 TRUTH = ff.truth(ff.MEASURED)
 
 
+def _pairs_by_proto():
+    """(src subnet, dst subnet), proto of every counted flow."""
+    return {((ff.subnet(f.src), ff.subnet(f.dst)), f.proto) for f in ff.MEASURED if ff.counted(f)}
+
+
 def test_inter_vlan_cell_equals_the_bytes_between_two_subnets(flows):
     got = _by(_run(flows, "Inter-VLAN traffic"), "src_subnet", "dst_subnet")
     # storage -> kubernetes: 5 MB, exported on both interfaces, counted once
@@ -159,13 +168,79 @@ def test_protocol_breakdown(flows):
 
 
 def test_top_talkers(flows):
+    # names from netviz_host_info (network.toml's here), the address for the others (10.0.10.20)
     got = _by(_run(flows, "Top talkers"), "name", "host", "subnet")
     assert got == dict(TRUTH["host"])
     assert got[("truenas", "10.0.10.15", "storage")] == 5_000_000 + 300_000 + 20_000_000 + 1_000
+    assert got[("10.0.10.20", "10.0.10.20", "storage")] == 1_000
 
 
 def test_external_destinations(flows):
+    # a name column beside the address: no peer is named here, so each shows its address
     assert _by(_run(flows, "External destinations"), "peer") == dict(TRUTH["peer"])
+    assert _by(_run(flows, "External destinations"), "name", "peer") == {(p, p): v for p, v in TRUTH["peer"].items()}
+
+
+def _conversations_truth(keep=lambda src, dst, proto: True) -> dict:
+    out = {}
+    for (src, dst, proto), b in TRUTH["conversation"].items():
+        if keep(src, dst, proto):
+            out[(src, dst)] = out.get((src, dst), 0) + b
+    return out
+
+
+def test_top_conversations_are_the_bytes_each_sender_sent_each_receiver_named(flows):
+    rows = _run(flows, "Top conversations")
+    got = {}
+    for r in rows:
+        m = r["metric"]
+        key = (m["src_name"], m["dst_name"], m["src"], m["dst"])
+        got[key] = got.get(key, 0) + float(r["value"][1])  # summed over proto and service
+    name = lambda a: ff.NAMES.get(a, a)  # noqa: E731
+    assert got == {(name(s), name(d), s, d): b for (s, d), b in _conversations_truth().items()}
+    # storage -> kubernetes once although exported on both interfaces; the service is nfs
+    nfs = [r for r in rows if r["metric"]["src"] == "10.0.10.15" and r["metric"]["dst"] == "10.0.20.100"]
+    assert [(r["metric"]["service"], float(r["value"][1])) for r in nfs] == [("nfs", 5_000_000)]
+
+
+def test_the_network_maps_edges_are_conversations_with_their_bytes_and_thickness(flows):
+    edges = {r["metric"]["id"]: (r["metric"]["source"], r["metric"]["target"], r["metric"]["thickness"], float(r["value"][1]))
+             for r in _run(flows, "Network map", "edges")}
+    low, mid, high = dashboards.DashboardConfig().edge_thickness_bytes
+    width = lambda b: "1" if b < low else "2" if b < mid else "3" if b < high else "4"  # noqa: E731
+    assert edges == {f"{s}->{d}": (s, d, width(b), b) for (s, d), b in _conversations_truth().items()}
+
+
+def test_the_network_maps_nodes_are_named_hosts_and_peers_with_kubernetes_nodes_marked(flows):
+    rows = _run(flows, "Network map", "nodes")
+    nodes = {r["metric"]["id"]: r["metric"] for r in rows}
+    value = {r["metric"]["id"]: float(r["value"][1]) for r in rows}
+    ends = {}
+    for (s, d), b in _conversations_truth().items():
+        ends[s] = ends.get(s, 0) + b
+        ends[d] = ends.get(d, 0) + b
+    assert value == ends  # bytes sent plus received in the drawn conversations
+    for address, labels in nodes.items():
+        assert labels["title"] == ff.NAMES.get(address, address)
+        assert labels["subtitle"] == ff.subnet(address)
+        assert labels["detail__address"] == address
+    nodes_k8s = {n.address: n.name for n in ff._NETWORK.kubernetes.nodes}
+    assert {a: l["detail__kubernetes_node"] for a, l in nodes.items() if "detail__kubernetes_node" in l} == {
+        a: nodes_k8s[a] for a in nodes if a in nodes_k8s} == {"10.0.20.100": "k8s-node-0"}
+
+
+def test_the_network_map_filters_by_subnet_and_protocol(flows):
+    def edges(**values):
+        return {r["metric"]["id"] for r in _run(flows, "Network map", "edges", **values)}
+
+    # an end in home: only proxmox -> truenas
+    assert edges(subnet="home") == {"192.168.1.127->10.0.10.15"}
+    assert edges(proto="ICMP") == {"10.0.10.15->10.0.10.20"}
+    assert edges(proto="UDP") == {"10.0.20.100->1.1.1.1"}
+    assert edges(subnet="kubernetes", proto="TCP") == {f"{s}->{d}" for (s, d) in _conversations_truth(
+        lambda s, d, p: p == "TCP" and "kubernetes" in (ff.subnet(s), ff.subnet(d)))}
+    rows = _run(flows, "Top conversations", subnet="home")
+    assert {(r["metric"]["src"], r["metric"]["dst"]) for r in rows} == {("192.168.1.127", "10.0.10.15")}
 
 
 def test_traffic_by_subnet_is_bits_per_second(flows):
@@ -201,10 +276,14 @@ def test_exporter_health_panels(flows):
     assert rejected["invalid_json"] == per_second(1)
     assert rejected["empty_line"] == per_second(1)
     assert rejected["missing_field"] == 0
-    assert _by(_run(flows, "Exporter series", "B")) == {(): MAX_SERIES}
-    series = _by(_run(flows, "Exporter series", "A"))[()]
-    assert 0 < series <= MAX_SERIES
-    assert _by(_run(flows, "Series evictions")) == {(): 0}
+    # per family: each budget, and each family's series (the truth's keys x series per key)
+    assert _by(_run(flows, "Exporter series", "B"), "family") == BUDGETS
+    series = _by(_run(flows, "Exporter series", "A"), "family")
+    assert series["conversations"] == 2 * len(TRUTH["conversation"])  # bytes and packets each
+    assert series["subnet_pairs"] == 3 * len({(*pair, p) for pair, p in _pairs_by_proto()})
+    assert series["external_peers"] == len(TRUTH["peer"])
+    assert set(series) == set(BUDGETS) and sum(series.values()) <= MAX_SERIES
+    assert _by(_run(flows, "Series evictions"), "family") == dict.fromkeys(BUDGETS, 0)
     at = flows[1][0]
     age = _by(_run(flows, "Newest flow record age"))[()]
     assert age == pytest.approx(at - (NOW_NS - 5 * 10**9) / 1e9, abs=1e-3)
@@ -215,7 +294,8 @@ def test_every_exporter_expression_of_the_dashboard_returns_data(flows):
 
     prom, (at, span_ms) = flows
     found = [e for e in expressions(BOARD) if "goflow2_" not in e.expr]  # GoFlow2's: test_collector_health_real
-    assert len(found) == 16, [e.where for e in found]
+    assert len(found) == 21, [e.where for e in found]
     for e in found:
-        text = substitute(e.expr, {"__range": range_window(span_ms), "__rate_interval": range_window(span_ms)})
+        text = substitute(e.expr, {"__range": range_window(span_ms), "__rate_interval": range_window(span_ms),
+                                   "subnet": ".*", "proto": ".*"})
         assert prom.query(text, time=at), f"{e.where} returned nothing"

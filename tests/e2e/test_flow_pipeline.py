@@ -16,6 +16,10 @@ equal to the bytes in the capture.
   `flow-exporter` jobs (their pod discovery given this pod: swap_kubernetes_sd_for_file_sd), every
   second instead of every 30 s; the pod's network.toml (from the ConfigMap) says 1s too, so a new
   series shows 0 for 2 s (flow_exporter/series.py), not 60.
+- The pod's DNS as synthesized (its dnsConfig nameserver: names.dns_server, else pfsense.address) is
+  a real dnsmasq at that address (tests/support/dns.py, on a namespace host of its own, routed from
+  the pod's namespace): it names the external peer, and also names truenas, which network.toml
+  names too (the configured name must win).
 - Every query is compared with the truth computed from the pcaps alone.
 """
 
@@ -31,13 +35,18 @@ from pathlib import Path
 
 import pytest
 
+import dashboards
+from tests.dashboards.dashboard_exprs import leftover_variables, substitute, target
 from tests.flow_exporter.helpers import with_scrape_interval
+from tests.support.dns import DnsServer
 from tests.support.goflow2 import CollectorPod, Goflow2, NetflowSender, collector_scrape_jobs, metric_sum, pod_from_synth
 from tests.support.prometheus import PrometheusServer
 from tests.support.tools import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 JOB = "flow-exporter"
+# What the pod's DNS server answers for reverse lookups (every other address: NXDOMAIN).
+DNS_NAMES = {"203.0.113.10": "mirror.example.net", "10.0.10.15": "not-truenas.home.arpa"}
 
 
 class Pipeline:
@@ -57,7 +66,11 @@ def pipeline(flow_capture, synthesized, tmp_path_factory):
     spec, files = pod_from_synth(synthesized)
     files = {**files, "network.toml": with_scrape_interval(files["network.toml"], "1s")}  # the jobs' interval below
     records = sum(run.records for run in flow_capture.softflowd.values())
-    with CollectorPod(spec, files) as pod:
+    (nameserver,) = spec["dns_config"]["nameservers"]  # the synthesized dnsConfig: pfsense.address
+    with CollectorPod(spec, files) as pod, DnsServer(DNS_NAMES, client_namespace=pod.network.namespace,
+                                                     address=nameserver) as dns:
+        with open(f"/etc/netns/{pod.network.namespace}/resolv.conf", "w") as f:
+            f.write(f"nameserver {dns.address}\n")  # what the kubelet writes for that dnsConfig
         pod.init()
         pod.start_collector()
         pod.start_exporter()
@@ -204,6 +217,54 @@ def test_bytes_per_service_add_up_to_the_capture(pipeline):
     assert http > 3_000_000 and dns > 0
     assert pipeline.value(f'sum(netviz_service_bytes_total{{job="{JOB}",proto="TCP",port="80"}})') == http
     assert pipeline.value(f'sum(netviz_service_bytes_total{{job="{JOB}",proto="UDP",port="53"}})') == dns
+
+
+def _conversation_truth(truth, values=None) -> dict:
+    """{(src, dst, proto): n} from the capture's flows (bytes, or `values` such as flow_packets)."""
+    out = {}
+    for (src, dst, proto, _sp, _dp), n in (values if values is not None else truth.flow_bytes).items():
+        out[(src, dst, proto)] = out.get((src, dst, proto), 0) + n
+    return out
+
+
+def test_bytes_and_packets_per_conversation_equal_the_capture(pipeline):
+    labels = ("src", "dst", "proto")
+    got = pipeline.by(f'sum by (src, dst, proto) (netviz_conversation_bytes_total{{job="{JOB}"}})', *labels)
+    assert got == _conversation_truth(pipeline.truth)
+    # truenas -> k8s-node-0: the 3 MB download, counted once though both softflowds exported it
+    assert got[("10.0.10.15", "10.0.20.100", "TCP")] > 3_000_000
+    packets = pipeline.by(f'sum by (src, dst, proto) (netviz_conversation_packets_total{{job="{JOB}"}})', *labels)
+    assert packets == _conversation_truth(pipeline.truth, pipeline.truth.flow_packets)
+    # the ends' subnets are the capture's
+    subnets = pipeline.by(f'sum by (src, src_subnet, dst, dst_subnet) (netviz_conversation_bytes_total{{job="{JOB}"}})',
+                          "src", "src_subnet", "dst", "dst_subnet")
+    subnet = {**pipeline.truth.host_subnet, **{peer: "external" for peer, _ in pipeline.truth.external_bytes}}
+    assert all(subnet[s] == sn and subnet[d] == dn for s, sn, d, dn in subnets)
+
+
+def test_names_from_the_pods_dns_server_show_in_top_conversations_and_a_configured_name_wins(pipeline):
+    info = f'netviz_host_info{{job="{JOB}"}}'
+
+    def names() -> dict:
+        return {r["metric"]["host"]: (r["metric"]["name"], r["metric"]["source"]) for r in pipeline.prom.query(info)}
+
+    deadline = time.monotonic() + 30
+    while "203.0.113.10" not in names() and time.monotonic() < deadline:
+        time.sleep(0.2)  # asked at a scrape, answered by a worker, shown at a later scrape
+    got = names()
+    assert got["203.0.113.10"] == ("mirror.example.net", "dns")
+    assert got["10.0.10.15"] == ("truenas", "config")  # never looked up: its DNS name is not used
+    assert got["10.0.20.100"] == ("k8s-node-0", "config")
+    # the dashboard's Top conversations, over the whole run: both ends named, the peer by DNS
+    expr = substitute(target(dashboards.render_network_flows(), "Top conversations")["expr"],
+                      {"__range": "10m", "subnet": ".*", "proto": ".*"})
+    assert not leftover_variables(expr)
+    rows = [r["metric"] for r in pipeline.prom.query(expr)]
+    ends = {(m["src"], m["src_name"]) for m in rows} | {(m["dst"], m["dst_name"]) for m in rows}
+    assert ("203.0.113.10", "mirror.example.net") in ends
+    assert ("10.0.10.15", "truenas") in ends and ("10.0.20.100", "k8s-node-0") in ends
+    shown = {address: name for address, (name, _source) in got.items()}
+    assert all(name == shown.get(address, address) for address, name in ends)  # else the address itself
 
 
 def test_each_flow_is_counted_once_and_every_record_is_read(pipeline):

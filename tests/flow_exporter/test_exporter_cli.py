@@ -46,8 +46,8 @@ def test_a_missing_config_is_named(tmp_path):
 @pytest.mark.parametrize("args, message", [
     (("--series-budget", "subnet_pairs=2"), "expected a whole number of at least 3 for subnet_pairs, but 'subnet_pairs=2' was provided"),
     (("--series-budget", "hosts=many"), "expected a whole number of at least 1 for hosts, but 'hosts=many' was provided"),
-    (("--series-budget", "conversations=9"), "expected FAMILY=N with FAMILY one of subnet_pairs, hosts, services, "
-                                             "external_peers, but 'conversations=9' was provided"),
+    (("--series-budget", "talkers=9"), "expected FAMILY=N with FAMILY one of subnet_pairs, hosts, services, "
+                                       "external_peers, conversations, but 'talkers=9' was provided"),
     (("--listen", "localhost"), "expected HOST:PORT such as 0.0.0.0:9108, but 'localhost' was provided"),
     (("--listen", "1.2.3.4:99999"), "but '1.2.3.4:99999' was provided"),
 ])
@@ -90,7 +90,7 @@ def test_stdin_records_are_served_and_the_exporter_outlives_its_input(tmp_path):
                        value(m, "netviz_flow_exporter_records_total") == 3 and m)
         # THEN they are counted: at 0 while they are new (flow_exporter/series.py), then their value
         assert value(m, "netviz_flow_bytes_total", src_subnet="kubernetes", dst_subnet="storage", proto="TCP") == 0
-        assert value(m, "netviz_flow_exporter_new_series") == 3 + 2 + 1
+        assert value(m, "netviz_flow_exporter_new_series") == 3 + 2 + 1 + 2  # pair, hosts, service, conversation
         m = wait_until("the new series to show their values", lambda: (m := parse_exposition(get(port, "/metrics")))
                        and value(m, "netviz_flow_exporter_new_series") == 0 and m)
         assert value(m, "netviz_flow_bytes_total", src_subnet="kubernetes", dst_subnet="storage", proto="TCP") == 1000
@@ -98,7 +98,7 @@ def test_stdin_records_are_served_and_the_exporter_outlives_its_input(tmp_path):
         # the budgets: the config's, the command line's over it
         assert value(m, "netviz_flow_exporter_family_series_limit", family="hosts") == 40
         assert value(m, "netviz_flow_exporter_family_series_limit", family="services") == 7
-        assert value(m, "netviz_flow_exporter_series_limit") == 1500 + 40 + 7 + 6000
+        assert value(m, "netviz_flow_exporter_series_limit") == 1500 + 40 + 7 + 6000 + 4000
         assert get(port, "/healthz") == b"ok\n"
         with pytest.raises(urllib.error.HTTPError) as e:
             get(port, "/nothing")

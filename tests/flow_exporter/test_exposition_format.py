@@ -7,6 +7,7 @@ from flow_exporter.aggregate import Snapshot
 from flow_exporter.exposition import escape_help, escape_label_value, format_value, render
 from flow_exporter.record import REJECT_REASONS
 from flow_exporter.series import HOST
+from netviz_config.schema import SERIES_FAMILIES
 from tests.flow_exporter.helpers import FakeClock, aggregator, goflow2_line, parse_exposition
 from tests.support.tools import require_tool
 
@@ -70,7 +71,7 @@ def test_every_rejected_reason_exists_from_the_first_scrape():
     for reason in REJECT_REASONS:
         assert samples[("netviz_flow_exporter_records_rejected_total", frozenset({("reason", reason)}))] == 0
     assert samples[("netviz_flow_exporter_series", frozenset())] == 0
-    assert samples[("netviz_flow_exporter_series_limit", frozenset())] == 10000
+    assert samples[("netviz_flow_exporter_series_limit", frozenset())] == sum(f.default_budget for f in SERIES_FAMILIES)
     # every family is announced even without samples, HELP before TYPE
     lines = body.decode().splitlines()
     for i, line in enumerate(lines):

@@ -1,9 +1,10 @@
-"""A flood of spoofed external sources fills the external peers' budget and nothing else: a known
+"""A flood of spoofed external sources fills the budgets of the two families keyed by its addresses
+(external peers, conversations) and nothing else: a known
 corpus of flows among the configured hosts and subnets, interleaved with 200,000 records from as many
 spoofed addresses (tests/support/flood.py, which also computes the truth without the exporter's code),
 read the way the exporter reads its FIFO, with the config's default budgets. Every subnet-pair cell,
-host figure and service figure is exact; the external peers stay within their budget and are the only
-series evicted. (The 1,000,000-record flood, with its memory and rate: benchmarks/flow_exporter_bench.py
+host figure and service figure is exact; the external peers and the conversations stay within their
+budgets and are the only series evicted. (The 1,000,000-record flood, with its memory and rate: benchmarks/flow_exporter_bench.py
 --flood.)"""
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import pytest
 
 import netviz_config
 from flow_exporter.reader import CHUNK_BYTES, LineSplitter
-from flow_exporter.series import EXTERNAL_PEER, FLOW, HOST, SERVICE
+from flow_exporter.series import CONVERSATION, EXTERNAL_PEER, FLOW, HOST, SERVICE
 from tests.flow_exporter.helpers import REPO, aggregator
 from tests.support import flood
 
@@ -70,14 +71,20 @@ def test_every_service_figure_is_exact(flooded):
     assert {key[1:]: c[0] for key, c in snap.series if key[0] == SERVICE} == dict(truth.services)
 
 
-def test_the_external_peers_stay_within_their_budget_and_only_they_are_evicted(flooded):
+def test_the_external_peers_and_conversations_stay_within_their_budgets_and_only_they_are_evicted(flooded):
     truth, snap = flooded
     families = {name: (series, budget, evictions) for name, series, budget, evictions in snap.families}
     series, budget, evictions = families[EXTERNAL_PEER]
     assert series == budget == 6000
     assert evictions >= truth.flood_sources - budget
-    assert {name: f[2] for name, f in families.items() if name != EXTERNAL_PEER} == {FLOW: 0, HOST: 0, SERVICE: 0}
-    assert snap.evictions == evictions and snap.series_count == sum(f[0] for f in families.values())
+    # every flood record is a conversation of its own (a new source), two series each
+    conversations, conversation_budget, conversation_evictions = families[CONVERSATION]
+    assert conversations == conversation_budget == 4000
+    assert conversation_evictions >= 2 * truth.flood_sources - conversation_budget
+    assert {name: f[2] for name, f in families.items() if name not in (EXTERNAL_PEER, CONVERSATION)} == {
+        FLOW: 0, HOST: 0, SERVICE: 0}
+    assert snap.evictions == evictions + conversation_evictions
+    assert snap.series_count == sum(f[0] for f in families.values())
     # the peers held are the most recent ones, each at exactly its one record's bytes
     peers = [(key, c) for key, c in snap.series if key[0] == EXTERNAL_PEER]
     assert len(peers) == budget

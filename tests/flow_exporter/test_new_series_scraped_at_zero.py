@@ -18,7 +18,7 @@ import urllib.request
 import pytest
 
 from flow_exporter.exposition import FLOW_METRICS, render
-from flow_exporter.series import EXTERNAL_PEER, FLOW, HOST, SeriesStore
+from flow_exporter.series import EXTERNAL_PEER, FLOW, HOST, SeriesStore, label_values
 from tests.flow_exporter.helpers import (REPO, FakeClock, aggregator, goflow2_line, parse_exposition, value,
                                          wait_until, write_network_toml)
 from tests.support.prometheus import PrometheusError
@@ -122,7 +122,7 @@ FLOW_NAMES = {name for _f, _i, name, _l, _h in FLOW_METRICS}
 
 
 def flow_samples(samples: dict) -> dict:
-    """The samples of the four flow-series families (not the exporter's self metrics)."""
+    """The samples of the flow-series families (not the exporter's self metrics)."""
     return {k: v for k, v in samples.items() if k[0] in FLOW_NAMES}
 
 
@@ -134,15 +134,16 @@ def test_scrapes_show_every_family_at_zero_for_the_configs_window_and_the_self_m
     first = parse_exposition(render(agg.scrape_snapshot()))
     clock.advance(59.9)
     later = parse_exposition(render(agg.scrape_snapshot()))
-    # every family has series (flow, host, external peer, service), all at 0 in both scrapes
+    # every family has series (flow, host, external peer, service, conversation), all at 0 in both scrapes
     assert {name for name, _labels in flow_samples(real)} == FLOW_NAMES
     for scrape in (first, later):
         assert set(flow_samples(scrape)) == set(flow_samples(real))
         assert set(flow_samples(scrape).values()) == {0}
         # the self metrics are not held back: records, rejects, duplicates, series counts are real
         assert value(scrape, "netviz_flow_exporter_records_total") == 5
-        assert value(scrape, "netviz_flow_exporter_series") == 2 * 3 + 2 + 1 + 2  # 2 pairs x3, 2 hosts, 1 peer, 2 services
-        assert value(scrape, "netviz_flow_exporter_new_series") == 11
+        # 2 pairs x3, 2 hosts, 1 peer, 2 services, 2 conversations x2
+        assert value(scrape, "netviz_flow_exporter_series") == 2 * 3 + 2 + 1 + 2 + 2 * 2
+        assert value(scrape, "netviz_flow_exporter_new_series") == 15
     # once the window has passed: the real values
     clock.advance(0.1)
     grown = parse_exposition(render(agg.scrape_snapshot()))
@@ -270,7 +271,7 @@ def test_two_prometheus_servers_and_a_curl_each_see_every_new_series_at_zero_fir
             for prom in servers:
                 _wait_for_sample(prom, read, lambda v: v == written, f"a sample with {written} records read")
         ends = [_wait_for_all_grown(prom, written) for prom in servers]
-        want = {(family, index): {key[1:]: counters[index] for key, counters in truth.snapshot().series if key[0] == family}
+        want = {(family, index): {label_values(key): counters[index] for key, counters in truth.snapshot().series if key[0] == family}
                 for family, index, *_ in FLOW_METRICS}
         assert all(want.values())  # every family has series
         for prom, start, end in zip(servers, starts, ends):

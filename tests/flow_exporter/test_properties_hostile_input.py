@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings as hsettings, strategies as 
 from flow_exporter.mapping import FIELD_NAMES
 from flow_exporter.reader import LineSplitter
 from flow_exporter.record import MAX_LINE_BYTES
+from flow_exporter.series import label_values
 from flow_exporter.services import PORT_PROTOCOLS, WELL_KNOWN_PORTS
 from tests.flow_exporter.helpers import NETWORK, aggregator, family, metrics, value
 
@@ -138,6 +139,10 @@ def expected_metrics(records: list[dict]) -> dict:
                     break
         service = WELL_KNOWN_PORTS[port] if port != "other" else "other"
         out[("netviz_service_bytes_total", (("port", str(port)), ("proto", proto), ("service", service)))] += nbytes
+        conversation = (("dst", dst), ("dst_subnet", d_net), ("port", str(port)), ("proto", proto), ("service", service),
+                        ("src", src), ("src_subnet", s_net))
+        out[("netviz_conversation_bytes_total", conversation)] += nbytes
+        out[("netviz_conversation_packets_total", conversation)] += r["packets"] * rate
     return {"series": {(n, frozenset(l)): v for (n, l), v in out.items()}, "duplicates": duplicates}
 
 
@@ -153,7 +158,8 @@ def feed(agg, lines: list[bytes], cuts: list[int]) -> None:
 
 
 FLOW_FAMILIES = ("netviz_flow_bytes_total", "netviz_flow_packets_total", "netviz_flows_total",
-                 "netviz_host_bytes_total", "netviz_external_bytes_total", "netviz_service_bytes_total")
+                 "netviz_host_bytes_total", "netviz_external_bytes_total", "netviz_service_bytes_total",
+                 "netviz_conversation_bytes_total", "netviz_conversation_packets_total")
 
 
 @PROPS
@@ -176,12 +182,14 @@ def test_hostile_lines_interleaved_with_good_ones_never_cost_a_good_record(items
     for key, counters in snap.series:
         for fam, index, name, label_names, _ in FLOW_METRICS:
             if key[0] == fam:
-                exact[(name, frozenset(zip(label_names, key[1:])))] = counters[index]
+                exact[(name, frozenset(zip(label_names, label_values(key))))] = counters[index]
     assert exact == want["series"]
     assert snap.records == len(lines)
     assert sum(snap.rejected.values()) == len(lines) - len(good)
     assert snap.duplicates == want["duplicates"]
+    conversations = sum(1 for name, _ in want["series"] if name.startswith("netviz_conversation_"))
     assert value(m, "netviz_flow_exporter_series") == len(want["series"])
+    assert value(m, "netviz_flow_exporter_family_series", family="conversations") == conversations
 
 
 # Lines near the fast path's layout: GoFlow2's format with edge values and single-byte damage.

@@ -11,7 +11,7 @@ PROBE = r"""
 import json, os, sys, sysconfig
 import flow_exporter.cli, flow_exporter.aggregate, flow_exporter.exposition, flow_exporter.mapping
 import flow_exporter.reader, flow_exporter.record, flow_exporter.series, flow_exporter.server
-import flow_exporter.services, flow_exporter.settings
+import flow_exporter.services, flow_exporter.settings, flow_exporter.dns, flow_exporter.names
 stdlib = os.path.realpath(sysconfig.get_paths()["stdlib"])
 repo = os.path.realpath(os.getcwd())
 outside = sorted(

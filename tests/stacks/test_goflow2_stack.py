@@ -90,3 +90,27 @@ def test_nodeport_follows_the_config(tmp_path):
     out = synth(text, outdir=str(tmp_path))
     svc = out.resource("goflow2", "kubernetes_service_v1", "goflow2_netflow_service")
     assert svc["spec"]["port"][0]["node_port"] == 31999
+
+
+def test_pod_asks_the_pfsense_address_for_names_by_default(pod):
+    # names on, names.dns_server empty: the pod's only DNS server is pfsense.address (network.toml)
+    assert pod["dns_policy"] == "None"
+    assert pod["dns_config"]["nameservers"] == ["10.0.20.1"]
+
+
+def test_pod_asks_the_configured_dns_server(tmp_path):
+    from tests.synth import config_text, synth
+
+    text = config_text(lambda t: t + '\n[names]\ndns_server = "10.0.20.53"\n')
+    spec = synth(text, outdir=str(tmp_path)).resource("goflow2", "kubernetes_deployment_v1", "goflow2_deployment")["spec"]
+    pod = spec["template"]["spec"]
+    assert pod["dns_policy"] == "None"
+    assert pod["dns_config"]["nameservers"] == ["10.0.20.53"]
+
+
+def test_names_off_keep_the_clusters_dns(tmp_path):
+    from tests.synth import config_text, synth
+
+    text = config_text(lambda t: t + "\n[names]\nenabled = false\n")
+    pod = synth(text, outdir=str(tmp_path)).resource("goflow2", "kubernetes_deployment_v1", "goflow2_deployment")["spec"]["template"]["spec"]
+    assert "dns_policy" not in pod and "dns_config" not in pod

@@ -22,6 +22,7 @@ APT_PACKAGES = {
     "ssh-keygen": "openssh-client",
     "ssh-agent": "openssh-client",
     "ssh-add": "openssh-client",
+    "dnsmasq": "dnsmasq-base",
 }
 
 
