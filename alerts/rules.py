@@ -20,9 +20,8 @@ import yaml
 from .names import CARETTA_ALERTS_PREFIX, CARETTA_GROUP, FLOW_ALERTS_PREFIX, FLOW_GROUP  # noqa: F401 (first: see names)
 
 from dashboards.config import DashboardConfig, selector
-from flow_exporter.series import EXTERNAL_PEER
 from netviz_config import NetworkConfig, checks
-from netviz_config.schema import Alerts
+from netviz_config.schema import SERIES_FAMILIES, Alerts
 
 MIN_RATE_WINDOW_SECONDS = 300
 """rate()/increase() windows span at least 5 minutes..."""
@@ -89,10 +88,10 @@ def _alert(cfg: AlertRulesConfig, name: str, *, expr: str, for_: str, severity: 
     }
 
 
-# External peers are the open-ended family (any address on the internet may be one): eviction there
-# is expected on an internet-facing network, so only its budget being full alerts: this matcher
+# The open-ended families (keyed by external addresses: any scan fills them) evict as a matter of
+# course on an internet-facing network, so only their budget being full alerts: this matcher
 # selects the families whose eviction does.
-EVICTION_ALERTED_FAMILIES = f'family!="{EXTERNAL_PEER}"'
+EVICTION_ALERTED_FAMILIES = 'family!~"' + "|".join(f.name for f in SERIES_FAMILIES if f.open_ended) + '"'
 
 
 def flow_alerts(cfg: AlertRulesConfig) -> list[dict]:

@@ -14,9 +14,11 @@ mix: a homelab-like mix of flow records exactly as GoFlow2 prints them with netv
    same series.
 flood: a known corpus of flows among the configured hosts and subnets (--corpus, 40,000) interleaved
    with --flood (1,000,000) records from as many spoofed external addresses (tests/support/flood.py,
-   which computes the truth without the exporter's code). Checked: every subnet-pair cell, host and
-   service figure exact; the external peers and the conversations (the two families keyed by the
-   spoofed addresses) within their budgets and the only families evicting.
+   which computes the truth without the exporter's code). Checked: every subnet-pair cell, host,
+   service figure and conversation between local hosts exact; the external peers and the external
+   conversations (the two families keyed by the spoofed addresses) within their budgets and the only
+   families evicting. The local conversations' budget is sized to the corpus (its hosts talk to every
+   other at random: far more pairs than the default budget is for) unless --series-budget sets it.
 
 Each case's lines are written to a temporary file; a child process pinned to one CPU (so its peak
 RSS is the exporter's alone, not this script's) reads the file the way the exporter reads its FIFO
@@ -161,24 +163,29 @@ def child(spec_json: str) -> None:
 
 
 def flood_problems(snap, truth_path: str) -> list[str]:
-    """What differs from the flood's truth: cells, hosts, services; budgets and evictions."""
-    from flow_exporter.series import CONVERSATION, EXTERNAL_PEER, FLOW, HOST, SERVICE
+    """What differs from the flood's truth: cells, hosts, services, local conversations; budgets
+    and evictions."""
+    from flow_exporter.series import (
+        EXTERNAL_CONVERSATION, EXTERNAL_PEER, FLOW, HOST, LOCAL_CONVERSATION, SERVICE, label_values,
+    )
     from tests.support.flood import Truth
 
     with open(truth_path) as f:
         truth = Truth.from_json(f.read())
     got = {family: {key[1:]: list(c) if family == FLOW else c[0] for key, c in snap.series if key[0] == family}
            for family in (FLOW, HOST, SERVICE)}
-    want = {FLOW: truth.cells, HOST: dict(truth.hosts), SERVICE: dict(truth.services)}
+    got[LOCAL_CONVERSATION] = {label_values(key): list(c) for key, c in snap.series if key[0] == LOCAL_CONVERSATION}
+    want = {FLOW: truth.cells, HOST: dict(truth.hosts), SERVICE: dict(truth.services),
+            LOCAL_CONVERSATION: truth.local_conversations}
     wrong = []
-    for family in (FLOW, HOST, SERVICE):
+    for family in want:
         for key in sorted(set(got[family]) | set(want[family]), key=str):
             if got[family].get(key) != want[family].get(key):
                 wrong.append(f"{family} {key}: {got[family].get(key)} != {want[family].get(key)}")
     for name, series, budget, evictions in snap.families:
         if series > budget:
             wrong.append(f"{name}: {series} series over its budget {budget}")
-        if name not in (EXTERNAL_PEER, CONVERSATION) and evictions:
+        if name not in (EXTERNAL_PEER, EXTERNAL_CONVERSATION) and evictions:
             wrong.append(f"{name}: {evictions} evictions")
     if snap.records != truth.records or snap.duplicates != truth.duplicates:
         wrong.append(f"records {snap.records}/{truth.records}, duplicates {snap.duplicates}/{truth.duplicates}")
@@ -273,11 +280,14 @@ def main() -> None:
             print(f"flood: generated {truth.records} lines: {truth.flood_sources} spoofed sources, {truth.corpus_flows} "
                   f"corpus flows ({truth.duplicates} of them exported twice), {os.path.getsize(data) / truth.records:.0f} "
                   f"bytes per line on average")
-            r = run_case("flood", data, budgets, truth_path, reference=False)
+            flood_budgets = {"local_conversations": 2 * len(truth.local_conversations), **budgets}
+            print(f"flood: local_conversations budget {flood_budgets['local_conversations']}")
+            r = run_case("flood", data, flood_budgets, truth_path, reference=False)
             for problem in r["wrong"][:20]:
                 print(f"flood: WRONG {problem}")
             print(f"flood: {len(truth.cells)} subnet-pair cells, {len(truth.hosts)} host figures, {len(truth.services)} "
-                  f"service figures: {'all exact' if not r['wrong'] else str(len(r['wrong'])) + ' wrong'}")
+                  f"service figures, {len(truth.local_conversations)} local conversations: "
+                  f"{'all exact' if not r['wrong'] else str(len(r['wrong'])) + ' wrong'}")
             lines.append(f"flood_flows_per_s={r['records'] / r['seconds']:.0f} "
                          f"flood_json_loads_per_s={r['loads_n'] / r['loads_s']:.0f} "
                          f"flood_peak_rss_mib={r['peak_rss_mib']:.1f} flood_exact={'NO' if r['wrong'] else 'yes'}")

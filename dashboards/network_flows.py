@@ -14,6 +14,7 @@ from __future__ import annotations
 from grafana_foundation_sdk.models import dashboard
 
 from alerts.names import FLOW_ALERTS_PREFIX
+from netviz_config.schema import SERIES_FAMILIES
 
 from . import style
 from .config import DashboardConfig, selector
@@ -213,7 +214,7 @@ def records_rejected(cfg: DashboardConfig) -> str:
     return f"sum by (reason) ({_rate(cfg.flow_exporter_selector, 'netviz_flow_exporter_records_rejected_total')})"
 
 
-# Per family (subnet_pairs, hosts, services, external_peers, conversations): each family has a
+# Per family (netviz_config.schema SERIES_FAMILIES): each family has a
 # budget of its own and evicts only its own series, so a total beside a total sum cannot say which
 # budget is full. max by (family), not sum: two replicas of one exporter job would double a budget.
 def exporter_series(cfg: DashboardConfig) -> str:
@@ -439,8 +440,8 @@ def build(cfg: DashboardConfig):
     layout.panel(
         style.timeseries(
             "Exporter series",
-            "Flow series the exporter holds, per family (subnet_pairs, hosts, services, external_peers, "
-            "conversations), each against its own budget (flow_exporter.series_budgets). A family at its "
+            f"Flow series the exporter holds, per family ({', '.join(f.name for f in SERIES_FAMILIES)}), "
+            "each against its own budget (flow_exporter.series_budgets). A family at its "
             "budget evicts its own least recently updated series, whose counters then restart; the other "
             "families keep theirs.",
             style.COUNT,
@@ -453,8 +454,8 @@ def build(cfg: DashboardConfig):
             "Series evictions",
             "Series evicted per second, per family, because that family was at its budget. Sustained "
             "evictions of a family mean its budget is too low for your traffic (raise it in "
-            "flow_exporter.series_budgets); external_peers and conversations also evict under a scan or "
-            "a spoofed flood, which is what their budgets are for.",
+            f"flow_exporter.series_budgets); {' and '.join(f.name for f in SERIES_FAMILIES if f.open_ended)} "
+            "also evict under a scan or a spoofed flood, which is what their budgets are for.",
             style.PER_SECOND,
             [r(exporter_evictions(cfg), "{{family}}")],
             width=8,

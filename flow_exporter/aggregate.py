@@ -33,7 +33,7 @@ import threading
 import time
 
 from .record import FAST_LINE, REJECT_REASONS, parse_line
-from .series import CONVERSATION, EXTERNAL_PEER, FLOW, HOST, SERVICE, SeriesStore
+from .series import EXTERNAL_CONVERSATION, EXTERNAL_PEER, FLOW, HOST, LOCAL_CONVERSATION, SERVICE, SeriesStore
 from .services import PORT_PROTOCOLS, WELL_KNOWN_PORTS
 from .settings import AddressInfo, Classifier, ExporterSettings
 
@@ -156,9 +156,11 @@ class Aggregator:
         host_sums: dict[tuple, int] = {}
         peer_sums: dict[tuple, int] = {}
         service_sums: dict[tuple, int] = {}
-        # (CONVERSATION, source end, destination end, service key) -> [bytes, packets]: the store's
-        # key, of tuples built once (series.CONVERSATION), added to the store as it is.
-        conversation_sums: dict[tuple, list] = {}
+        # (family, source end, destination end, service key) -> [bytes, packets]: the store's key,
+        # of tuples built once (series.CONVERSATIONS), added to the store as it is; one dict per
+        # family: between local hosts, and with an external end.
+        local_conversation_sums: dict[tuple, list] = {}
+        external_conversation_sums: dict[tuple, list] = {}
         rejected: dict[str, int] = {}
         examples: dict[str, bytes] = {}  # the first rejected line of each reason, described in the log
         duplicates = unmapped = 0
@@ -173,7 +175,8 @@ class Aggregator:
         other_service_keys = self._other_service_keys
         flow_get = flow_sums.get
         host_get, peer_get, service_get = host_sums.get, peer_sums.get, service_sums.get
-        conversation_get = conversation_sums.get
+        local_conversation_get = local_conversation_sums.get
+        external_conversation_get = external_conversation_sums.get
         fallback = glued = stray = 0
         unglued: list = []  # the records of glued lines, counted as a batch of their own after this one
         # Parsing and summing touch only this call's dicts and the classifier's cache (used by the one
@@ -262,13 +265,20 @@ class Aggregator:
                 key = ports.get(dport) or ports.get(sport) or other_service_keys[proto]
             service_sums[key] = service_get(key, 0) + nbytes
             # The conversation: counted here, after the duplicate check, like every family.
-            key = (CONVERSATION, s.end, d.end, key)
-            sums = conversation_get(key)
-            if sums is None:
-                conversation_sums[key] = [nbytes, packets]
+            if s.local and d.local:
+                key = (LOCAL_CONVERSATION, s.end, d.end, key)
+                sums = local_conversation_get(key)
+                if sums is None:
+                    local_conversation_sums[key] = [nbytes, packets]
+                    continue
             else:
-                sums[0] += nbytes
-                sums[1] += packets
+                key = (EXTERNAL_CONVERSATION, s.end, d.end, key)
+                sums = external_conversation_get(key)
+                if sums is None:
+                    external_conversation_sums[key] = [nbytes, packets]
+                    continue
+            sums[0] += nbytes
+            sums[1] += packets
 
         with self._lock:
             self.records += len(lines) - glued - stray
@@ -291,7 +301,8 @@ class Aggregator:
             store.add_all1(HOST, host_sums)
             store.add_all1(EXTERNAL_PEER, peer_sums)
             store.add_all1(SERVICE, service_sums)
-            store.add_all(CONVERSATION, conversation_sums)
+            store.add_all(LOCAL_CONVERSATION, local_conversation_sums)
+            store.add_all(EXTERNAL_CONVERSATION, external_conversation_sums)
         if unglued:
             self.ingest(unglued)  # split at every "}{": no line of it is glued again
 

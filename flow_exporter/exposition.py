@@ -15,28 +15,30 @@ import math
 
 from .aggregate import Snapshot
 from .record import REJECT_REASONS
-from .series import CONVERSATION, EXTERNAL_PEER, FLOW, HOST, SERVICE, label_values
+from .series import CONVERSATIONS, EXTERNAL_PEER, FLOW, HOST, SERVICE, label_values
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
-# (series-store family, counter index, metric name, label names in key order, help)
+# (series-store families, counter index, metric name, label names in key order, help): a metric's
+# series come from one family or more (the conversations: between local hosts, with an external end).
 FLOW_METRICS = (
-    (FLOW, 0, "netviz_flow_bytes_total", ("src_subnet", "dst_subnet", "proto"),
+    ((FLOW,), 0, "netviz_flow_bytes_total", ("src_subnet", "dst_subnet", "proto"),
      "Bytes of counted flow records (times the sampling rate) by source and destination subnet (external: in no configured subnet) and protocol."),
-    (FLOW, 1, "netviz_flow_packets_total", ("src_subnet", "dst_subnet", "proto"),
+    ((FLOW,), 1, "netviz_flow_packets_total", ("src_subnet", "dst_subnet", "proto"),
      "Packets of counted flow records (times the sampling rate) by source and destination subnet and protocol."),
-    (FLOW, 2, "netviz_flows_total", ("src_subnet", "dst_subnet", "proto"),
+    ((FLOW,), 2, "netviz_flows_total", ("src_subnet", "dst_subnet", "proto"),
      "Flow records counted, by source and destination subnet and protocol."),
-    (HOST, 0, "netviz_host_bytes_total", ("subnet", "host", "name", "direction"),
+    ((HOST,), 0, "netviz_host_bytes_total", ("subnet", "host", "name", "direction"),
      "Bytes sent and received by each local host (an address in a configured subnet); name is its configured name, else the address."),
-    (EXTERNAL_PEER, 0, "netviz_external_bytes_total", ("peer", "direction"),
+    ((EXTERNAL_PEER,), 0, "netviz_external_bytes_total", ("peer", "direction"),
      "Bytes between local hosts and each external address; outbound is local to peer, inbound peer to local."),
-    (SERVICE, 0, "netviz_service_bytes_total", ("proto", "port", "service"),
+    ((SERVICE,), 0, "netviz_service_bytes_total", ("proto", "port", "service"),
      "Bytes by well-known server port (destination port if well known, else source port, else other)."),
-    (CONVERSATION, 0, "netviz_conversation_bytes_total", ("src", "src_subnet", "dst", "dst_subnet", "proto", "port", "service"),
+    (CONVERSATIONS, 0, "netviz_conversation_bytes_total", ("src", "src_subnet", "dst", "dst_subnet", "proto", "port", "service"),
      "Bytes src sent to dst (host addresses, local or external) by protocol and well-known server port; "
-     "budget flow_exporter.series_budgets.conversations, its least recently updated evicted beyond it."),
-    (CONVERSATION, 1, "netviz_conversation_packets_total", ("src", "src_subnet", "dst", "dst_subnet", "proto", "port", "service"),
+     "budgets flow_exporter.series_budgets.local_conversations and external_conversations, the least recently "
+     "updated of a full one evicted."),
+    (CONVERSATIONS, 1, "netviz_conversation_packets_total", ("src", "src_subnet", "dst", "dst_subnet", "proto", "port", "service"),
      "Packets src sent to dst by protocol and well-known server port."),
 )
 
@@ -85,10 +87,12 @@ def render(snap: Snapshot) -> bytes:
     for key, counters in snap.series:
         by_family.setdefault(key[0], []).append((label_values(key), counters))
     out: list[str] = []
-    for family, index, name, label_names, help_text in FLOW_METRICS:
+    for families, index, name, label_names, help_text in FLOW_METRICS:
         _header(out, name, "counter", help_text)
         samples = [
-            (_labels(zip(label_names, values)), counters[index]) for values, counters in by_family.get(family, ())
+            (_labels(zip(label_names, values)), counters[index])
+            for family in families
+            for values, counters in by_family.get(family, ())
         ]
         samples.sort()
         out.extend(f"{name}{labels} {format_value(value)}\n" for labels, value in samples)

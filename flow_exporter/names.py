@@ -240,7 +240,7 @@ class NameResolver:
 def snapshot_addresses(series) -> tuple[set, set]:
     """(local, external) addresses of a series snapshot's keys (series.py families), the ones
     whose names the dashboards show."""
-    from .series import CONVERSATION, EXTERNAL_PEER, HOST
+    from .series import CONVERSATIONS, EXTERNAL_PEER, HOST
     from .settings import EXTERNAL
 
     local, external = set(), set()
@@ -250,7 +250,7 @@ def snapshot_addresses(series) -> tuple[set, set]:
             local.add(key[2])
         elif family == EXTERNAL_PEER:
             external.add(key[1])
-        elif family == CONVERSATION:  # (family, (src, src_subnet), (dst, dst_subnet), service key)
+        elif family in CONVERSATIONS:  # (family, (src, src_subnet), (dst, dst_subnet), service key)
             for address, subnet in key[1:3]:
                 (external if subnet == EXTERNAL else local).add(address)
     return local, external

@@ -46,24 +46,28 @@ FLOW = "subnet_pairs"
 HOST = "hosts"
 SERVICE = "services"
 EXTERNAL_PEER = "external_peers"
-# Host-to-host (or host-to-peer) pairs, bytes and packets a key. Their keys are nested,
-# (CONVERSATION, (src, src_subnet), (dst, dst_subnet), service key), of tuples the aggregator has
-# built once (settings.AddressInfo.end, its service keys), so the hot path builds one small tuple per
-# record and never re-keys: `label_values` flattens one into its label values.
-CONVERSATION = "conversations"
+# Host-to-host (or host-to-peer) pairs, bytes and packets a key, in two families of one metric:
+# between local hosts, and with an external end (open-ended: a flood of spoofed sources fills only
+# that one). Their keys are nested, (family, (src, src_subnet), (dst, dst_subnet), service key), of
+# tuples the aggregator has built once (settings.AddressInfo.end, its service keys), so the hot path
+# builds one small tuple per record and never re-keys: `label_values` flattens one into its label
+# values.
+LOCAL_CONVERSATION = "local_conversations"
+EXTERNAL_CONVERSATION = "external_conversations"
+CONVERSATIONS = (LOCAL_CONVERSATION, EXTERNAL_CONVERSATION)
 
 
 def label_values(key: tuple) -> tuple:
     """A key's label values, in exposition.FLOW_METRICS' label order: the key after its family, a
     conversation's flattened to (src, src_subnet, dst, dst_subnet, proto, port, service)."""
-    if key[0] != CONVERSATION:
+    if key[0] not in CONVERSATIONS:
         return key[1:]
     _family, src, dst, (_service_family, *service) = key
     return (*src, *dst, *service)
 
 SERIES_PER_KEY = {f.name: f.series_per_key for f in SERIES_FAMILIES}
 DEFAULT_BUDGETS = {f.name: f.default_budget for f in SERIES_FAMILIES}
-assert {FLOW, HOST, SERVICE, EXTERNAL_PEER, CONVERSATION} <= set(SERIES_PER_KEY), "a family the exporter builds keys for is not configured"
+assert {FLOW, HOST, SERVICE, EXTERNAL_PEER, *CONVERSATIONS} <= set(SERIES_PER_KEY), "a family the exporter builds keys for is not configured"
 
 
 class _Family:

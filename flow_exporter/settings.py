@@ -86,7 +86,7 @@ class AddressInfo:
         self.received_key = (HOST, subnet, address, name, "received") if self.local else None
         self.outbound_key = None if self.local else (EXTERNAL_PEER, address, "outbound")
         self.inbound_key = None if self.local else (EXTERNAL_PEER, address, "inbound")
-        self.end = (address, subnet)  # one end of a conversation key (series.CONVERSATION)
+        self.end = (address, subnet)  # one end of a conversation key (series.CONVERSATIONS)
 
     def __repr__(self) -> str:
         return f"AddressInfo({self.address!r}, {self.subnet!r}, {self.if_index!r}, {self.name!r})"

@@ -150,6 +150,9 @@ class SeriesFamily:
     """Series one key of the family exports (a subnet pair: bytes, packets and flows)."""
     default_budget: int
     doc: str
+    open_ended: bool = False
+    """Keyed by external addresses, so any scan or spoofed flood can fill it: eviction there is
+    expected on an internet-facing network (alerts.rules alerts on it being full, not on evicting)."""
 
 
 # The flow exporter's series families: each is held under its own budget, and evicts only its own
@@ -168,12 +171,16 @@ SERIES_FAMILIES = (
                  "Series of netviz_service_bytes_total: one per (proto, well-known port), at most 213."),
     SeriesFamily("external_peers", 1, 6000,
                  "Series of netviz_external_bytes_total: one per external address and direction. The "
-                 "open-ended family: a scan or spoofed flood fills it and evicts only here."),
-    SeriesFamily("conversations", 2, 4000,
-                 "Series of netviz_conversation_bytes_total and _packets_total: one key per (source address, "
-                 "destination address, proto, service port) is two series. Open-ended like external_peers "
-                 "(a flood makes a conversation per spoofed source): a full family evicts its least recently "
-                 "updated conversations, never another family's series."),
+                 "open-ended family: a scan or spoofed flood fills it and evicts only here.", open_ended=True),
+    SeriesFamily("local_conversations", 2, 4000,
+                 "Series of netviz_conversation_bytes_total and _packets_total between two local hosts: one "
+                 "key per (source address, destination address, proto, service port) is two series. Bounded "
+                 "by the hosts you have, so a flood from outside never evicts them."),
+    SeriesFamily("external_conversations", 2, 4000,
+                 "Series of netviz_conversation_bytes_total and _packets_total with an external end. "
+                 "Open-ended like external_peers (a flood makes a conversation per spoofed source): a full "
+                 "family evicts its least recently updated conversations, never another family's series.",
+                 open_ended=True),
 )
 
 SeriesBudgets = make_dataclass(
@@ -198,7 +205,7 @@ class FlowExporter:
     port: int = setting(9108, doc="HTTP port of `/metrics` and `/healthz`.", check=checks.tcp_port)
     series_budgets: SeriesBudgets = setting(
         factory=SeriesBudgets,
-        doc="Series budget of each family (subnet_pairs, hosts, services, external_peers, conversations). A full family "
+        doc="Series budget of each family (" + ", ".join(f.name for f in SERIES_FAMILIES) + "). A full family "
         "evicts its own least recently updated series, never another family's.",
     )
     new_series_zero_window: str = setting(

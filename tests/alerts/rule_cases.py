@@ -321,13 +321,16 @@ def _cases() -> list[dict]:
                           "NetvizFlowSeriesEvicted": [evicted("subnet_pairs", "500")]}},
         ),
         case(
-            "a flood of spoofed sources: external peers full and evicting is told as full, not as evicting",
+            "a flood of spoofed sources: the open-ended families full and evicting are told as full, not as evicting",
             {
                 **_with(),
                 family_series("netviz_flow_exporter_family_series", "external_peers"): "6x10 6000x50",
                 family_series("netviz_flow_exporter_family_evictions_total", "external_peers"): "0x10 5000+5000x50",
+                family_series("netviz_flow_exporter_family_series", "external_conversations"): "6x10 4000x50",
+                family_series("netviz_flow_exporter_family_evictions_total", "external_conversations"): "0x10 9000+9000x50",
             },
-            {22: {}, 40: {"NetvizFlowSeriesBudgetFull": [budget_full("external_peers", "100%")]}},
+            {22: {}, 40: {"NetvizFlowSeriesBudgetFull": [budget_full("external_conversations", "100%"),
+                                                         budget_full("external_peers", "100%")]}},
         ),
         case(
             "GoFlow2 cannot decode datagrams: pfSense's besides missing templates, and another device's",

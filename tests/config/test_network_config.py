@@ -243,14 +243,15 @@ def test_series_budgets_default_per_family_and_each_can_be_set(tmp_path):
 
     c = netviz_config.load(str(DEFAULT_CONFIG))
     assert c.flow_exporter.series_budgets.as_dict() == {f.name: f.default_budget for f in SERIES_FAMILIES}
-    # the former max_series default (10000), now split, and the conversations' 4000 beside it
-    assert c.flow_exporter.series_budgets.total == 10000 + 4000
+    # the former max_series default (10000), now split, and the conversations' 4000 + 4000 beside it
+    assert c.flow_exporter.series_budgets.total == 10000 + 4000 + 4000
     text = DEFAULT_CONFIG.read_text() + "\n[flow_exporter.series_budgets]\nexternal_peers = 500\nhosts = 9\n"
     budgets = load_text(tmp_path, text).flow_exporter.series_budgets
     assert (budgets.external_peers, budgets.hosts, budgets.subnet_pairs) == (500, 9, 1500)
 
 
-@pytest.mark.parametrize("family", ["subnet_pairs", "hosts", "services", "external_peers", "conversations"])
+@pytest.mark.parametrize("family", ["subnet_pairs", "hosts", "services", "external_peers", "local_conversations",
+                                    "external_conversations"])
 def test_a_budget_below_what_the_exporter_accepts_is_refused(tmp_path, family):
     from flow_exporter.series import SERIES_PER_KEY, SeriesStore
 
@@ -269,8 +270,8 @@ def test_a_budget_below_what_the_exporter_accepts_is_refused(tmp_path, family):
 def test_an_unknown_family_is_refused_with_the_known_ones(tmp_path):
     text = DEFAULT_CONFIG.read_text() + "\n[flow_exporter.series_budgets]\ntalkers = 100\n"
     assert problems_of(tmp_path, text) == [
-        "flow_exporter.series_budgets.talkers: unknown key (expected one of: conversations, external_peers, hosts, "
-        "services, subnet_pairs)"
+        "flow_exporter.series_budgets.talkers: unknown key (expected one of: external_conversations, external_peers, "
+        "hosts, local_conversations, services, subnet_pairs)"
     ]
 
 
@@ -279,7 +280,7 @@ def test_the_former_max_series_says_what_replaced_it(tmp_path):
     assert problems_of(tmp_path, text) == [
         "flow_exporter.max_series: no longer a setting: replaced by the per-family "
         "[flow_exporter.series_budgets] table (subnet_pairs = 1500, hosts = 2000, services = 500, external_peers = 6000, "
-        "conversations = 4000)"
+        "local_conversations = 4000, external_conversations = 4000)"
     ]
 
 

@@ -34,7 +34,8 @@ from tests.support.tools import free_port
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BOARD = dashboards.render_network_flows()  # default selectors: job="flow-exporter", job="goflow2"
-BUDGETS = {"subnet_pairs": 150, "hosts": 150, "services": 100, "external_peers": 100, "conversations": 100}
+BUDGETS = {"subnet_pairs": 150, "hosts": 150, "services": 100, "external_peers": 100, "local_conversations": 100,
+           "external_conversations": 100}
 MAX_SERIES = sum(BUDGETS.values())
 NOW_NS = time.time_ns()
 
@@ -279,7 +280,10 @@ def test_exporter_health_panels(flows):
     # per family: each budget, and each family's series (the truth's keys x series per key)
     assert _by(_run(flows, "Exporter series", "B"), "family") == BUDGETS
     series = _by(_run(flows, "Exporter series", "A"), "family")
-    assert series["conversations"] == 2 * len(TRUTH["conversation"])  # bytes and packets each
+    local = [k for k in TRUTH["conversation"] if "external" not in (ff.subnet(k[0]), ff.subnet(k[1]))]
+    assert series["local_conversations"] == 2 * len(local)  # bytes and packets each
+    assert series["external_conversations"] == 2 * (len(TRUTH["conversation"]) - len(local))
+    assert local and len(local) < len(TRUTH["conversation"])  # the fixture has both
     assert series["subnet_pairs"] == 3 * len({(*pair, p) for pair, p in _pairs_by_proto()})
     assert series["external_peers"] == len(TRUTH["peer"])
     assert set(series) == set(BUDGETS) and sum(series.values()) <= MAX_SERIES

@@ -1,10 +1,12 @@
 """A flood of spoofed external sources fills the budgets of the two families keyed by its addresses
-(external peers, conversations) and nothing else: a known
+(external peers, external conversations) and nothing else: a known
 corpus of flows among the configured hosts and subnets, interleaved with 200,000 records from as many
 spoofed addresses (tests/support/flood.py, which also computes the truth without the exporter's code),
-read the way the exporter reads its FIFO, with the config's default budgets. Every subnet-pair cell,
-host figure and service figure is exact; the external peers and the conversations stay within their
-budgets and are the only series evicted. (The 1,000,000-record flood, with its memory and rate: benchmarks/flow_exporter_bench.py
+read the way the exporter reads its FIFO, with the config's default budgets (but for the local
+conversations', sized to the corpus: its hosts talk to every other at random, far more pairs than a
+network has). Every subnet-pair cell, host figure, service figure and conversation between local
+hosts is exact; the external peers and external conversations stay within their budgets and are the
+only series evicted. (The 1,000,000-record flood, with its memory and rate: benchmarks/flow_exporter_bench.py
 --flood.)"""
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import pytest
 
 import netviz_config
 from flow_exporter.reader import CHUNK_BYTES, LineSplitter
-from flow_exporter.series import CONVERSATION, EXTERNAL_PEER, FLOW, HOST, SERVICE
+from flow_exporter.series import EXTERNAL_CONVERSATION, EXTERNAL_PEER, FLOW, HOST, LOCAL_CONVERSATION, SERVICE, label_values
 from tests.flow_exporter.helpers import REPO, aggregator
 from tests.support import flood
 
@@ -25,7 +27,7 @@ CORPUS = 8_000
 def flooded(tmp_path_factory):
     path = tmp_path_factory.mktemp("flood") / "flows.jsonl"
     truth = flood.write_corpus_and_flood(path, corpus_flows=CORPUS, flood_records=FLOOD, seed=7)
-    agg = aggregator(zero_window=0)  # the config's budgets
+    agg = aggregator({LOCAL_CONVERSATION: 2 * len(truth.local_conversations)}, zero_window=0)
     splitter = LineSplitter()
     with open(path, "rb") as f:
         while chunk := f.read(CHUNK_BYTES):
@@ -71,6 +73,13 @@ def test_every_service_figure_is_exact(flooded):
     assert {key[1:]: c[0] for key, c in snap.series if key[0] == SERVICE} == dict(truth.services)
 
 
+def test_every_conversation_between_local_hosts_is_exact(flooded):
+    truth, snap = flooded
+    local = {label_values(key): list(c) for key, c in snap.series if key[0] == LOCAL_CONVERSATION}
+    assert local == truth.local_conversations
+    assert len(local) > 1000
+
+
 def test_the_external_peers_and_conversations_stay_within_their_budgets_and_only_they_are_evicted(flooded):
     truth, snap = flooded
     families = {name: (series, budget, evictions) for name, series, budget, evictions in snap.families}
@@ -78,11 +87,11 @@ def test_the_external_peers_and_conversations_stay_within_their_budgets_and_only
     assert series == budget == 6000
     assert evictions >= truth.flood_sources - budget
     # every flood record is a conversation of its own (a new source), two series each
-    conversations, conversation_budget, conversation_evictions = families[CONVERSATION]
+    conversations, conversation_budget, conversation_evictions = families[EXTERNAL_CONVERSATION]
     assert conversations == conversation_budget == 4000
     assert conversation_evictions >= 2 * truth.flood_sources - conversation_budget
-    assert {name: f[2] for name, f in families.items() if name not in (EXTERNAL_PEER, CONVERSATION)} == {
-        FLOW: 0, HOST: 0, SERVICE: 0}
+    assert {name: f[2] for name, f in families.items() if name not in (EXTERNAL_PEER, EXTERNAL_CONVERSATION)} == {
+        FLOW: 0, HOST: 0, SERVICE: 0, LOCAL_CONVERSATION: 0}
     assert snap.evictions == evictions + conversation_evictions
     assert snap.series_count == sum(f[0] for f in families.values())
     # the peers held are the most recent ones, each at exactly its one record's bytes

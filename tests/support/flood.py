@@ -82,6 +82,8 @@ class Truth:
     hosts: Counter = field(default_factory=Counter)  # (subnet, address, name, direction) -> bytes
     services: Counter = field(default_factory=Counter)  # (proto, port label, service label) -> bytes
     corpus_peers: Counter = field(default_factory=Counter)  # (peer, direction) -> bytes, the corpus' only
+    # (src, src subnet, dst, dst subnet, proto, port label, service label) -> [bytes, packets], both ends local
+    local_conversations: dict = field(default_factory=dict)
 
     def to_json(self) -> str:
         return json.dumps({
@@ -91,6 +93,7 @@ class Truth:
             "hosts": [[*k, v] for k, v in self.hosts.items()],
             "services": [[*k, v] for k, v in self.services.items()],
             "corpus_peers": [[*k, v] for k, v in self.corpus_peers.items()],
+            "local_conversations": [[*k, *v] for k, v in self.local_conversations.items()],
         })
 
     @classmethod
@@ -101,7 +104,8 @@ class Truth:
                    cells={tuple(r[:3]): r[3:] for r in d["cells"]},
                    hosts=Counter({tuple(r[:4]): r[4] for r in d["hosts"]}),
                    services=Counter({tuple(r[:3]): r[3] for r in d["services"]}),
-                   corpus_peers=Counter({tuple(r[:2]): r[2] for r in d["corpus_peers"]}))
+                   corpus_peers=Counter({tuple(r[:2]): r[2] for r in d["corpus_peers"]}),
+                   local_conversations={tuple(r[:7]): r[7:] for r in d["local_conversations"]})
 
     def count(self, src: str, dst: str, proto: str, port: int, service: str, nbytes: int, packets: int) -> None:
         """One counted flow record."""
@@ -114,7 +118,12 @@ class Truth:
             self.hosts[(s, src, NAMES.get(src, src), "sent")] += nbytes
         if d != "external":
             self.hosts[(d, dst, NAMES.get(dst, dst), "received")] += nbytes
-        self.services[(proto, str(port) if service != "other" else "other", service)] += nbytes
+        port_label = str(port) if service != "other" else "other"
+        self.services[(proto, port_label, service)] += nbytes
+        if s != "external" and d != "external":
+            sums = self.local_conversations.setdefault((src, s, dst, d, proto, port_label, service), [0, 0])
+            sums[0] += nbytes
+            sums[1] += packets
 
 
 _TEMPLATE = "{{" + ",".join(f'"{k}":{{}}' for k in FIELD_NAMES) + "}}\n"
