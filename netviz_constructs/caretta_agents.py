@@ -31,7 +31,8 @@ class CarettaAgentsProps:
     memory_limit: str = "512Mi"
     """On kernels >= 6.1 the eBPF maps count against the pod's memory: ~100Mi is OOM-killed."""
     poll_interval_seconds: int = 5
-    scrape_interval: str = "30s"
+    scrape_interval: str
+    """Interval of the component's scrape jobs (monitoring.prometheus.scrape_interval)."""
 
 
 class CarettaAgents(Construct):

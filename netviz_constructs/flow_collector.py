@@ -52,7 +52,8 @@ class FlowCollectorProps:
     """The network config file, as the stacks read it; the exporter reads the same."""
     goflow2_mapping_yaml: str
     """GoFlow2 `-mapping` file that prints only the fields the exporter reads."""
-    scrape_interval: str = "30s"
+    scrape_interval: str
+    """Interval of the component's scrape jobs (monitoring.prometheus.scrape_interval)."""
     dns_nameserver: Optional[str] = None
     """The DNS server the pod asks (the exporter's reverse lookups of names); None: the cluster's DNS
     (names off). netviz_config NetworkConfig.names_dns_server."""

@@ -30,7 +30,7 @@ class PodScrapeTarget:
     """Name of the container port serving metrics."""
     path: str = "/metrics"
     """HTTP path of the metrics."""
-    scrape_interval: str = "30s"
+    scrape_interval: str
     """How often to scrape."""
     sample_limit: int = 0
     """Fail a scrape above this many samples (0: no limit)."""

@@ -7,7 +7,8 @@ from netviz_constructs.extra_scrape_configs import extra_scrape_configs
 from netviz_constructs.scrape import PodScrapeTarget
 
 OURS = [
-    PodScrapeTarget(job_name="caretta", namespace="caretta", pod_labels={"app": "caretta"}, port_name="prom-metrics").prometheus_job()
+    PodScrapeTarget(job_name="caretta", namespace="caretta", pod_labels={"app": "caretta"}, port_name="prom-metrics",
+                    scrape_interval="30s").prometheus_job()
 ]
 
 
@@ -64,7 +65,7 @@ def test_users_value_problems_name_the_field(value, message):
 
 def test_a_template_in_netvizs_own_jobs_is_refused():
     # Helm's tpl would evaluate it; nothing of netviz's may be a template.
-    job = PodScrapeTarget(job_name="x", namespace="n", pod_labels={"a": "b"}, port_name="p",
+    job = PodScrapeTarget(job_name="x", namespace="n", pod_labels={"a": "b"}, port_name="p", scrape_interval="30s",
                           extra_labels={"cluster": "{{ .Release.Name }}"}).prometheus_job()
     with pytest.raises(ValueError, match=r"scrape job 'x': '\{\{' in a value would be evaluated by Helm's tpl"):
         extra_scrape_configs({}, [job])
