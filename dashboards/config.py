@@ -114,6 +114,14 @@ def selector(*matchers: str) -> str:
     return "{" + ", ".join(m for m in matchers if m) + "}"
 
 
+def copy_labels(expr: str, mapping: list[tuple[str, str]]) -> str:
+    """Nest label_replace(..., dst, "$1", src, "(.*)") for each (dst, src): copy src into dst (the
+    node graphs' id, title, subtitle ... columns from the metrics' own labels)."""
+    for dst, src in mapping:
+        expr = f'label_replace({expr}, "{dst}", "$1", "{src}", "(.*)")'
+    return expr
+
+
 SELECTOR_FIELDS = ("caretta_selector", "goflow2_selector", "flow_exporter_selector")
 """The scrape-job selectors a command line may override (`python -m dashboards`, `python -m alerts`)."""
 

@@ -17,7 +17,7 @@ from alerts.names import FLOW_ALERTS_PREFIX
 from netviz_config.schema import SERIES_FAMILIES
 
 from . import style
-from .config import DashboardConfig, selector
+from .config import DashboardConfig, copy_labels, selector
 
 TITLE = "Network Flows"
 FILENAME = "netviz-network-flows.json"
@@ -133,24 +133,18 @@ def map_conversations(cfg: DashboardConfig) -> str:
     return f"({local} or {external})"
 
 
-def _relabel(expr: str, mapping: list[tuple[str, str]]) -> str:
-    for dst, src in mapping:
-        expr = f'label_replace({expr}, "{dst}", "$1", "{src}", "(.*)")'
-    return expr
-
-
 def map_nodes(cfg: DashboardConfig) -> str:
     """One row per address at an end of a drawn conversation: id and detail__address (the address),
     title (its name, else the address), subtitle (its subnet, or external), detail__kubernetes_node
     (the node name, for Kubernetes nodes only: the row's link to K8s Pod Topology); its value (the
     node's main stat) is the bytes it sent and received in the drawn conversations over the range."""
     conversations = map_conversations(cfg)
-    ends = [_relabel(conversations, [("id", f"{end}"), ("subtitle", f"{end}_subnet")]) for end in ("src", "dst")]
+    ends = [copy_labels(conversations, [("id", f"{end}"), ("subtitle", f"{end}_subnet")]) for end in ("src", "dst")]
     nodes = f"sum by (id, subtitle) ({ends[0]} or {ends[1]})"
-    nodes = _relabel(_with_name(cfg, nodes, "id", "title"), [("detail__address", "id")])
-    k8s = _relabel(f"max by (host, node) ({KUBERNETES_NODE_INFO}{selector(cfg.flow_exporter_selector)})", [("id", "host")])
+    nodes = copy_labels(_with_name(cfg, nodes, "id", "title"), [("detail__address", "id")])
+    k8s = copy_labels(f"max by (host, node) ({KUBERNETES_NODE_INFO}{selector(cfg.flow_exporter_selector)})", [("id", "host")])
     return (
-        f"(({nodes}) * on (id) group_left (detail__kubernetes_node) {_relabel(k8s, [('detail__kubernetes_node', 'node')])})"
+        f"(({nodes}) * on (id) group_left (detail__kubernetes_node) {copy_labels(k8s, [('detail__kubernetes_node', 'node')])})"
         f" or (({nodes}) unless on (id) {k8s})"
     )
 
@@ -158,7 +152,7 @@ def map_nodes(cfg: DashboardConfig) -> str:
 def map_edges(cfg: DashboardConfig) -> str:
     """One row per drawn conversation: id (src->dst), source, target, thickness (1-4 by bytes); its
     value (the edge's main stat) is the bytes src sent to dst over the range."""
-    edges = _relabel(map_conversations(cfg), [("source", "src"), ("target", "dst")])
+    edges = copy_labels(map_conversations(cfg), [("source", "src"), ("target", "dst")])
     edges = f'sum by (id, source, target) (label_join({edges}, "id", "->", "src", "dst"))'
     low, mid, high = cfg.edge_thickness_bytes
     buckets = [("1", f"{edges} < {low}"), ("2", f"{edges} >= {low} < {mid}"), ("3", f"{edges} >= {mid} < {high}"),

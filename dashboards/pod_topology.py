@@ -18,7 +18,7 @@ from __future__ import annotations
 from alerts.names import CARETTA_ALERTS_PREFIX
 
 from . import style
-from .config import DashboardConfig, selector
+from .config import DashboardConfig, copy_labels, selector
 
 METRIC = "caretta_links_observed"
 TITLE = "K8s Pod Topology"
@@ -44,20 +44,13 @@ def links_bytes(cfg: DashboardConfig) -> str:
     return f"({_links(cfg, 'increase', 'client')} or {_links(cfg, 'increase', 'server')})"
 
 
-def _relabel(expr: str, mapping: list[tuple[str, str]]) -> str:
-    """Nest label_replace(..., dst, "$1", src, "(.*)") for each (dst, src): copy src into dst."""
-    for dst, src in mapping:
-        expr = f'label_replace({expr}, "{dst}", "$1", "{src}", "(.*)")'
-    return expr
-
-
 def nodes_query(cfg: DashboardConfig) -> str:
     """One row per workload at either end of a shown link: id, title, subtitle, secondarystat,
     detail__kind; its value (the first numeric column, the node's main stat) is the bytes it
     sent and received on the shown links over the range."""
     links = links_bytes(cfg)
     per_end = [
-        _relabel(
+        copy_labels(
             links,
             [
                 ("id", f"{end}_id"),
@@ -74,7 +67,7 @@ def nodes_query(cfg: DashboardConfig) -> str:
 
 def edges_bytes(cfg: DashboardConfig) -> str:
     """Bytes per (client workload -> server workload) over the range, both directions summed."""
-    labelled = _relabel(links_bytes(cfg), [("source", "client_id"), ("target", "server_id")])
+    labelled = copy_labels(links_bytes(cfg), [("source", "client_id"), ("target", "server_id")])
     labelled = f'label_join({labelled}, "id", "->", "client_id", "server_id")'
     return f"(sum by (id, source, target) ({labelled}) > 0)"
 
@@ -95,7 +88,7 @@ def edges_query(cfg: DashboardConfig) -> str:
 def workloads_throughput(cfg: DashboardConfig) -> str:
     """Average bits/s each selected workload sent plus received over the range, top N."""
     per_end = [
-        _relabel(
+        copy_labels(
             _links(cfg, "rate", end),
             [("workload", f"{end}_name"), ("namespace", f"{end}_namespace"), ("kind", f"{end}_kind")],
         )
