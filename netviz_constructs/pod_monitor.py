@@ -8,7 +8,7 @@ from typing import Mapping, Optional
 from constructs import Construct
 
 from .cdk import TerraformResourceLifecycle, provider
-from .operator_crd import POD_MONITOR_CRD, OperatorCrd, PodMonitorCrd  # noqa: F401 (PodMonitorCrd: for stacks)
+from .operator_crd import OperatorCrd
 from .scrape import PodScrapeTarget
 
 # Provider bindings of the chosen CDK engine (netviz_constructs/cdk.py).

@@ -25,10 +25,8 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import random
 import re
 import secrets
-import socket
 import subprocess
 import tempfile
 import time
@@ -119,18 +117,15 @@ class DnsServer:
         self.start()
 
     def _free_network(self) -> ipaddress.IPv4Network:
-        routes = [ipaddress.ip_network(m.group(1), strict=False)
-                  for m in re.finditer(r"^(\d+\.\d+\.\d+\.\d+(?:/\d+)?) ", self._sh("-4", "route", "show", "table", "all"), re.M)]
+        from .netns import free_link_network
+
+        listings = [self._sh("-4", "route", "show", "table", "all")]
         if self.client_namespace:
-            routes += [ipaddress.ip_network(m.group(1), strict=False) for m in re.finditer(
-                r"^(\d+\.\d+\.\d+\.\d+(?:/\d+)?) ", self._sh("-4", "route", "show", "table", "all",
-                                                            namespace=self.client_namespace), re.M)]
-        for _ in range(100):
-            third = random.choice([n for n in range(1, 255) if n != 169])
-            net = ipaddress.ip_network(f"169.254.{third}.{random.randrange(0, 256, 4)}/30")
-            if not any(net.overlaps(r) and r.prefixlen > 16 for r in routes):
-                return net
-        raise DnsServerError("no free /30 in 169.254.0.0/16 for the DNS server's link")
+            listings.append(self._sh("-4", "route", "show", "table", "all", namespace=self.client_namespace))
+        net = free_link_network(listings)
+        if net is None:
+            raise DnsServerError("no free /30 in 169.254.0.0/16 for the DNS server's link")
+        return net
 
     # ---- dnsmasq ---------------------------------------------------------------------------
 
@@ -233,12 +228,9 @@ class DnsServer:
         if self._closed:
             return
         self._closed = True
-        for proc in self._procs.values():
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait(timeout=10)
-        from .netns import _delete_namespace
+        from .netns import _delete_namespace, stop_process_groups
 
+        stop_process_groups(list(self._procs.values()))
         _delete_namespace(self.namespace)  # deleting it deletes the veth pair, in whichever namespace
         import shutil
 

@@ -122,13 +122,14 @@ def prometheus() -> GoTool:
     release = os.environ.get("NETVIZ_PROMETHEUS_VERSION") or PROMETHEUS_CHART_APP_VERSION
     common = "github.com/prometheus/common/version"
     plain = release.lstrip("v")
+    module_version = prometheus_module_version(release)
     return GoTool(
         name="prometheus",
         module=PROMETHEUS_MODULE,
-        version=prometheus_module_version(release),
+        version=module_version,
         release=plain,
         commands=("cmd/prometheus", "cmd/promtool"),
-        ldflags=f"-X {common}.Version={plain} -X {common}.Revision=module-{prometheus_module_version(release)} "
+        ldflags=f"-X {common}.Version={plain} -X {common}.Revision=module-{module_version} "
         f"-X {common}.Branch=release -X {common}.BuildUser=netviz -X {common}.BuildDate=unknown",
     )
 

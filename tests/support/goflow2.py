@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import random
 import re
 import secrets
 import shutil
@@ -155,14 +154,12 @@ class PodNetwork:
         return proc.stdout
 
     def _free_network(self) -> ipaddress.IPv4Network:
-        routes = [ipaddress.ip_network(m.group(1), strict=False)
-                  for m in re.finditer(r"^(\d+\.\d+\.\d+\.\d+(?:/\d+)?) ", self._sh("-4", "route", "show", "table", "all"), re.M)]
-        for _ in range(100):
-            third = random.choice([n for n in range(1, 255) if n != 169])  # 169.254.169.254: cloud metadata
-            net = ipaddress.ip_network(f"169.254.{third}.{random.randrange(0, 256, 4)}/30")
-            if not any(net.overlaps(r) and r.prefixlen > 16 for r in routes):
-                return net
-        raise Goflow2Error("no free /30 in 169.254.0.0/16 for a pod network")
+        from .netns import free_link_network
+
+        net = free_link_network([self._sh("-4", "route", "show", "table", "all")])
+        if net is None:
+            raise Goflow2Error("no free /30 in 169.254.0.0/16 for a pod network")
+        return net
 
     def command(self, args: Sequence[str], user: Optional[tuple[int, int, int]] = None) -> list[str]:
         """`args` run inside the pod's namespace, as (uid, gid, fs_group) if given."""
@@ -188,15 +185,9 @@ class PodNetwork:
         if self._closed:
             return
         self._closed = True
-        for proc in self._procs:
-            if proc.poll() is None:
-                try:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                proc.wait(timeout=10)
-        from .netns import _delete_namespace
+        from .netns import _delete_namespace, stop_process_groups
 
+        stop_process_groups(self._procs)
         _delete_namespace(self.namespace)  # deleting it deletes the veth pair
 
 

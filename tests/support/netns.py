@@ -186,22 +186,7 @@ class Lab:
         if self._closed:
             return
         self._closed = True
-        for proc in self._procs:
-            if proc.poll() is None:
-                try:
-                    os.killpg(proc.pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
-        deadline = time.monotonic() + 5
-        for proc in self._procs:
-            try:
-                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                try:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                proc.wait(timeout=5)
+        stop_process_groups(self._procs, grace=5)
         for ns in reversed(self._namespaces):
             _delete_namespace(ns)
         atexit.unregister(self.close)
@@ -211,6 +196,45 @@ class Lab:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def stop_process_groups(procs: Sequence[subprocess.Popen], grace: float = 0) -> None:
+    """Stop the process group of each of `procs` still running (each started with
+    start_new_session): SIGTERM, and SIGKILL for any still running `grace` seconds later; with no
+    grace, SIGKILL at once. Waits for each, so none is left a zombie."""
+    running = [p for p in procs if p.poll() is None]
+    for proc in running:
+        _signal_group(proc, signal.SIGTERM if grace else signal.SIGKILL)
+    deadline = time.monotonic() + grace
+    for proc in running:
+        try:
+            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            _signal_group(proc, signal.SIGKILL)
+            proc.wait(timeout=10)
+
+
+def _signal_group(proc: subprocess.Popen, sig: int) -> None:
+    try:
+        os.killpg(proc.pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+_ROUTE = re.compile(r"^(\d+\.\d+\.\d+\.\d+(?:/\d+)?) ", re.M)
+
+
+def free_link_network(route_listings: Sequence[str]) -> Optional[ipaddress.IPv4Network]:
+    """A random /30 of 169.254.0.0/16 that no route of `route_listings` (outputs of
+    `ip -4 route show table all`, one per namespace that will hold an end) already covers, for a
+    veth between a test host and the root (or another) namespace; None if 100 tries find none."""
+    routes = [ipaddress.ip_network(m.group(1), strict=False) for text in route_listings for m in _ROUTE.finditer(text)]
+    for _ in range(100):
+        third = secrets.choice([n for n in range(1, 255) if n != 169])  # 169.254.169.254: cloud metadata
+        net = ipaddress.ip_network(f"169.254.{third}.{secrets.randbelow(64) * 4}/30")
+        if not any(net.overlaps(r) and r.prefixlen > 16 for r in routes):
+            return net
+    return None
 
 
 def _delete_namespace(ns: str) -> None:
