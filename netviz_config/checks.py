@@ -100,6 +100,34 @@ def optional_object_name(value: str):
     return "empty, or a Kubernetes object name: lower-case letters, digits, '-' and '.', at most 253"
 
 
+# Kubernetes' IANA_SVC_NAME (k8s.io/apimachinery validation.IsValidPortName): a container port's
+# name, and what a probe's port or a Service's targetPort may name instead of a number.
+_PORT_NAME = re.compile(r"^(?=.{1,15}$)(?=.*[a-z])[a-z0-9]+(-[a-z0-9]+)*$")
+
+
+def port_name(value: str):
+    if _PORT_NAME.match(value):
+        return None
+    return ("a Kubernetes port name: at most 15 lower-case letters, digits and '-', with at least one "
+            "letter, no '-' at either end or twice in a row")
+
+
+def node_name(value: str):
+    # A Node's name is a DNS subdomain, and the kubelet also writes it as the node's
+    # kubernetes.io/hostname label value (at most 63), which is what Kubernetes selects nodes by.
+    if len(value) <= 63 and _DNS_SUBDOMAIN.match(value):
+        return None
+    return ("a Kubernetes node name as `kubectl get nodes` shows it: lower-case letters, digits, '-' and '.', "
+            "starting and ending with a letter or digit, at most 63")
+
+
+def helm_release_name(value: str):
+    # Helm refuses a release name over 53 characters (its objects add suffixes to it).
+    if len(value) <= 53 and _DNS_LABEL.match(value):
+        return None
+    return "a Helm release name: lower-case letters, digits and '-', starting and ending with a letter or digit, at most 53"
+
+
 def label_key(value: str):
     return None if _LABEL_KEY.match(value) else "a Kubernetes label key such as grafana_dashboard"
 

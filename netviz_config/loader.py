@@ -229,6 +229,22 @@ def _whole_network_problems(config: NetworkConfig, ok) -> Iterable[Problem]:
         wanted = config.goflow2.collector_node
         if wanted and wanted not in {n.name for _, n in nodes}:
             yield ("goflow2.collector_node", f"expected the name of a kubernetes.nodes entry, but {wanted!r} was provided")
+    # Each stack creates its own namespace: a second create of the same one is refused by Kubernetes
+    # (and a destroy of one stack would delete the other's). In adopt mode the monitoring namespace
+    # is the user's own, which netviz must not create, nor delete.
+    namespaces = [("caretta.namespace", "caretta"), ("goflow2.namespace", "goflow2")]
+    if ok("monitoring.mode") and config.monitoring.mode in ("managed", "adopt"):
+        namespaces.insert(0, ("monitoring.namespace", "monitoring"))
+    seen: dict = {}
+    for path, section in namespaces:
+        if not ok(path):
+            continue
+        name = getattr(config, section).namespace
+        if name in seen:
+            yield (path, f"expected a namespace other than {seen[name]} ({name!r}): each stack creates its own "
+                         "namespace, and Kubernetes refuses a second one of the same name")
+        else:
+            seen[name] = path
     # Both containers of the collector pod share one network namespace: one port each.
     if ok("goflow2.metrics_port", "flow_exporter.port") and config.goflow2.metrics_port == config.flow_exporter.port:
         yield ("flow_exporter.port", f"expected a port other than goflow2.metrics_port (both serve in one pod), "

@@ -68,7 +68,7 @@ class Host:
 
 @dataclass(frozen=True, kw_only=True)
 class KubernetesNode:
-    name: str = setting(doc="Node name as `kubectl get nodes` shows it.", check=checks.label_value)
+    name: str = setting(doc="Node name as `kubectl get nodes` shows it.", check=checks.node_name)
     address: str = setting(doc="The node's IP address (must be in a configured subnet).", check=checks.ip_address)
 
 
@@ -105,7 +105,7 @@ class Pfsense:
 @dataclass(frozen=True, kw_only=True)
 class Caretta:
     namespace: str = setting("caretta", doc="Namespace of the Caretta agents.", check=checks.dns_label)
-    release_name: str = setting("caretta", doc="Helm release name.", check=checks.dns_label)
+    release_name: str = setting("caretta", doc="Helm release name.", check=checks.helm_release_name)
     chart_repository: str = setting("https://helm.groundcover.com/", doc="Helm repository of the chart.", check=checks.url)
     chart_version: str = setting("0.0.16", doc="Chart version (0.0.16 is the last published).", check=checks.version)
     cpu_request: str = setting("50m", doc="CPU request per agent.", check=checks.cpu_quantity)
@@ -271,7 +271,7 @@ class Names:
 
 @dataclass(frozen=True, kw_only=True)
 class Prometheus:
-    release_name: str = setting("prometheus", doc="Helm release name.", check=checks.dns_label)
+    release_name: str = setting("prometheus", doc="Helm release name.", check=checks.helm_release_name)
     chart_repository: str = setting(
         "https://prometheus-community.github.io/helm-charts", doc="Helm repository.", check=checks.url
     )
@@ -291,7 +291,7 @@ class Prometheus:
 
 @dataclass(frozen=True, kw_only=True)
 class Grafana:
-    release_name: str = setting("grafana", doc="Helm release name.", check=checks.dns_label)
+    release_name: str = setting("grafana", doc="Helm release name.", check=checks.helm_release_name)
     chart_repository: str = setting(
         "https://grafana-community.github.io/helm-charts", doc="Helm repository.", check=checks.url
     )

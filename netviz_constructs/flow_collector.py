@@ -11,6 +11,8 @@ from typing import Mapping, Optional
 
 from constructs import Construct
 
+from netviz_config import checks
+
 from .cdk import provider
 from .helm_release import MANAGED_BY, NetvizNamespace
 from .scrape import PodScrapeTarget
@@ -22,9 +24,14 @@ k8s = provider("kubernetes", "deployment_v1")
 
 NAME = "goflow2"
 POD_LABELS = {"app.kubernetes.io/name": NAME, "app.kubernetes.io/component": "netflow-collector"}
+# Container port names (IANA service names: at most 15 characters, Kubernetes refuses longer). The
+# probes, the Services' targetPorts, the scrape jobs and the PodMonitors all name the ports by these.
 NETFLOW_PORT_NAME = "netflow"
 COLLECTOR_METRICS_PORT_NAME = "metrics"
-EXPORTER_METRICS_PORT_NAME = "exporter-metrics"
+EXPORTER_METRICS_PORT_NAME = "flow-exporter"
+EXPORTER_CONTAINER = "flow-exporter"
+NETWORK_CONFIG_KEY = "network.toml"
+MAPPING_KEY = "goflow2-mapping.yaml"
 
 FLOWS_DIR = "/run/flows"
 FIFO = f"{FLOWS_DIR}/goflow2.fifo"
@@ -108,120 +115,167 @@ def _configmap_key(path: str) -> str:
     return path.replace("/", "__")
 
 
+def _port(name: str, number: int, protocol: str):
+    """A container port. Its name is what probes, the Services' targetPorts and the scrape jobs
+    name it by: Kubernetes refuses a pod whose port name is not an IANA service name (15 at most)."""
+    problem = checks.port_name(name)
+    if problem:
+        raise ValueError(f"container port name {name!r}: expected {problem}")
+    return k8s.DeploymentV1SpecTemplateSpecContainerPort(name=name, container_port=number, protocol=protocol)
+
+
+def _files(props: FlowCollectorProps) -> dict[str, str]:
+    """The ConfigMap's data: the exporter's code (keys flattened), the network config, GoFlow2's mapping."""
+    files = {_configmap_key(p): c for p, c in sorted(props.exporter_files.items())}
+    files[NETWORK_CONFIG_KEY] = props.network_config_toml
+    files[MAPPING_KEY] = props.goflow2_mapping_yaml
+    return files
+
+
+_FLOWS_MOUNT = k8s.DeploymentV1SpecTemplateSpecContainerVolumeMount(name="flows", mount_path=FLOWS_DIR)
+_CONFIG_MOUNT = k8s.DeploymentV1SpecTemplateSpecContainerVolumeMount(name="config", mount_path=CONFIG_DIR, read_only=True)
+
+
+def _make_fifo(props: FlowCollectorProps):
+    """Init container: the FIFO, created before either container starts, so neither races the other to make it."""
+    return k8s.DeploymentV1SpecTemplateSpecInitContainer(
+        name="make-fifo",
+        image=props.exporter_image,
+        command=["/bin/sh", "-c", f"[ -p {FIFO} ] || mkfifo -m 0660 {FIFO}"],
+        volume_mount=[k8s.DeploymentV1SpecTemplateSpecInitContainerVolumeMount(name="flows", mount_path=FLOWS_DIR)],
+        security_context=k8s.DeploymentV1SpecTemplateSpecInitContainerSecurityContext(
+            run_as_non_root=True,
+            read_only_root_filesystem=True,
+            allow_privilege_escalation=False,
+            capabilities=k8s.DeploymentV1SpecTemplateSpecInitContainerSecurityContextCapabilities(drop=["ALL"]),
+        ),
+        resources=k8s.DeploymentV1SpecTemplateSpecInitContainerResources(
+            requests={"cpu": "10m", "memory": "16Mi"}, limits={"cpu": "100m", "memory": "32Mi"}
+        ),
+    )
+
+
+def _collector(props: FlowCollectorProps):
+    """GoFlow2: NetFlow in on the UDP port, JSON records out into the FIFO, its own metrics on HTTP."""
+    args = [
+        f"-listen=netflow://:{props.netflow_port}",
+        f"-addr=:{props.collector_metrics_port}",
+        "-format=json",
+        f"-mapping={CONFIG_DIR}/{MAPPING_KEY}",
+        "-transport=file",
+        f"-transport.file={FIFO}",
+    ]
+    # The shell holds the FIFO open read-write (fd 3) for as long as GoFlow2 runs, which GoFlow2
+    # inherits. Two reasons: GoFlow2 opens its file O_WRONLY, which on a FIFO blocks until a
+    # reader exists, so without it the collector could not start (nor answer its probes) until
+    # the exporter did; and while the exporter restarts, GoFlow2's writes wait in the pipe and
+    # reach the next exporter instead of failing with EPIPE and being dropped.
+    return k8s.DeploymentV1SpecTemplateSpecContainer(
+        name=NAME,
+        image=props.collector_image,
+        command=["/bin/sh", "-c", 'exec 3<>"$0"; exec /goflow2 "$@"', FIFO, *args],
+        port=[
+            _port(NETFLOW_PORT_NAME, props.netflow_port, "UDP"),
+            _port(COLLECTOR_METRICS_PORT_NAME, props.collector_metrics_port, "TCP"),
+        ],
+        **_http_probes("/__health", COLLECTOR_METRICS_PORT_NAME),
+        volume_mount=[_FLOWS_MOUNT, _CONFIG_MOUNT],
+        security_context=_locked_down(),
+        resources=_resources("50m", "100Mi", "500m", "256Mi"),
+    )
+
+
+def _exporter(props: FlowCollectorProps):
+    """The flow exporter: the stock Python image running the mounted code, reading the FIFO."""
+    env = {
+        "PYTHONPATH": APP_DIR,
+        # Read-only root filesystem: nowhere to write .pyc files, so don't try.
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONUNBUFFERED": "1",
+    }
+    return k8s.DeploymentV1SpecTemplateSpecContainer(
+        name=EXPORTER_CONTAINER,
+        image=props.exporter_image,
+        command=[
+            "python",
+            "-m",
+            "flow_exporter",
+            f"--config={CONFIG_DIR}/{NETWORK_CONFIG_KEY}",
+            f"--input={FIFO}",
+            f"--listen=0.0.0.0:{props.exporter_metrics_port}",
+        ],
+        env=[k8s.DeploymentV1SpecTemplateSpecContainerEnv(name=k, value=v) for k, v in env.items()],
+        port=[_port(EXPORTER_METRICS_PORT_NAME, props.exporter_metrics_port, "TCP")],
+        **_http_probes("/healthz", EXPORTER_METRICS_PORT_NAME),
+        volume_mount=[
+            _FLOWS_MOUNT,
+            _CONFIG_MOUNT,
+            k8s.DeploymentV1SpecTemplateSpecContainerVolumeMount(name="code", mount_path=APP_DIR, read_only=True),
+        ],
+        security_context=_locked_down(),
+        resources=_resources("50m", "64Mi", "1", "128Mi"),
+    )
+
+
+def _volumes(props: FlowCollectorProps, config_map_name: str) -> list:
+    """The FIFO's emptyDir, and the ConfigMap twice: the code under APP_DIR, the config under CONFIG_DIR."""
+
+    def items(paths: dict[str, str]):
+        return [k8s.DeploymentV1SpecTemplateSpecVolumeConfigMapItems(key=k, path=p) for k, p in paths.items()]
+
+    code = {_configmap_key(p): p for p in sorted(props.exporter_files)}
+    config = {k: k for k in (NETWORK_CONFIG_KEY, MAPPING_KEY)}
+    return [
+        k8s.DeploymentV1SpecTemplateSpecVolume(
+            name="flows", empty_dir=k8s.DeploymentV1SpecTemplateSpecVolumeEmptyDir(size_limit="16Mi")
+        ),
+        k8s.DeploymentV1SpecTemplateSpecVolume(
+            name="code",
+            config_map=k8s.DeploymentV1SpecTemplateSpecVolumeConfigMap(name=config_map_name, items=items(code)),
+        ),
+        k8s.DeploymentV1SpecTemplateSpecVolume(
+            name="config",
+            config_map=k8s.DeploymentV1SpecTemplateSpecVolumeConfigMap(name=config_map_name, items=items(config)),
+        ),
+    ]
+
+
+def _pod_spec(props: FlowCollectorProps, config_map_name: str):
+    return k8s.DeploymentV1SpecTemplateSpec(
+        **_dns(props.dns_nameserver),
+        security_context=k8s.DeploymentV1SpecTemplateSpecSecurityContext(
+            run_as_non_root=True,
+            run_as_user=str(RUN_AS),
+            run_as_group=str(RUN_AS),
+            fs_group=str(RUN_AS),
+            seccomp_profile=k8s.DeploymentV1SpecTemplateSpecSecurityContextSeccompProfile(type="RuntimeDefault"),
+        ),
+        init_container=[_make_fifo(props)],
+        container=[_collector(props), _exporter(props)],
+        volume=_volumes(props, config_map_name),
+    )
+
+
+def _service_port(name: str, port: int, protocol: str, node_port: Optional[int] = None):
+    # targetPort by name: the pod's port of that name, whatever its number.
+    return service_v1.ServiceV1SpecPort(name=name, protocol=protocol, port=port, target_port=name, node_port=node_port)
+
+
 class FlowCollector(Construct):
     """GoFlow2 and the flow exporter, a NodePort for NetFlow and a ClusterIP port for metrics."""
 
     def __init__(self, scope: Construct, id: str, props: FlowCollectorProps):
         super().__init__(scope, id)
-        namespace = NetvizNamespace(self, "namespace", name=props.namespace)
-        self.namespace = namespace.name
+        self.namespace = NetvizNamespace(self, "namespace", name=props.namespace).name
         labels = dict(POD_LABELS, **MANAGED_BY)
 
-        files = {
-            _configmap_key(p): c for p, c in sorted(props.exporter_files.items())
-        }
-        files["network.toml"] = props.network_config_toml
-        files["goflow2-mapping.yaml"] = props.goflow2_mapping_yaml
+        files = _files(props)
         config_map = config_map_v1.ConfigMapV1(
             self,
             "files",
             metadata=config_map_v1.ConfigMapV1Metadata(name=f"{NAME}-files", namespace=self.namespace, labels=labels),
             data=files,
         )
-        code_items = [
-            k8s.DeploymentV1SpecTemplateSpecVolumeConfigMapItems(key=_configmap_key(p), path=p)
-            for p in sorted(props.exporter_files)
-        ]
-        config_items = [
-            k8s.DeploymentV1SpecTemplateSpecVolumeConfigMapItems(key=k, path=k)
-            for k in ("network.toml", "goflow2-mapping.yaml")
-        ]
-
-        flows_mount = k8s.DeploymentV1SpecTemplateSpecContainerVolumeMount(name="flows", mount_path=FLOWS_DIR)
-        config_mount = k8s.DeploymentV1SpecTemplateSpecContainerVolumeMount(
-            name="config", mount_path=CONFIG_DIR, read_only=True
-        )
-
-        # Created before either container starts, so neither races the other to make it.
-        make_fifo = k8s.DeploymentV1SpecTemplateSpecInitContainer(
-            name="make-fifo",
-            image=props.exporter_image,
-            command=["/bin/sh", "-c", f"[ -p {FIFO} ] || mkfifo -m 0660 {FIFO}"],
-            volume_mount=[k8s.DeploymentV1SpecTemplateSpecInitContainerVolumeMount(name="flows", mount_path=FLOWS_DIR)],
-            security_context=k8s.DeploymentV1SpecTemplateSpecInitContainerSecurityContext(
-                run_as_non_root=True,
-                read_only_root_filesystem=True,
-                allow_privilege_escalation=False,
-                capabilities=k8s.DeploymentV1SpecTemplateSpecInitContainerSecurityContextCapabilities(drop=["ALL"]),
-            ),
-            resources=k8s.DeploymentV1SpecTemplateSpecInitContainerResources(
-                requests={"cpu": "10m", "memory": "16Mi"}, limits={"cpu": "100m", "memory": "32Mi"}
-            ),
-        )
-
-        goflow2_args = [
-            f"-listen=netflow://:{props.netflow_port}",
-            f"-addr=:{props.collector_metrics_port}",
-            "-format=json",
-            f"-mapping={CONFIG_DIR}/goflow2-mapping.yaml",
-            "-transport=file",
-            f"-transport.file={FIFO}",
-        ]
-        # The shell holds the FIFO open read-write (fd 3) for as long as GoFlow2 runs, which GoFlow2
-        # inherits. Two reasons: GoFlow2 opens its file O_WRONLY, which on a FIFO blocks until a
-        # reader exists, so without it the collector could not start (nor answer its probes) until
-        # the exporter did; and while the exporter restarts, GoFlow2's writes wait in the pipe and
-        # reach the next exporter instead of failing with EPIPE and being dropped.
-        goflow2 = k8s.DeploymentV1SpecTemplateSpecContainer(
-            name=NAME,
-            image=props.collector_image,
-            command=["/bin/sh", "-c", 'exec 3<>"$0"; exec /goflow2 "$@"', FIFO, *goflow2_args],
-            port=[
-                k8s.DeploymentV1SpecTemplateSpecContainerPort(
-                    name=NETFLOW_PORT_NAME, container_port=props.netflow_port, protocol="UDP"
-                ),
-                k8s.DeploymentV1SpecTemplateSpecContainerPort(
-                    name=COLLECTOR_METRICS_PORT_NAME, container_port=props.collector_metrics_port, protocol="TCP"
-                ),
-            ],
-            **_http_probes("/__health", COLLECTOR_METRICS_PORT_NAME),
-            volume_mount=[flows_mount, config_mount],
-            security_context=_locked_down(),
-            resources=_resources("50m", "100Mi", "500m", "256Mi"),
-        )
-
-        exporter = k8s.DeploymentV1SpecTemplateSpecContainer(
-            name="flow-exporter",
-            image=props.exporter_image,
-            command=[
-                "python",
-                "-m",
-                "flow_exporter",
-                f"--config={CONFIG_DIR}/network.toml",
-                f"--input={FIFO}",
-                f"--listen=0.0.0.0:{props.exporter_metrics_port}",
-            ],
-            env=[
-                k8s.DeploymentV1SpecTemplateSpecContainerEnv(name="PYTHONPATH", value=APP_DIR),
-                # Read-only root filesystem: nowhere to write .pyc files, so don't try.
-                k8s.DeploymentV1SpecTemplateSpecContainerEnv(name="PYTHONDONTWRITEBYTECODE", value="1"),
-                k8s.DeploymentV1SpecTemplateSpecContainerEnv(name="PYTHONUNBUFFERED", value="1"),
-            ],
-            port=[
-                k8s.DeploymentV1SpecTemplateSpecContainerPort(
-                    name=EXPORTER_METRICS_PORT_NAME, container_port=props.exporter_metrics_port, protocol="TCP"
-                )
-            ],
-            **_http_probes("/healthz", EXPORTER_METRICS_PORT_NAME),
-            volume_mount=[
-                flows_mount,
-                config_mount,
-                k8s.DeploymentV1SpecTemplateSpecContainerVolumeMount(name="code", mount_path=APP_DIR, read_only=True),
-            ],
-            security_context=_locked_down(),
-            resources=_resources("50m", "64Mi", "1", "128Mi"),
-        )
-
         self.deployment = k8s.DeploymentV1(
             self,
             "deployment",
@@ -237,98 +291,38 @@ class FlowCollector(Construct):
                         # Code or config changed: roll the pod so it runs what was synthesized.
                         annotations={"netviz/files-sha256": _digest(files)},
                     ),
-                    spec=k8s.DeploymentV1SpecTemplateSpec(
-                        **_dns(props.dns_nameserver),
-                        security_context=k8s.DeploymentV1SpecTemplateSpecSecurityContext(
-                            run_as_non_root=True,
-                            run_as_user=str(RUN_AS),
-                            run_as_group=str(RUN_AS),
-                            fs_group=str(RUN_AS),
-                            seccomp_profile=k8s.DeploymentV1SpecTemplateSpecSecurityContextSeccompProfile(
-                                type="RuntimeDefault"
-                            ),
-                        ),
-                        init_container=[make_fifo],
-                        container=[goflow2, exporter],
-                        volume=[
-                            k8s.DeploymentV1SpecTemplateSpecVolume(
-                                name="flows", empty_dir=k8s.DeploymentV1SpecTemplateSpecVolumeEmptyDir(size_limit="16Mi")
-                            ),
-                            k8s.DeploymentV1SpecTemplateSpecVolume(
-                                name="code",
-                                config_map=k8s.DeploymentV1SpecTemplateSpecVolumeConfigMap(
-                                    name=config_map.metadata.name, items=code_items
-                                ),
-                            ),
-                            k8s.DeploymentV1SpecTemplateSpecVolume(
-                                name="config",
-                                config_map=k8s.DeploymentV1SpecTemplateSpecVolumeConfigMap(
-                                    name=config_map.metadata.name, items=config_items
-                                ),
-                            ),
-                        ],
-                    ),
+                    spec=_pod_spec(props, config_map.metadata.name),
                 ),
             ),
         )
-
-        netflow = service_v1.ServiceV1(
-            self,
-            "netflow-service",
-            metadata=service_v1.ServiceV1Metadata(name=f"{NAME}-netflow", namespace=self.namespace, labels=labels),
-            spec=service_v1.ServiceV1Spec(
-                type="NodePort",
-                selector=dict(POD_LABELS),
-                port=[
-                    service_v1.ServiceV1SpecPort(
-                        name=NETFLOW_PORT_NAME,
-                        protocol="UDP",
-                        port=props.netflow_port,
-                        target_port=NETFLOW_PORT_NAME,
-                        node_port=props.netflow_node_port,
-                    )
-                ],
-            ),
-        )
-        service_v1.ServiceV1(
-            self,
-            "metrics-service",
-            metadata=service_v1.ServiceV1Metadata(name=f"{NAME}-metrics", namespace=self.namespace, labels=labels),
-            spec=service_v1.ServiceV1Spec(
-                type="ClusterIP",
-                selector=dict(POD_LABELS),
-                port=[
-                    service_v1.ServiceV1SpecPort(
-                        name=COLLECTOR_METRICS_PORT_NAME,
-                        protocol="TCP",
-                        port=props.collector_metrics_port,
-                        target_port=COLLECTOR_METRICS_PORT_NAME,
-                    ),
-                    service_v1.ServiceV1SpecPort(
-                        name=EXPORTER_METRICS_PORT_NAME,
-                        protocol="TCP",
-                        port=props.exporter_metrics_port,
-                        target_port=EXPORTER_METRICS_PORT_NAME,
-                    ),
-                ],
-            ),
-        )
+        netflow = self._service("netflow-service", f"{NAME}-netflow", "NodePort", labels, [
+            _service_port(NETFLOW_PORT_NAME, props.netflow_port, "UDP", node_port=props.netflow_node_port),
+        ])
+        self._service("metrics-service", f"{NAME}-metrics", "ClusterIP", labels, [
+            _service_port(COLLECTOR_METRICS_PORT_NAME, props.collector_metrics_port, "TCP"),
+            _service_port(EXPORTER_METRICS_PORT_NAME, props.exporter_metrics_port, "TCP"),
+        ])
 
         self.netflow_node_port = netflow.spec.port.get(0).node_port
         """The NodePort as a token: a stack that reads it gets it from this stack's state."""
         self.pod_labels = dict(POD_LABELS)
-        self.collector_scrape_target = PodScrapeTarget(
-            job_name="goflow2",
-            namespace=self.namespace,
-            pod_labels=dict(POD_LABELS),
-            port_name=COLLECTOR_METRICS_PORT_NAME,
-            scrape_interval=props.scrape_interval,
+        self.collector_scrape_target = self._scrape_target("goflow2", COLLECTOR_METRICS_PORT_NAME, props)
+        self.exporter_scrape_target = self._scrape_target("flow-exporter", EXPORTER_METRICS_PORT_NAME, props)
+
+    def _service(self, id: str, name: str, type_: str, labels: dict, ports: list):
+        return service_v1.ServiceV1(
+            self,
+            id,
+            metadata=service_v1.ServiceV1Metadata(name=name, namespace=self.namespace, labels=labels),
+            spec=service_v1.ServiceV1Spec(type=type_, selector=dict(POD_LABELS), port=ports),
         )
-        self.exporter_scrape_target = PodScrapeTarget(
-            job_name="flow-exporter",
+
+    def _scrape_target(self, job_name: str, port_name: str, props: FlowCollectorProps) -> PodScrapeTarget:
+        return PodScrapeTarget(
+            job_name=job_name,
             namespace=self.namespace,
             pod_labels=dict(POD_LABELS),
-            port_name=EXPORTER_METRICS_PORT_NAME,
+            port_name=port_name,
             scrape_interval=props.scrape_interval,
         )
 

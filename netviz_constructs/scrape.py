@@ -9,6 +9,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Mapping
 
+from netviz_config import checks
+
 
 def _meta_label(pod_label: str) -> str:
     # Prometheus turns every character outside [a-zA-Z0-9_] of a label name into '_'.
@@ -36,6 +38,12 @@ class PodScrapeTarget:
     """Fail a scrape above this many samples (0: no limit)."""
     extra_labels: Mapping[str, str] = field(default_factory=dict)
     """Static labels added to every series."""
+
+    def __post_init__(self) -> None:
+        # Discovery matches the container port's name: one Kubernetes would refuse matches nothing.
+        problem = checks.port_name(self.port_name)
+        if problem:
+            raise ValueError(f"scrape job {self.job_name!r}: port_name expected {problem}, but {self.port_name!r} was provided")
 
     @property
     def job_selector(self) -> str:

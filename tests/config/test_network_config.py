@@ -405,3 +405,56 @@ def test_names_default_to_reverse_dns_at_the_pfsense_address(tmp_path):
 ])
 def test_bad_names_settings_are_refused_by_name(tmp_path, line, problem):
     assert problems_of(tmp_path, DEFAULT_CONFIG.read_text() + f"\n[names]\n{line}\n") == [problem]
+
+
+# ---- values that become Kubernetes names -----------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["K8s-Node-0", "node_0", "-node", "node-", "n" * 64])
+def test_a_node_name_kubernetes_cannot_have_is_refused(tmp_path, name):
+    # A node's name is a lower-case DNS name, also its kubernetes.io/hostname label value (<= 63).
+    text = edit('{ name = "k8s-node-4"', f'{{ name = "{name}"')
+    (p,) = problems_of(tmp_path, text)
+    assert p == (f"kubernetes.nodes[4].name: expected a Kubernetes node name as `kubectl get nodes` shows it: "
+                 "lower-case letters, digits, '-' and '.', starting and ending with a letter or digit, at most 63, "
+                 f"but {name!r} was provided")
+
+
+def test_a_dotted_node_name_is_a_node_name(tmp_path):
+    text = edit('{ name = "k8s-node-4"', '{ name = "node4.home.arpa"')
+    assert load_text(tmp_path, text).kubernetes.nodes[4].name == "node4.home.arpa"
+
+
+@pytest.mark.parametrize("section", ["caretta", "monitoring.prometheus", "monitoring.grafana"])
+def test_a_release_name_helm_refuses_is_refused(tmp_path, section):
+    name = "r" * 54  # a DNS label, but Helm allows 53
+    text = DEFAULT_CONFIG.read_text() + f'\n[{section}]\nrelease_name = "{name}"\n'
+    (p,) = problems_of(tmp_path, text)
+    assert p.startswith(f"{section}.release_name: expected a Helm release name: ")
+    assert "at most 53" in p and p.endswith(f"but {name!r} was provided")
+    assert load_text(tmp_path, text.replace(name, "r" * 53))
+
+
+@pytest.mark.parametrize("text, problem", [
+    (lambda: edit("[goflow2]\n", '[goflow2]\nnamespace = "caretta"\n'),
+     "goflow2.namespace: expected a namespace other than caretta.namespace ('caretta')"),
+    (lambda: DEFAULT_CONFIG.read_text() + '\n[caretta]\nnamespace = "monitoring"\n',
+     "caretta.namespace: expected a namespace other than monitoring.namespace ('monitoring')"),
+])
+def test_two_stacks_cannot_create_one_namespace(tmp_path, text, problem):
+    (p,) = problems_of(tmp_path, text())
+    assert p == problem + ": each stack creates its own namespace, and Kubernetes refuses a second one of the same name"
+
+
+def test_the_operator_modes_monitoring_namespace_is_not_one_netviz_creates(tmp_path):
+    text = DEFAULT_CONFIG.read_text() + '\n[caretta]\nnamespace = "monitoring"\n[monitoring]\nmode = "prometheus-operator"\n'
+    assert load_text(tmp_path, text).caretta.namespace == "monitoring"
+
+
+@pytest.mark.parametrize("name, good", [
+    ("metrics", True), ("flow-exporter", True), ("prom-metrics", True), ("a1", True),
+    ("exporter-metrics", False),  # 16: the name Kubernetes refused (issue 18)
+    ("Metrics", False), ("9108", False), ("-metrics", False), ("metrics-", False), ("flow--exporter", False), ("", False),
+])
+def test_the_port_name_check_is_kubernetes_iana_svc_name(name, good):
+    assert (netviz_config.checks.port_name(name) is None) == good

@@ -25,6 +25,7 @@ import termios
 
 import pytest
 
+from netviz_constructs.flow_collector import EXPORTER_METRICS_PORT_NAME
 from tests.support.flowgen import softflowd_stream
 from tests.support.goflow2 import CollectorPod, NetflowSender, http_get, metric_sum, pod_from_synth, wait_until
 
@@ -71,7 +72,7 @@ class Feed:
 
 
 def exporter_records(pod: CollectorPod) -> float:
-    return metric_sum(pod.metrics("exporter-metrics"), "netviz_flow_exporter_records_total")
+    return metric_sum(pod.metrics(EXPORTER_METRICS_PORT_NAME), "netviz_flow_exporter_records_total")
 
 
 def wait_records(pod: CollectorPod, want: int) -> None:
@@ -106,7 +107,7 @@ def test_each_container_restarts_several_times_and_every_decodable_record_is_cou
     for _ in range(ROUNDS):
         # GoFlow2 restarts mid-stream (as it has just read a datagram that is no template's).
         assert feed.next not in stream.template_datagrams
-        reopens_before = metric_sum(pod.metrics("exporter-metrics"), "netviz_flow_exporter_input_reopens_total")
+        reopens_before = metric_sum(pod.metrics(EXPORTER_METRICS_PORT_NAME), "netviz_flow_exporter_input_reopens_total")
         pod.kill("goflow2")
         pod.start_collector()
         lost_from, lost_to = feed.to_next_template()  # no templates in the new GoFlow2 yet: lost
@@ -115,7 +116,7 @@ def test_each_container_restarts_several_times_and_every_decodable_record_is_cou
         first, stop = feed.send(3)  # from the templates on: counted
         counted += stream.records_in(first, stop)
         wait_records(pod, counted)
-        after = pod.metrics("exporter-metrics")
+        after = pod.metrics(EXPORTER_METRICS_PORT_NAME)
         assert metric_sum(after, "netviz_flow_exporter_input_reopens_total") == reopens_before + 1
 
         # The exporter restarts: a new process counts from zero, and counts what waited in the FIFO.
@@ -128,7 +129,7 @@ def test_each_container_restarts_several_times_and_every_decodable_record_is_cou
         counted += stream.records_in(first, stop)
         wait_records(pod, counted)
 
-    exporter = pod.metrics("exporter-metrics")
+    exporter = pod.metrics(EXPORTER_METRICS_PORT_NAME)
     assert metric_sum(exporter, "netviz_flow_exporter_records_rejected_total") == 0
     assert metric_sum(exporter, "netviz_flow_exporter_records_fallback_total") == 0
     assert metric_sum(pod.collector_metrics(), "goflow2_flow_decoder_error_total") == template_errors(pod)
@@ -152,5 +153,5 @@ def test_records_beyond_what_the_pipe_holds_wait_in_goflow2_while_the_exporter_i
     pod.start_exporter()
     wait_records(pod, stream.records_in(first, stop))  # every one of them, once the exporter is back
     wait_until("GoFlow2 to finish every datagram", lambda: pod.decoded() == stop)
-    exporter = pod.metrics("exporter-metrics")
+    exporter = pod.metrics(EXPORTER_METRICS_PORT_NAME)
     assert metric_sum(exporter, "netviz_flow_exporter_records_rejected_total") == 0  # glued lines are split

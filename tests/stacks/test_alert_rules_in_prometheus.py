@@ -22,6 +22,7 @@ import pytest
 import yaml
 
 from netviz_constructs.alerting_rules import RULE_FILE, RULE_FILE_PATH
+from netviz_constructs.flow_collector import COLLECTOR_METRICS_PORT_NAME, EXPORTER_METRICS_PORT_NAME
 from tests.flow_exporter.helpers import goflow2_line, wait_until
 from tests.stacks.test_scrape_jobs_in_prometheus import goflow2_pod_from_synth
 from tests.support.prometheus import PrometheusError, pod, swap_kubernetes_sd_for_file_sd
@@ -103,7 +104,7 @@ def test_the_rules_fire_and_resolve_on_the_real_exporters_metrics(rendered, expo
         job["scrape_interval"] = "1s"  # only so the test need not wait 30 s for each scrape
     proc, exporter_port = exporter
     goflow2 = serve_metrics(GOFLOW2_IDLE)
-    labels, containers = goflow2_pod_from_synth(out, {"metrics": goflow2.port, "exporter-metrics": exporter_port})
+    labels, containers = goflow2_pod_from_synth(out, {COLLECTOR_METRICS_PORT_NAME: goflow2.port, EXPORTER_METRICS_PORT_NAME: exporter_port})
     collector_pod = pod("goflow2-7d9f8-x2kq4", namespace="goflow2", node="k8s-node-0", labels=labels, containers=containers)
     scrape = [swap_kubernetes_sd_for_file_sd(jobs[name], [collector_pod], directory=str(tmp_path / name))
               for name in ("goflow2", "flow-exporter")]

@@ -16,7 +16,7 @@ import stat
 
 import pytest
 
-from netviz_constructs.flow_collector import APP_DIR, CONFIG_DIR, FLOWS_DIR
+from netviz_constructs.flow_collector import APP_DIR, CONFIG_DIR, EXPORTER_METRICS_PORT_NAME, FLOWS_DIR
 from tests.support.goflow2 import CollectorPod, NetflowSender, http_get, metric_sum, pod_from_synth, wait_until
 
 
@@ -86,7 +86,7 @@ def test_collector_metrics_carry_the_names_and_labels_the_dashboard_reads(pod, d
     assert set(labels) == {"remote_ip", "local_ip", "local_port", "type"}
     assert labels["type"] == "netflow" and labels["local_port"] == str(pod.netflow_port)
     wait_until("the exporter to read the records", lambda: metric_sum(
-        pod.metrics("exporter-metrics"), "netviz_flow_exporter_records_total") == datagrams.records_in(0, 2))
+        pod.metrics(EXPORTER_METRICS_PORT_NAME), "netviz_flow_exporter_records_total") == datagrams.records_in(0, 2))
 
 
 def test_exporter_starts_with_a_config_naming_files_it_does_not_get(tmp_path, datagrams):
@@ -103,4 +103,4 @@ def test_exporter_starts_with_a_config_naming_files_it_does_not_get(tmp_path, da
         with NetflowSender(["lan"], source_ip=p.network.node_ip) as sender:
             sender.send("lan", datagrams.datagrams[:1], (p.network.pod_ip, p.netflow_port), decoded=p.decoded)
         wait_until("the exporter to count the first datagram's records", lambda: metric_sum(
-            p.metrics("exporter-metrics"), "netviz_flow_exporter_records_total") == datagrams.records[0])
+            p.metrics(EXPORTER_METRICS_PORT_NAME), "netviz_flow_exporter_records_total") == datagrams.records[0])

@@ -3,7 +3,8 @@
 import pytest
 import yaml
 
-from netviz_constructs.caretta_agents import AGENT_POD_LABELS
+from netviz_constructs.caretta_agents import AGENT_POD_LABELS, METRICS_PORT_NAME
+from netviz_constructs.flow_collector import COLLECTOR_METRICS_PORT_NAME, EXPORTER_METRICS_PORT_NAME
 from tests.synth import config_text, one_block, synth
 
 USER_PROMETHEUS_VALUES = """\
@@ -145,8 +146,8 @@ def test_operator_pod_monitors_carry_the_label_prometheus_selects(operated):
 
 
 @pytest.mark.parametrize(
-    "name, namespace, port", [("caretta", "caretta", "prom-metrics"), ("goflow2", "goflow2", "metrics"),
-                              ("flow-exporter", "goflow2", "exporter-metrics")]
+    "name, namespace, port", [("caretta", "caretta", METRICS_PORT_NAME), ("goflow2", "goflow2", COLLECTOR_METRICS_PORT_NAME),
+                              ("flow-exporter", "goflow2", EXPORTER_METRICS_PORT_NAME)]
 )
 def test_operator_pod_monitor_specs(operated, name, namespace, port):
     m = pod_monitors(operated)[name]

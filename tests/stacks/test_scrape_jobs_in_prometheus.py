@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 import netviz_config
+from netviz_constructs.flow_collector import COLLECTOR_METRICS_PORT_NAME, EXPORTER_METRICS_PORT_NAME
 from tests.support.prometheus import pod, swap_kubernetes_sd_for_file_sd
 from tests.synth import DEFAULT_CONFIG
 
@@ -100,7 +101,7 @@ def goflow2_pod_from_synth(synthesized, port_map):
     return template["metadata"]["labels"], containers
 
 
-@pytest.mark.parametrize("job_name, port_name", [("goflow2", "metrics"), ("flow-exporter", "exporter-metrics")])
+@pytest.mark.parametrize("job_name, port_name", [("goflow2", COLLECTOR_METRICS_PORT_NAME), ("flow-exporter", EXPORTER_METRICS_PORT_NAME)])
 def test_goflow2_jobs_keep_the_collector_pod_on_their_own_port(
     synthesized, jobs, start_prometheus, serve_metrics, tmp_path, job_name, port_name
 ):
@@ -108,7 +109,7 @@ def test_goflow2_jobs_keep_the_collector_pod_on_their_own_port(
     other = serve_metrics("# TYPE other gauge\nother 1\n")
     # Each metrics port of the real pod is pointed at a test server: the wanted one at `target`.
     labels, containers = goflow2_pod_from_synth(
-        synthesized, {"metrics": other.port, "exporter-metrics": other.port, port_name: target.port}
+        synthesized, {COLLECTOR_METRICS_PORT_NAME: other.port, EXPORTER_METRICS_PORT_NAME: other.port, port_name: target.port}
     )
     pods = [
         pod("goflow2-7d9f", namespace="goflow2", node="k8s-node-2", labels=labels, containers=containers),

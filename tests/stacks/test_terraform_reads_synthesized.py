@@ -14,9 +14,6 @@ Helm values.
 from __future__ import annotations
 
 import hashlib
-import json
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 import yaml
@@ -28,98 +25,10 @@ from netviz_constructs.operator_crd import POD_MONITOR_CRD, PROMETHEUS_RULE_CRD
 from netviz_constructs.alerting_rules import RULE_FILE
 from stacks.app import STACK_NAMES
 from tests.alerts import rule_cases
-from tests.stacks.test_pfsense_softflowd_resource import managed as with_softflowd
+from tests.support.deployment import (CRD_INSTALLED, CRD_MISSING, PROMETHEUS_RULE_LOOKUP, RENDERED, VARIANTS, Deployed,
+                                      deploy)
 from tests.support.prometheus_chart import values_files
-from tests.support.terraform import Terraform, builtin_rewrite
-from tests.synth import REPO, config_text, helm_merge, synth
-
-RENDERED = REPO / "dashboards" / "rendered"
-
-# A user's own values, with what Terraform would read as templates: a regex group reference in a
-# relabelling (`${1}`), a `%{` in a string, and grafana.ini's own `%(...)s` interpolation.
-USER_PROMETHEUS_VALUES = """\
-server:
-  retention: 90d
-extraScrapeConfigs: |
-  - job_name: nas
-    static_configs:
-      - targets: ["truenas.home.arpa:9100"]
-    metric_relabel_configs:
-      - source_labels: [__name__]
-        regex: "node_(.*)"
-        target_label: short_name
-        replacement: ${1}
-"""
-USER_GRAFANA_VALUES = """\
-grafana.ini:
-  server:
-    root_url: "%(protocol)s://%(domain)s/grafana/"
-  feature_toggles:
-    note: "100%{x} literal, $${y} too"
-"""
-
-
-def adopt_config(directory: Path) -> str:
-    (directory / "prometheus-values.yaml").write_text(USER_PROMETHEUS_VALUES)
-    (directory / "grafana-values.yaml").write_text(USER_GRAFANA_VALUES)
-    return config_text() + (
-        '\n[monitoring]\nmode = "adopt"\nnamespace = "observability"\n'
-        '[monitoring.prometheus]\nrelease_name = "prom"\nchart_version = "27.1.0"\nvalues_file = "prometheus-values.yaml"\n'
-        '[monitoring.grafana]\nrelease_name = "grafana"\nchart_version = "8.5.0"\nvalues_file = "grafana-values.yaml"\n'
-    )
-
-
-VARIANTS = {
-    "managed": lambda d: config_text(),
-    "managed-with-softflowd": lambda d: with_softflowd(),
-    "adopt": adopt_config,
-    "prometheus-operator": lambda d: config_text() + '\n[monitoring]\nmode = "prometheus-operator"\n',
-}
-
-
-@dataclass
-class Deployed:
-    variant: str
-    config_toml: str
-    synthesized: object
-    validation: dict  # stack -> `terraform validate -json`
-    applied: dict  # stack -> {address: stored values}
-
-    def input_of(self, stack: str, type_: str, name: str) -> dict:
-        return self.state(stack)[f"terraform_data.{type_}__{name}"]["input"]
-
-    def state(self, stack: str) -> dict:
-        applied = self.applied[stack]
-        assert isinstance(applied, dict), f"{stack}: terraform apply failed:\n{applied.stdout}\n{applied.stderr}"
-        return applied
-
-
-# What the cluster answers to the operator's CRD lookups (a stand-in for the Kubernetes API).
-POD_MONITOR_LOOKUP = ("kubernetes_resources", "pod_monitor_crd_lookup")
-PROMETHEUS_RULE_LOOKUP = ("kubernetes_resources", "prometheus_rule_crd_lookup")
-CRD_INSTALLED = {
-    POD_MONITOR_LOOKUP: {"objects": [{"metadata": {"name": POD_MONITOR_CRD}}]},
-    PROMETHEUS_RULE_LOOKUP: {"objects": [{"metadata": {"name": PROMETHEUS_RULE_CRD}}]},
-}
-CRD_MISSING = {POD_MONITOR_LOOKUP: {"objects": []}, PROMETHEUS_RULE_LOOKUP: {"objects": []}}
-
-
-def deploy(variant: str, directory: Path, config_toml: str, cluster: dict = CRD_INSTALLED) -> Deployed:
-    out = synth(config_toml, outdir=str(directory))
-    validation, applied = {}, {}
-    for name in STACK_NAMES:  # dependency order: platform reads the other two's states
-        stack = out.stacks[name]
-        answers = {k: v for k, v in cluster.items() if k[0] in stack.get("data", {}) and k[1] in stack["data"][k[0]]}
-        tf = Terraform(directory / "terraform" / name)
-        tf.write(builtin_rewrite(stack, data_answers=answers)).init()
-        validation[name] = tf.validate()
-        if not validation[name]["valid"]:
-            break
-        tf.write(builtin_rewrite(stack, provisioners=False, data_answers=answers))
-        applied[name] = tf.apply(check=False)
-        if applied[name].returncode == 0:
-            applied[name] = tf.applied()
-    return Deployed(variant, config_toml, out, validation, applied)
+from tests.synth import REPO, config_text, helm_merge
 
 
 @pytest.fixture(scope="module", params=list(VARIANTS))

@@ -1,4 +1,6 @@
-"""The tools the tests build from Go modules: GoFlow2, Prometheus 3 (server and promtool), Helm.
+"""The tools the tests build from Go modules: GoFlow2, Prometheus 3 (server and promtool), Helm, and a
+Kubernetes control plane (kube-apiserver and etcd); and the files the tests read from a Go module
+without building it (the Prometheus Operator's CRDs).
 
     python -m tests.support.go_tools            # build what is missing (make test runs this)
     python -m tests.support.go_tools --print    # where each binary is, and its version
@@ -8,12 +10,18 @@ Versions (defined once, in netviz_config/schema.py, beside the pins they follow)
 - Prometheus `PROMETHEUS_CHART_APP_VERSION` (v3.14.0), the appVersion of the pinned prometheus
   chart. Prometheus publishes release v3.X.Y as Go module version v0.3XX.Y (v3.14.0 = v0.314.0).
 `NETVIZ_GOFLOW2_VERSION=v2.2.7` / `NETVIZ_PROMETHEUS_VERSION=v3.14.1` build and test others.
-- Helm `HELM_VERSION` (below): the CLI the chart tests render templates with (not deployed).
+Versions of what netviz does not deploy but is tested against (below, each overridable the same way):
+- Helm `HELM_VERSION`: the CLI the chart tests render templates with;
+- kube-apiserver `KUBERNETES_VERSION` (`NETVIZ_KUBERNETES_VERSION`) and etcd `ETCD_VERSION`
+  (`NETVIZ_ETCD_VERSION`): the API server that reads every object netviz deploys
+  (tests/support/kubernetes.py);
+- the Prometheus Operator's CRDs `PROMETHEUS_OPERATOR_VERSION` (`NETVIZ_PROMETHEUS_OPERATOR_VERSION`),
+  copied from its module's example/prometheus-operator-crd/ folder.
 
 Each tool goes into the git-ignored `.tools/<name>-<version>/` of the repository, and is reused
 when that folder holds every binary and the stamp written after a successful build. Nothing is
-committed: the sources stay in Go's module cache; for Prometheus a small wrapper module is written
-next to its binaries (see below).
+committed: the sources stay in Go's module cache; where upstream's go.mod has replace directives a
+small wrapper module is written next to the binaries (see below).
 
 GoFlow2: `go install github.com/netsampler/goflow2/v2/cmd/goflow2@<version>` (its go.mod has no
 replace directives), with `-ldflags -X main.version=<version>` so `goflow2 -v` names it.
@@ -23,11 +31,17 @@ Prometheus: `go install github.com/prometheus/prometheus/cmd/prometheus@v0.314.0
 directives"): v0.314.0's go.mod has `replace cloud.google.com/go => cloud.google.com/go v0.123.0`.
 So when upstream's go.mod (read from the module cache after `go mod download`) has replace
 directives, a wrapper module is generated: `module netviz.local/tools/prometheus`, upstream's `go`
-line, `require github.com/prometheus/prometheus <module version>`, upstream's replace lines copied
-verbatim, a tools.go importing both commands under a build tag; then `go mod tidy` and `go build`
-of both commands. Without replace directives, plain `go install` is used. `-ldflags` set
+line, `require github.com/prometheus/prometheus <module version>`, upstream's replace lines, a
+tools.go importing the commands under a build tag; then `go mod tidy` and `go build` of each
+command. Without replace directives, plain `go install` is used. `-ldflags` set
 `github.com/prometheus/common/version.Version` so `prometheus --version` names the release. Built
 without the `builtinassets` tag: no web UI, the HTTP API is complete (FACTS).
+
+kube-apiserver and etcd: upstream's go.mod replaces its sibling modules with folders of its own
+repository (`k8s.io/api => ./staging/src/k8s.io/api`, `go.etcd.io/etcd/api/v3 => ../api`), which a
+module from the proxy does not have. The wrapper replaces each such module with its published
+release instead (`k8s.io/api => k8s.io/api v0.36.3` for Kubernetes v1.36.3; etcd's siblings at
+etcd's own version): `sibling_version`.
 
 A missing `go`, or a module the proxy cannot serve, stops with a message naming it.
 Standard library only.
@@ -59,6 +73,13 @@ GOFLOW2_MODULE = "github.com/netsampler/goflow2/v2"
 HELM_MODULE = "helm.sh/helm/v3"
 HELM_VERSION = "v3.22.0"
 PROMETHEUS_MODULE = "github.com/prometheus/prometheus"
+KUBERNETES_MODULE = "k8s.io/kubernetes"
+KUBERNETES_VERSION = "v1.36.3"
+ETCD_MODULE = "go.etcd.io/etcd/server/v3"
+ETCD_VERSION = "v3.6.6"
+PROMETHEUS_OPERATOR_MODULE = "github.com/prometheus-operator/prometheus-operator"
+PROMETHEUS_OPERATOR_VERSION = "v0.86.1"
+PROMETHEUS_OPERATOR_CRD_DIR = "example/prometheus-operator-crd"
 
 
 class GoToolError(RuntimeError):
@@ -82,8 +103,12 @@ class GoTool:
     module: str
     version: str  # the module version
     release: str  # what the binary reports (`-v` / `--version`)
-    commands: tuple[str, ...]  # package paths inside the module, e.g. ("cmd/goflow2",)
+    commands: tuple[tuple[str, str], ...]
+    """(package path inside the module, "" for the module's root; binary name), e.g. ("cmd/goflow2", "goflow2")."""
     ldflags: str
+    sibling_version: str = ""
+    """The version a replace directive of upstream's go.mod that points into upstream's own
+    repository (`=> ./staging/...`, `=> ../api`) is resolved to: the same module at this version."""
 
     @property
     def directory(self) -> Path:
@@ -91,10 +116,11 @@ class GoTool:
 
     @property
     def binaries(self) -> dict[str, Path]:
-        return {c.rsplit("/", 1)[-1]: self.directory / c.rsplit("/", 1)[-1] for c in self.commands}
+        return {binary: self.directory / binary for _, binary in self.commands}
 
-    def packages(self) -> list[str]:
-        return [f"{self.module}/{c}" for c in self.commands]
+    def packages(self) -> dict[str, str]:
+        """Binary name -> Go package path."""
+        return {binary: f"{self.module}/{path}" if path else self.module for path, binary in self.commands}
 
     def is_built(self) -> bool:
         stamp = self.directory / STAMP
@@ -113,7 +139,7 @@ def goflow2() -> GoTool:
         module=GOFLOW2_MODULE,
         version=version,
         release=version,
-        commands=("cmd/goflow2",),
+        commands=(("cmd/goflow2", "goflow2"),),
         ldflags=f"-X main.version={version} -X main.buildinfos=(netviz-test-build)",
     )
 
@@ -128,7 +154,7 @@ def prometheus() -> GoTool:
         module=PROMETHEUS_MODULE,
         version=module_version,
         release=plain,
-        commands=("cmd/prometheus", "cmd/promtool"),
+        commands=(("cmd/prometheus", "prometheus"), ("cmd/promtool", "promtool")),
         ldflags=f"-X {common}.Version={plain} -X {common}.Revision=module-{module_version} "
         f"-X {common}.Branch=release -X {common}.BuildUser=netviz -X {common}.BuildDate=unknown",
     )
@@ -140,16 +166,100 @@ def helm() -> GoTool:
         module=HELM_MODULE,
         version=HELM_VERSION,
         release=HELM_VERSION,
-        commands=("cmd/helm",),
+        commands=(("cmd/helm", "helm"),),
         ldflags=f"-X helm.sh/helm/v3/internal/version.version={HELM_VERSION}",
     )
 
 
+def kubernetes_staging_version(release: str) -> str:
+    """The version Kubernetes release v1.X.Y publishes its staging modules at (k8s.io/api ...): v0.X.Y."""
+    m = re.fullmatch(r"v1\.(\d+)\.(\d+)", release)
+    if not m:
+        raise GoToolError(f"Kubernetes release {release!r}: expected v1.X.Y")
+    return f"v0.{m.group(1)}.{m.group(2)}"
+
+
+def kube_apiserver() -> GoTool:
+    version = os.environ.get("NETVIZ_KUBERNETES_VERSION") or KUBERNETES_VERSION
+    staging = kubernetes_staging_version(version)
+    minor = version.split(".")[1]
+    pkg = "k8s.io/component-base/version"
+    return GoTool(
+        name="kubernetes",
+        module=KUBERNETES_MODULE,
+        version=version,
+        release=version,
+        commands=(("cmd/kube-apiserver", "kube-apiserver"),),
+        # What /version reports (and what the API server takes as its own version).
+        ldflags=f"-X {pkg}.gitVersion={version} -X {pkg}.gitMajor=1 -X {pkg}.gitMinor={minor} "
+        f"-X {pkg}.gitTreeState=clean -X {pkg}.buildDate=1970-01-01T00:00:00Z",
+        sibling_version=staging,
+    )
+
+
+def etcd() -> GoTool:
+    version = os.environ.get("NETVIZ_ETCD_VERSION") or ETCD_VERSION
+    return GoTool(
+        name="etcd",
+        module=ETCD_MODULE,
+        version=version,
+        release=version,
+        commands=(("", "etcd"),),  # the module's root is etcd's main package
+        ldflags="",
+        sibling_version=version,
+    )
+
+
 def tools() -> list[GoTool]:
-    return [goflow2(), prometheus(), helm()]
+    return [goflow2(), prometheus(), helm(), etcd(), kube_apiserver()]
 
 
-BINARY_TOOLS = {"goflow2": goflow2, "prometheus": prometheus, "promtool": prometheus, "helm": helm}
+BINARY_TOOLS = {
+    "goflow2": goflow2,
+    "prometheus": prometheus,
+    "promtool": prometheus,
+    "helm": helm,
+    "etcd": etcd,
+    "kube-apiserver": kube_apiserver,
+}
+
+
+@dataclass(frozen=True)
+class ModuleFiles:
+    """Files the tests read from a Go module's source, copied into .tools/ (nothing is built)."""
+
+    name: str
+    module: str
+    version: str
+    folder: str
+    """Folder inside the module whose *.yaml files are copied."""
+
+    @property
+    def directory(self) -> Path:
+        return TOOLS_DIR / f"{self.name}-{self.version}"
+
+    def is_built(self) -> bool:
+        stamp = self.directory / STAMP
+        try:
+            return json.loads(stamp.read_text()).get("version") == self.version
+        except (OSError, ValueError):
+            return False
+
+    def files(self) -> dict[str, Path]:
+        return {p.name: p for p in sorted(self.directory.glob("*.yaml"))}
+
+
+def prometheus_operator_crds() -> ModuleFiles:
+    return ModuleFiles(
+        name="prometheus-operator-crds",
+        module=PROMETHEUS_OPERATOR_MODULE,
+        version=os.environ.get("NETVIZ_PROMETHEUS_OPERATOR_VERSION") or PROMETHEUS_OPERATOR_VERSION,
+        folder=PROMETHEUS_OPERATOR_CRD_DIR,
+    )
+
+
+def module_files() -> list[ModuleFiles]:
+    return [prometheus_operator_crds()]
 
 
 def binary(name: str) -> tuple[Optional[Path], GoTool]:
@@ -224,6 +334,43 @@ def replace_lines(go_mod: str) -> list[str]:
     return lines
 
 
+def required_modules(go_mod: str) -> set[str]:
+    """The module paths a go.mod's require directives name (both forms)."""
+    found, in_block = set(), False
+    for raw in go_mod.splitlines():
+        line = raw.split("//", 1)[0].strip()
+        if in_block:
+            if line == ")":
+                in_block = False
+            elif line:
+                found.add(line.split()[0])
+        elif line.startswith("require"):
+            rest = line[len("require"):].strip()
+            if rest == "(":
+                in_block = True
+            elif rest:
+                found.add(rest.split()[0])
+    return found
+
+
+def resolve_local_replaces(go_mod: str, sibling_version: str) -> list[str]:
+    """The replace lines of `go_mod`, where each replacement by a folder of upstream's own
+    repository (`A => ./staging/src/A`, `A => ../a`) becomes the published module `A` at
+    `sibling_version` when upstream requires `A`, and is dropped when it does not (etcd's
+    `go.etcd.io/etcd => ./FORBIDDEN_DEPENDENCY` guards: nothing in the build names them). Without
+    a sibling version such lines are kept as they are (and Go will refuse them)."""
+    required = required_modules(go_mod)
+    out = []
+    for line in replace_lines(go_mod):
+        m = re.fullmatch(r"replace (\S+)(?: (\S+))? => (\.{1,2}/\S*)", line)
+        if m and sibling_version:
+            if m.group(1) in required:
+                out.append(f"replace {m.group(1)} => {m.group(1)} {sibling_version}")
+        else:
+            out.append(line)
+    return out
+
+
 def go_directive(go_mod: str) -> str:
     m = re.search(r"^go\s+(\S+)\s*$", go_mod, re.M)
     if not m:
@@ -242,10 +389,10 @@ def wrapper_module(tool: GoTool, go_mod: str) -> dict[str, str]:
         "",
         f"require {tool.module} {tool.version}",
         "",
-        *replace_lines(go_mod),
+        *resolve_local_replaces(go_mod, tool.sibling_version),
         "",
     ])
-    imports = "\n".join(f'\t_ "{p}"' for p in tool.packages())
+    imports = "\n".join(f'\t_ "{p}"' for p in tool.packages().values())
     tools_go = f"//go:build tools\n\n// Package tools pins the commands built from {tool.module}.\npackage tools\n\nimport (\n{imports}\n)\n"
     return {"go.mod": go_mod_text, "tools.go": tools_go}
 
@@ -273,7 +420,7 @@ def _build_into(tool: GoTool, go: str, out: Path) -> None:
     replaces = replace_lines(go_mod)
     ldflags = f"-ldflags={tool.ldflags}"
     if not replaces:
-        for package in tool.packages():
+        for package in tool.packages().values():
             _run([go, "install", ldflags, f"{package}@{tool.version}"], what=what, fetching=True,
                  env={"GOBIN": str(out)})
         method = "go install"
@@ -283,7 +430,8 @@ def _build_into(tool: GoTool, go: str, out: Path) -> None:
         for name, text in wrapper_module(tool, go_mod).items():
             (src / name).write_text(text)
         _run([go, "mod", "tidy"], what=what, fetching=True, cwd=src)
-        _run([go, "build", ldflags, "-o", str(out) + "/", *tool.packages()], what=what, cwd=src)
+        for binary, package in tool.packages().items():  # one at a time: `-o` names each binary
+            _run([go, "build", ldflags, "-o", str(out / binary), package], what=what, cwd=src)
         method = "wrapper module (upstream go.mod has replace directives: " + "; ".join(replaces) + ")"
     missing = [str(p) for p in tool.binaries.values() if not p.is_file()]
     if missing:
@@ -293,8 +441,30 @@ def _build_into(tool: GoTool, go: str, out: Path) -> None:
                                         indent=1) + "\n")
 
 
+def fetch_files(files: ModuleFiles, force: bool = False) -> bool:
+    """Copy `files.folder`'s YAML files out of the module cache into `files.directory` unless
+    already there; True when it copied."""
+    if files.is_built() and not force:
+        return False
+    what = f"{files.module}@{files.version}"
+    info = json.loads(_run([_go(), "mod", "download", "-json", what], what=what, fetching=True))
+    source = Path(info["Dir"]) / files.folder
+    found = sorted(source.glob("*.yaml"))
+    if not found:
+        raise GoToolError(f"{what} has no {files.folder}/*.yaml")
+    if files.directory.exists():
+        shutil.rmtree(files.directory)
+    files.directory.mkdir(parents=True)
+    for path in found:
+        shutil.copyfile(path, files.directory / path.name)
+    (files.directory / STAMP).write_text(json.dumps({"module": files.module, "version": files.version,
+                                                     "folder": files.folder}, indent=1) + "\n")
+    return True
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = argparse.ArgumentParser(description="Build the Go tools the tests run (GoFlow2, Prometheus, Helm).")
+    parser = argparse.ArgumentParser(description="Build the Go tools the tests run (GoFlow2, Prometheus, Helm, "
+                                     "kube-apiserver, etcd) and copy the Prometheus Operator's CRDs.")
     parser.add_argument("--print", action="store_true", help="print where each binary is; build nothing")
     parser.add_argument("--force", action="store_true", help="rebuild even when built")
     args = parser.parse_args(argv)
@@ -309,6 +479,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 print(f"netviz: built {tool.name} {tool.release} into {tool.directory}", flush=True)
             else:
                 print(f"netviz: {tool.name} {tool.release} already built in {tool.directory}", flush=True)
+        for files in module_files():
+            if args.print:
+                state = "copied" if files.is_built() else "NOT COPIED"
+                print(f"{files.name} ({files.module}@{files.version} {files.folder}): {files.directory} [{state}]")
+            elif fetch_files(files, force=args.force):
+                print(f"netviz: copied {files.name} {files.version} into {files.directory}", flush=True)
+            else:
+                print(f"netviz: {files.name} {files.version} already in {files.directory}", flush=True)
     except GoToolError as e:
         print(f"netviz: {e}", file=sys.stderr)
         return 1

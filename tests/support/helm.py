@@ -1,4 +1,5 @@
-"""`helm template` with the real Helm (tests/support/go_tools.py HELM_VERSION, built into .tools/) on a chart written by a test.
+"""`helm template` and `helm install` with the real Helm (tests/support/go_tools.py HELM_VERSION, built
+into .tools/) on a chart written by a test.
 
 Upstream charts cannot be fetched here (their repositories are out of reach) nor committed, so a
 test that must see what a chart makes of netviz's values writes a STAND-IN chart reproducing the
@@ -24,6 +25,47 @@ class ChartRenderError(AssertionError):
     """`helm template` refused the values (the chart's own `fail`, a template error, bad YAML)."""
 
 
+def write_chart(
+    directory: str,
+    *,
+    chart: str,
+    version: str,
+    templates: Mapping[str, str],
+    defaults: Mapping[str, Any],
+    app_version: str = "",
+    files: Mapping[str, str] = {},
+) -> str:
+    """A chart folder `directory/chart`: Chart.yaml, values.yaml (`defaults`), `templates/<name>`,
+    and other `files` (paths inside the chart). Returns its path."""
+    chart_dir = os.path.join(directory, chart)
+    os.makedirs(os.path.join(chart_dir, "templates"))
+    with open(os.path.join(chart_dir, "Chart.yaml"), "w") as f:
+        f.write(f"apiVersion: v2\nname: {chart}\nversion: {version}\n" + (f"appVersion: {app_version}\n" if app_version else ""))
+    with open(os.path.join(chart_dir, "values.yaml"), "w") as f:
+        json.dump(dict(defaults), f, indent=1)  # JSON is YAML to Helm
+    for name, text in {**{f"templates/{n}": t for n, t in templates.items()}, **files}.items():
+        path = os.path.join(chart_dir, name)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w") as f:
+            f.write(text)
+    return chart_dir
+
+
+def _values_args(work: str, values_files: Sequence[str]) -> list[str]:
+    args = []
+    for i, text in enumerate(values_files):
+        path = os.path.join(work, f"values-{i}.yaml")
+        with open(path, "w") as f:
+            f.write(text)
+        args += ["--values", path]
+    return args
+
+
+def _env(work: str) -> dict:
+    # Helm's cache and config stay inside the throwaway folder.
+    return {**os.environ, "HELM_CACHE_HOME": work, "HELM_CONFIG_HOME": work, "HELM_DATA_HOME": work}
+
+
 def template(
     *,
     chart: str,
@@ -33,33 +75,50 @@ def template(
     values_files: Sequence[str] = (),
     release_name: str,
     namespace: str,
+    app_version: str = "",
+    files: Mapping[str, str] = {},
 ) -> list[dict]:
     """The documents `helm template` renders from a chart `chart` `version` whose values.yaml is
     `defaults` and whose `templates/<name>` are `templates`, with `values_files` (YAML or JSON
     texts) applied in order like `helm -f a -f b`."""
     helm = require_tool("helm")
     with tempfile.TemporaryDirectory(prefix="netviz-helm-") as work:
-        chart_dir = os.path.join(work, chart)
-        os.makedirs(os.path.join(chart_dir, "templates"))
-        with open(os.path.join(chart_dir, "Chart.yaml"), "w") as f:
-            f.write(f"apiVersion: v2\nname: {chart}\nversion: {version}\n")
-        with open(os.path.join(chart_dir, "values.yaml"), "w") as f:
-            json.dump(dict(defaults), f, indent=1)  # JSON is YAML to Helm
-        for name, text in templates.items():
-            with open(os.path.join(chart_dir, "templates", name), "w") as f:
-                f.write(text)
-        args = [helm, "template", release_name, chart_dir, "--namespace", namespace]
-        for i, text in enumerate(values_files):
-            path = os.path.join(work, f"values-{i}.yaml")
-            with open(path, "w") as f:
-                f.write(text)
-            args += ["--values", path]
-        # Helm's cache and config stay inside the throwaway folder.
-        env = {**os.environ, "HELM_CACHE_HOME": work, "HELM_CONFIG_HOME": work, "HELM_DATA_HOME": work}
-        proc = subprocess.run(args, capture_output=True, text=True, timeout=120, env=env)
+        chart_dir = write_chart(work, chart=chart, version=version, templates=templates, defaults=defaults,
+                                app_version=app_version, files=files)
+        args = [helm, "template", release_name, chart_dir, "--namespace", namespace, *_values_args(work, values_files)]
+        proc = subprocess.run(args, capture_output=True, text=True, timeout=120, env=_env(work))
     if proc.returncode != 0:
         raise ChartRenderError(f"helm template exited {proc.returncode}\n--- stderr\n{proc.stderr}")
     try:
         return [d for d in yaml.safe_load_all(proc.stdout) if d]
     except yaml.YAMLError as e:
         raise ChartRenderError(f"helm's output is not YAML: {e}\n--- output\n{proc.stdout}") from None
+
+
+def install(
+    *,
+    kubeconfig: str,
+    chart: str,
+    version: str,
+    templates: Mapping[str, str],
+    defaults: Mapping[str, Any],
+    values_files: Sequence[str] = (),
+    release_name: str,
+    namespace: str,
+    app_version: str = "",
+    files: Mapping[str, str] = {},
+) -> str:
+    """`helm install` of such a chart into the cluster of `kubeconfig`, as the Terraform helm
+    provider installs a release: Helm renders with the cluster's own capabilities (its API
+    versions) and creates each object through the API server. Without `--wait`: no kubelet runs a
+    pod here, so nothing would ever become ready. Returns Helm's output; a refusal raises."""
+    helm = require_tool("helm")
+    with tempfile.TemporaryDirectory(prefix="netviz-helm-") as work:
+        chart_dir = write_chart(work, chart=chart, version=version, templates=templates, defaults=defaults,
+                                app_version=app_version, files=files)
+        args = [helm, "install", release_name, chart_dir, "--namespace", namespace, "--kubeconfig", kubeconfig,
+                *_values_args(work, values_files)]
+        proc = subprocess.run(args, capture_output=True, text=True, timeout=300, env=_env(work))
+    if proc.returncode != 0:
+        raise ChartRenderError(f"helm install {release_name} exited {proc.returncode}\n--- stderr\n{proc.stderr}")
+    return proc.stdout

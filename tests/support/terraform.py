@@ -314,3 +314,23 @@ class Terraform:
         """Resource address -> stored values, from the state."""
         values = self.state().get("values") or {}
         return {r["address"]: r["values"] for r in values.get("root_module", {}).get("resources", [])}
+
+    def dependency_order(self) -> list[str]:
+        """The applied resources' addresses, each after every resource it depends on (the
+        `depends_on` Terraform recorded in the state: its references and explicit dependencies)."""
+        resources = (self.state().get("values") or {}).get("root_module", {}).get("resources", [])
+        needs = {r["address"]: [d for d in r.get("depends_on", [])] for r in resources}
+        order: list[str] = []
+
+        def visit(address: str, path: tuple = ()) -> None:
+            if address in order or address not in needs:
+                return
+            if address in path:
+                raise AssertionError(f"dependency cycle: {' -> '.join(path + (address,))}")
+            for dependency in sorted(needs[address]):
+                visit(dependency, path + (address,))
+            order.append(address)
+
+        for address in sorted(needs):
+            visit(address)
+        return order
