@@ -32,9 +32,10 @@ export NETVIZ_CDK_CLI := $(CURDIR)/$(CLI)
 # Real tools the tests run (never stubs): softflowd, shellcheck, the PHP CLI (pfSense's config API
 # stand-in), dash (the nearest to FreeBSD's /bin/sh), tcpdump and iproute2 (network-namespace test
 # hosts), OpenSSH, dnsmasq (the DNS server the names tests ask: dnsmasq-base, the binary without
-# the system service, which would take port 53). GoFlow2 and Prometheus 3 (server + promtool) are
-# built from their Go modules instead (go-tools), at the versions pinned in netviz_config/schema.py.
-DEBIAN_PACKAGES := softflowd shellcheck php-cli dash tcpdump iproute2 openssh-server openssh-client dnsmasq-base
+# the system service, which would take port 53), openssl (the API server's service-account keys).
+# GoFlow2, Prometheus 3 (server + promtool), Helm, etcd and kube-apiserver are built from their Go
+# modules instead (go-tools), at the versions pinned in netviz_config/schema.py and go_tools.py.
+DEBIAN_PACKAGES := softflowd shellcheck php-cli dash tcpdump iproute2 openssh-server openssh-client dnsmasq-base openssl
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 export CHECKPOINT_DISABLE := 1
@@ -63,16 +64,16 @@ setup-test-tools: $(VENV)/.installed
 		echo "installing Debian packages:$$missing"; \
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
 	fi
-	@# GoFlow2 and Prometheus 3 (the pinned image's release, the pinned chart's appVersion) and the
-	@# Helm CLI, from the Go module proxy into .tools/<name>-<version>/; reused once built
-	@# (tests/support/go_tools.py).
+	@# GoFlow2 and Prometheus 3 (the pinned image's release, the pinned chart's appVersion), the
+	@# Helm CLI, etcd and kube-apiserver, from the Go module proxy into .tools/<name>-<version>/,
+	@# and the Prometheus Operator's CRDs; reused once built (tests/support/go_tools.py).
 	$(PY) -m tests.support.go_tools
 	@# Terraform is not in Debian, and no release new enough (>= 1.9) can be go-installed (1.5.7 is the
 	@# last without replace directives): it must be on PATH. The tests check its version.
 	@command -v terraform >/dev/null || { echo "netviz: the tests need the Terraform CLI (>= 1.9) on PATH: https://developer.hashicorp.com/terraform/install"; exit 1; }
 
-# GoFlow2, Prometheus and Helm alone (make test does this too). Needs `go` (>= 1.26); a missing go or an
-# unreachable module stops here, naming it.
+# GoFlow2, Prometheus, Helm, etcd and kube-apiserver alone (make test does this too). Needs `go`
+# (>= 1.26); a missing go or an unreachable module stops here, naming it.
 go-tools: $(VENV)/.installed
 	$(PY) -m tests.support.go_tools
 

@@ -4,7 +4,7 @@
         target.address   # "127.0.0.1:PORT", for static_configs or a simulated pod
         target.set_text("# TYPE x gauge\\nx 2\\n")
 
-Serves `path` (default /metrics) with the current text, counts the requests it answered
+Serves `path` (default /metrics) on `host`:`port` (a free port by default) with the current text, counts the requests it answered
 (`scrapes`), and 404s anything else. Runs in a daemon thread; always shut down on exit.
 """
 
@@ -17,7 +17,7 @@ import threading
 class MetricsServer:
     CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
-    def __init__(self, text: str = "", path: str = "/metrics", host: str = "127.0.0.1"):
+    def __init__(self, text: str = "", path: str = "/metrics", host: str = "127.0.0.1", port: int = 0):
         self._text = text
         self._lock = threading.Lock()
         self.path = path
@@ -41,7 +41,7 @@ class MetricsServer:
             def log_message(self, *args):
                 pass
 
-        self._server = http.server.ThreadingHTTPServer((host, 0), Handler)
+        self._server = http.server.ThreadingHTTPServer((host, port), Handler)
         self._server.daemon_threads = True
         self.host, self.port = self._server.server_address[:2]
         self._thread = threading.Thread(target=self._server.serve_forever, name=f"metrics-{self.port}", daemon=True)

@@ -63,8 +63,8 @@ METADATA = block("metadata", {
     "labels": F("labels", "map"), "annotations": F("annotations", "map"),
 })
 
-SECCOMP = block("seccompProfile", {"type": F("type"), "localhost_profile": F("localhostProfile")},
-                {"type": "Unconfined", "localhost_profile": ""})
+# expandSeccompProfile sends localhostProfile only with type Localhost (netviz uses RuntimeDefault).
+SECCOMP = block("seccompProfile", {"type": F("type")}, {"type": "Unconfined"})
 
 CONTAINER_SECURITY = block("securityContext", {
     "allow_privilege_escalation": F("allowPrivilegeEscalation"),

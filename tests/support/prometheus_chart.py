@@ -215,6 +215,13 @@ def render_configmap_data(
     return configmap["data"]
 
 
+def install_server_config(kubeconfig: str, values_files: Sequence[str], *, release_name: str, namespace: str) -> str:
+    """`helm install` of the stand-in into the cluster of `kubeconfig`: the chart's server
+    ConfigMap (`<release>-server`, every file Prometheus reads), created through the API server."""
+    return helm.install(kubeconfig=kubeconfig, chart=CHART, version=CHART_VERSION, templates={"cm.yaml": TEMPLATE},
+                        defaults=DEFAULT_VALUES, values_files=values_files, release_name=release_name, namespace=namespace)
+
+
 def render_prometheus_yml(
     values_files: Sequence[str],
     *,

@@ -23,6 +23,7 @@ APT_PACKAGES = {
     "ssh-agent": "openssh-client",
     "ssh-add": "openssh-client",
     "dnsmasq": "dnsmasq-base",
+    "openssl": "openssl",
 }
 
 
