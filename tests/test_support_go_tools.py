@@ -1,4 +1,5 @@
-"""The set-up that builds GoFlow2 and Prometheus 3 from their Go modules (tests/support/go_tools.py)."""
+"""The set-up that builds GoFlow2, Prometheus 3, Helm, etcd, kube-apiserver and the Prometheus
+Operator from their Go modules (tests/support/go_tools.py)."""
 
 from __future__ import annotations
 
@@ -26,6 +27,40 @@ def test_versions_follow_the_pins_they_are_defined_beside():
     assert (PROMETHEUS_CHART_VERSION, PROMETHEUS_CHART_APP_VERSION) == ("29.27.0", "v3.14.0")
     assert go_tools.goflow2().version == GOFLOW2_RELEASE
     assert go_tools.prometheus().version == "v0.314.0"
+    assert (go_tools.kube_apiserver().version, go_tools.kube_apiserver().sibling_version) == ("v1.36.3", "v0.36.3")
+    assert (go_tools.etcd().version, go_tools.etcd().sibling_version) == ("v3.6.6", "v3.6.6")
+    assert go_tools.prometheus_operator().version == go_tools.prometheus_operator_crds().version == "v0.86.1"
+
+
+@pytest.mark.parametrize("variable, tool, version", [
+    ("NETVIZ_KUBERNETES_VERSION", go_tools.kube_apiserver, "v1.35.4"),
+    ("NETVIZ_ETCD_VERSION", go_tools.etcd, "v3.6.13"),
+    ("NETVIZ_PROMETHEUS_OPERATOR_VERSION", go_tools.prometheus_operator, "v0.87.0"),
+])
+def test_each_control_plane_version_can_be_overridden(monkeypatch, variable, tool, version):
+    monkeypatch.setenv(variable, version)
+    assert tool().version == version and tool().directory.name.endswith(version)
+
+
+def test_kubernetes_publishes_its_staging_modules_at_v0():
+    assert go_tools.kubernetes_staging_version("v1.36.3") == "v0.36.3"
+    with pytest.raises(go_tools.GoToolError, match="v2.0.0"):
+        go_tools.kubernetes_staging_version("v2.0.0")
+
+
+def test_replaces_by_upstreams_own_folders_become_the_published_siblings():
+    go_mod = ("module k8s.io/kubernetes\n\ngo 1.26.0\n\nrequire (\n\tk8s.io/api v0.0.0\n\tgo.etcd.io/etcd/api/v3 v3.6.6\n)\n\n"
+              "replace (\n\tk8s.io/api => ./staging/src/k8s.io/api\n\tgo.etcd.io/etcd/api/v3 => ../api\n"
+              "\tgo.etcd.io/etcd => ./FORBIDDEN_DEPENDENCY\n\tcloud.google.com/go => cloud.google.com/go v0.123.0\n)\n")
+    assert go_tools.required_modules(go_mod) == {"k8s.io/api", "go.etcd.io/etcd/api/v3"}
+    assert go_tools.resolve_local_replaces(go_mod, "v0.36.3") == [
+        "replace k8s.io/api => k8s.io/api v0.36.3",
+        "replace go.etcd.io/etcd/api/v3 => go.etcd.io/etcd/api/v3 v0.36.3",
+        # not required by anything: a guard against a dependency, dropped
+        "replace cloud.google.com/go => cloud.google.com/go v0.123.0",
+    ]
+    assert go_tools.resolve_local_replaces(go_mod, "")[:2] == ["replace k8s.io/api => ./staging/src/k8s.io/api",
+                                                               "replace go.etcd.io/etcd/api/v3 => ../api"]
 
 
 @pytest.mark.parametrize("release, module", [("v3.14.0", "v0.314.0"), ("v3.4.1", "v0.304.1"), ("3.16.0", "v0.316.0")])
@@ -68,12 +103,24 @@ def test_the_built_tools_report_the_pinned_releases():
         assert out.startswith(f"{name}, version 3.14.0 "), out
     stamp = (go_tools.prometheus().directory / go_tools.STAMP).read_text()
     assert "wrapper module" in stamp and "cloud.google.com/go" in stamp  # go install is refused: replace
+    assert subprocess.run([require_tool("kube-apiserver"), "--version"], capture_output=True, text=True).stdout == "Kubernetes v1.36.3\n"
+    assert subprocess.run([require_tool("etcd"), "--version"], capture_output=True, text=True).stdout.startswith("etcd Version: 3.6.6\n")
+    stamp = (go_tools.kube_apiserver().directory / go_tools.STAMP).read_text()
+    assert "replace k8s.io/api => k8s.io/api v0.36.3" in stamp
+
+
+def test_the_operators_crds_are_copied_from_its_module():
+    files = go_tools.prometheus_operator_crds()
+    assert files.is_built(), f"not copied: run {go_tools.build_command()}"
+    assert {"monitoring.coreos.com_podmonitors.yaml", "monitoring.coreos.com_prometheusrules.yaml"} <= set(files.files())
 
 
 def test_built_tools_are_reused_without_go():
     proc = run_setup({"PATH": "/usr/bin:/bin"})
     assert proc.returncode == 0, proc.stderr
-    assert "goflow2 v2.2.6 already built" in proc.stdout and "prometheus 3.14.0 already built" in proc.stdout
+    for built in ("goflow2 v2.2.6", "prometheus 3.14.0", "etcd v3.6.6", "kubernetes v1.36.3", "prometheus-operator v0.86.1"):
+        assert f"{built} already built" in proc.stdout, proc.stdout
+    assert "prometheus-operator-crds v0.86.1 already in" in proc.stdout
 
 
 def test_a_missing_go_stops_the_setup_naming_it():
@@ -87,6 +134,13 @@ def test_a_module_the_proxy_cannot_serve_stops_the_setup_naming_it():
     assert proc.returncode == 1
     assert "the Go module proxy could not serve github.com/netsampler/goflow2/v2@v2.2.99" in proc.stderr
     assert not (go_tools.TOOLS_DIR / "goflow2-v2.2.99").exists()  # nothing half-built is left
+
+
+def test_a_kubernetes_release_the_proxy_cannot_serve_stops_the_setup_naming_it():
+    proc = run_setup({"GOPROXY": "off", "NETVIZ_KUBERNETES_VERSION": "v1.36.99"})
+    assert proc.returncode == 1
+    assert "the Go module proxy could not serve k8s.io/kubernetes@v1.36.99" in proc.stderr
+    assert not (go_tools.TOOLS_DIR / "kubernetes-v1.36.99").exists()
 
 
 def test_a_tool_not_built_fails_the_test_naming_the_module_and_the_setup(monkeypatch):

@@ -1,25 +1,32 @@
 """Prometheus finds every Caretta agent, GoFlow2 and the flow exporter by asking a real Kubernetes
-API server, and nothing else: the consumer's view of netviz's scrape jobs.
+API server, and nothing else: the consumer's view of netviz's scrape jobs, in managed mode (the
+prometheus chart's jobs) and in prometheus-operator mode (the PodMonitors, turned into jobs by the
+real Prometheus Operator).
 
-netviz is deployed (managed mode) into a real kube-apiserver (tests/kubernetes/cluster.py). Then the
-pods that Kubernetes' controllers and kubelets would make are made by the test (STAND-INs for the
-Deployment and DaemonSet controllers, the scheduler and the kubelets, none of which run here): the
-goflow2 pod from the stored Deployment's template (through a ReplicaSet, as the Deployment
-controller makes it), one Caretta agent pod from the stored DaemonSet's template per configured
-node; each pod's status (Running, its IP) is written through the status subresource. At those IPs
-run the real GoFlow2 and the real flow exporter (the synthesized pod's containers, in a network
-namespace whose address is the pod's IP: tests/support/goflow2.py CollectorPod) and, for each
-agent, a STAND-IN for Caretta's agent serving `caretta_links_observed` on 127.0.0.x:7117. Decoys
-carry the same labels: in another namespace, with another port name, of another release, and a
-pod that finished.
+netviz is deployed into a real kube-apiserver (tests/kubernetes/cluster.py). Then the pods that
+Kubernetes' controllers and kubelets would make are made by the test (STAND-INs for the Deployment
+and DaemonSet controllers, the scheduler and the kubelets, none of which run here): the goflow2 pod
+from the stored Deployment's template (through a ReplicaSet, as the Deployment controller makes
+it), one Caretta agent pod from the stored DaemonSet's template per configured node; each pod's
+status (Running, its IP) is written through the status subresource. At those IPs run the real
+GoFlow2 and the real flow exporter (the synthesized pod's containers, in a network namespace whose
+address is the pod's IP: tests/support/goflow2.py CollectorPod; real softflowd NetFlow is sent to
+it) and, for each agent, a STAND-IN for Caretta's agent serving `caretta_links_observed` on
+127.0.0.x:7117. Decoys carry the same labels: in another namespace, with another port name, of
+another Helm release, and a pod that finished.
 
-A real Prometheus 3.14 runs netviz's scrape jobs read from the prometheus chart's server ConfigMap
-as the API server stored it (the chart's stand-in rendered by the real Helm), with ONE change:
-each `kubernetes_sd_configs` entry gets `api_server` (this API server), `authorization` (the token
-of a user RBAC grants what the chart's ClusterRole grants its Prometheus) and `tls_config` (the
-API server's CA), the settings the chart's Prometheus takes from its service account inside the
-cluster. The chart's own jobs, rule files and Alertmanager discovery are left out (they need that
-service account and an Alertmanager). The scrape interval is the config's, set to 1s here.
+A real Prometheus 3.14 runs netviz's scrape jobs:
+- managed: read from the prometheus chart's server ConfigMap as the API server stored it (the
+  chart's stand-in, rendered by the real Helm); the chart's own jobs, rule files and Alertmanager
+  discovery are left out (they need the in-cluster service account and an Alertmanager);
+- prometheus-operator: the configuration the real operator (v0.86.1, go_tools.py) wrote for a
+  kube-prometheus-stack-like `Prometheus` selecting by the config's labels, with the two `$(SHARD)`
+  and `$(POD_NAME)` placeholders filled in as the operator's config-reloader fills them in its pod
+  (shard 0, the Prometheus pod's name); its rule files (made of netviz's PrometheusRules) loaded.
+In both, ONE change: each `kubernetes_sd_configs` entry gets `api_server` (this API server),
+`authorization` (the token of a user RBAC grants what the chart's ClusterRole grants its
+Prometheus) and `tls_config` (the API server's CA), the settings Prometheus otherwise takes from
+its service account inside the cluster. The scrape interval is the config's, set to 1s here.
 """
 
 from __future__ import annotations
@@ -33,10 +40,10 @@ import pytest
 import yaml
 
 import netviz_config
+from netviz_config.schema import PROMETHEUS_CHART_APP_VERSION
 from dashboards import DashboardConfig, NETWORK_FLOWS_FILE, POD_TOPOLOGY_FILE
 from netviz_constructs import caretta_agents, flow_collector
 from tests.dashboards import caretta_fixture
-from tests.flow_exporter.helpers import with_scrape_interval
 from tests.kubernetes.cluster import Deployment, deploy_into, pod_from_template, tools_present
 from tests.support.deployment import RENDERED
 from tests.support.flowgen import softflowd_stream
@@ -44,10 +51,12 @@ from tests.support.goflow2 import CollectorPod, NetflowSender
 from tests.support.http import MetricsServer
 from tests.support.kubernetes import ApiServer
 from tests.support.prometheus import PrometheusServer
+from tests.support.prometheus_operator import PrometheusOperator, prometheus_resource
 from tests.support.tools import require_root
 from tests.synth import config_text
 
-pytestmark = pytest.mark.xdist_group("kubernetes-discovery")
+MODES = [pytest.param(m, marks=pytest.mark.xdist_group(f"kubernetes-discovery-{m}")) for m in ("managed", "prometheus-operator")]
+OPERATOR_PROMETHEUS = "kube-prometheus-stack-prometheus"
 
 NETVIZ_JOBS = ("caretta", "goflow2", "flow-exporter")
 AGENT_IPS = "127.0.0.{}"  # agent i of the configured nodes listens on 127.0.0.(10 + i)
@@ -72,6 +81,7 @@ class Scene:
         self.pods: dict[str, dict] = {}  # pod name -> {"namespace", "ip", "node"}
         self.decoys: dict[str, str] = {}  # pod name -> why it must not be scraped
         self.directory = directory
+        self.rule_files: dict[str, str] = {}
 
     # ---- what the controllers, the scheduler and the kubelets would have made --------------
 
@@ -164,43 +174,72 @@ class Scene:
     # ---- the Prometheus of the chart ----------------------------------------------------------
 
     def prometheus_config(self) -> dict:
-        config = self.config
-        name = f"{config.monitoring.prometheus.release_name}-server"
-        stored = self.api.get("v1", "ConfigMap", name, config.monitoring.namespace)["data"]["prometheus.yml"]
-        rendered = yaml.safe_load(stored)
+        """The scrape jobs netviz's Prometheus would run, with the API server's address and credentials added."""
+        if self.config.monitoring.mode == "prometheus-operator":
+            rendered = yaml.safe_load(self.operator_config())
+        else:
+            name = f"{self.config.monitoring.prometheus.release_name}-server"
+            stored = self.api.get("v1", "ConfigMap", name, self.config.monitoring.namespace)["data"]["prometheus.yml"]
+            rendered = yaml.safe_load(stored)
         token_file = self.directory / "prometheus-token"
         token_file.write_text(self.api.prometheus_token)
         jobs = []
         for job in rendered["scrape_configs"]:
-            if job["job_name"] not in NETVIZ_JOBS:
+            if not job.get("kubernetes_sd_configs"):
                 continue
+            if self.config.monitoring.mode == "managed" and job["job_name"] not in NETVIZ_JOBS:
+                continue  # the chart's own jobs
             for sd in job["kubernetes_sd_configs"]:
-                # THE change: where the API server is and how to authenticate, which the chart's
-                # Prometheus reads from its service account inside the cluster.
+                # THE change: where the API server is and how to authenticate, which Prometheus
+                # otherwise reads from its service account inside the cluster.
                 sd["api_server"] = self.api.url
                 sd["authorization"] = {"credentials_file": str(token_file)}
                 sd["tls_config"] = {"ca_file": self.api.ca_file}
             jobs.append(job)
         return {"global": rendered["global"], "scrape_configs": jobs}
 
+    def operator_config(self) -> str:
+        """The real operator's configuration for the user's Prometheus, once it has netviz's three
+        PodMonitors, with what its config-reloader fills in: `$(SHARD)` 0, `$(POD_NAME)` the pod."""
+        config = self.config
+        self.api.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": config.monitoring.namespace}})
+        self.api.create(prometheus_resource(
+            name=OPERATOR_PROMETHEUS, namespace=config.monitoring.namespace, version=PROMETHEUS_CHART_APP_VERSION,
+            pod_monitor_labels=config.monitoring.pod_monitor_labels, rule_labels=config.monitoring.rule_labels))
+        operator = PrometheusOperator(self.api)
+        self.closers.append(operator.close)
+        monitors = [f"podMonitor/{ns}/{job}/0" for job, ns in (("caretta", config.caretta.namespace),
+                                                               ("goflow2", config.goflow2.namespace),
+                                                               ("flow-exporter", config.goflow2.namespace))]
+        text = operator.generated_config(config.monitoring.namespace, OPERATOR_PROMETHEUS, containing=monitors[-1])
+        for monitor in monitors:
+            assert f"job_name: {monitor}\n" in text, f"the operator made no job of {monitor}:\n{text}"
+        self.rule_files = operator.rule_files(config.monitoring.namespace, OPERATOR_PROMETHEUS)
+        return text.replace("$(SHARD)", "0").replace("$(POD_NAME)", f"prometheus-{OPERATOR_PROMETHEUS}-0")
+
     def close(self) -> None:
         for close in reversed(self.closers):
             close()
 
 
-@pytest.fixture(scope="module")
-def scene(etcd, tmp_path_factory):
+@pytest.fixture(scope="module", params=MODES)
+def scene(request, etcd, tmp_path_factory):
     tools_present()
     require_root("the goflow2 pod's network namespace")
-    directory = tmp_path_factory.mktemp("discovery")
-    with ApiServer(etcd, "discovery") as api:
-        deployment = deploy_into(api, "managed", directory, config_toml=with_scrape_interval(config_text()))
+    mode = request.param
+    directory = tmp_path_factory.mktemp(mode)
+    # Scraped every second, so the test waits seconds (the chart and the PodMonitors take it from the config).
+    text = config_text() + f'\n[monitoring]\nmode = "{mode}"\n[monitoring.prometheus]\nscrape_interval = "1s"\n'
+
+    with ApiServer(etcd, f"discovery-{mode}") as api:
+        deployment = deploy_into(api, mode, directory, config_toml=text)
         assert not deployment.refused, deployment.refused
         scene = Scene(deployment, directory)
         try:
             scene.collector()
             scene.agents()
-            with PrometheusServer(scene.prometheus_config()) as prometheus:
+            config = scene.prometheus_config()
+            with PrometheusServer(config, rule_files=scene.rule_files) as prometheus:
                 scene.prometheus = prometheus
                 scene.targets = wait_for_every_pod(prometheus, scene)
                 yield scene
@@ -301,3 +340,15 @@ def wait_for(prometheus: PrometheusServer, expr: str, timeout: float = 30) -> li
             return found
         time.sleep(0.2)
     raise AssertionError(f"{expr} returned nothing for {timeout}s")
+
+
+def test_the_operator_accepted_netviz_rules_and_prometheus_loads_them(scene):
+    """prometheus-operator: the operator made rule files of netviz's PrometheusRules (it drops a
+    rule it cannot parse), and Prometheus 3.14 loaded every group of them."""
+    if scene.config.monitoring.mode != "prometheus-operator":
+        assert scene.rule_files == {}
+        return
+    groups = [g["name"] for text in scene.rule_files.values() for g in yaml.safe_load(text)["groups"]]
+    assert sorted(groups) == ["netviz-caretta", "netviz-flows"]
+    loaded = sorted(g["name"] for g in scene.prometheus.rules())
+    assert loaded == sorted(groups)

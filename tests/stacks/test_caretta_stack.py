@@ -52,35 +52,16 @@ def test_namespace_is_exported_for_the_platform_stack(synthesized):
     }
 
 
-# The lines of the caretta chart's DaemonSet (groundcover-com/caretta, tag v0.0.16 = chart 0.0.16,
-# chart/templates/daemonset.yaml) that paste netviz's numbers as text: a stand-in rendered by the
-# real Helm, which reads every number of a values file as a float.
-DAEMONSET_ENV_STANDIN = """\
-kind: CarettaContainerStandIn
-ports:
-  - name: prom-metrics
-    containerPort: {{ .Values.prometheusPort }}
-env:
-  - name: "PROMETHEUS_PORT"
-    value: "{{ .Values.prometheusPort }}"
-  - name: "POLL_INTERVAL"
-    value: "{{ .Values.pollIntervalSeconds }}"
-"""
-
-
 def caretta_container(out):
-    from tests.support import helm
+    """The agent container of the DaemonSet the chart (its stand-in, rendered by the real Helm, which
+    reads every number of a values file as a float) makes of the release's values."""
+    from tests.support import caretta_chart
 
     release = out.raw_resource("caretta", "helm_release", "caretta_chart_release")
-    (container,) = helm.template(
-        chart="caretta",
-        version=release["version"],
-        templates={"daemonset.yaml": DAEMONSET_ENV_STANDIN},
-        defaults={"prometheusPort": 7117, "pollIntervalSeconds": 5},  # the chart's values.yaml
-        values_files=[out.terraform_string("caretta", v) for v in release["values"]],
-        release_name=release["name"],
-        namespace="caretta",
-    )
+    documents = caretta_chart.render([out.terraform_string("caretta", v) for v in release["values"]],
+                                     release_name=release["name"], namespace="caretta", version=release["version"])
+    (daemonset,) = [d for d in documents if d["kind"] == "DaemonSet"]
+    (container,) = daemonset["spec"]["template"]["spec"]["containers"]
     return container
 
 
@@ -90,5 +71,5 @@ def test_agents_read_the_poll_interval_and_port_as_whole_numbers(tmp_path, secon
     text = config_text(lambda t: t + f"\n[caretta]\npoll_interval_seconds = {seconds}\n")
     container = caretta_container(synth(text, outdir=str(tmp_path)))
     env = {e["name"]: e["value"] for e in container["env"]}
-    assert env == {"PROMETHEUS_PORT": "7117", "POLL_INTERVAL": str(seconds)}
+    assert (env["PROMETHEUS_PORT"], env["POLL_INTERVAL"]) == ("7117", str(seconds))
     assert container["ports"][0]["containerPort"] == 7117

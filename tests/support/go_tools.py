@@ -15,8 +15,9 @@ Versions of what netviz does not deploy but is tested against (below, each overr
 - kube-apiserver `KUBERNETES_VERSION` (`NETVIZ_KUBERNETES_VERSION`) and etcd `ETCD_VERSION`
   (`NETVIZ_ETCD_VERSION`): the API server that reads every object netviz deploys
   (tests/support/kubernetes.py);
-- the Prometheus Operator's CRDs `PROMETHEUS_OPERATOR_VERSION` (`NETVIZ_PROMETHEUS_OPERATOR_VERSION`),
-  copied from its module's example/prometheus-operator-crd/ folder.
+- the Prometheus Operator `PROMETHEUS_OPERATOR_VERSION` (`NETVIZ_PROMETHEUS_OPERATOR_VERSION`): its
+  `operator` command, which turns PodMonitors and PrometheusRules into a Prometheus configuration,
+  and its CRDs, copied from its module's example/prometheus-operator-crd/ folder.
 
 Each tool goes into the git-ignored `.tools/<name>-<version>/` of the repository, and is reused
 when that folder holds every binary and the stamp written after a successful build. Nothing is
@@ -210,8 +211,21 @@ def etcd() -> GoTool:
     )
 
 
+def prometheus_operator() -> GoTool:
+    version = os.environ.get("NETVIZ_PROMETHEUS_OPERATOR_VERSION") or PROMETHEUS_OPERATOR_VERSION
+    return GoTool(
+        name="prometheus-operator",
+        module=PROMETHEUS_OPERATOR_MODULE,
+        version=version,
+        release=version,
+        commands=(("cmd/operator", "operator"),),
+        ldflags=f"-X github.com/prometheus/common/version.Version={version.lstrip('v')}",
+        sibling_version=version,  # pkg/apis/monitoring and pkg/client are published at the operator's version
+    )
+
+
 def tools() -> list[GoTool]:
-    return [goflow2(), prometheus(), helm(), etcd(), kube_apiserver()]
+    return [goflow2(), prometheus(), helm(), etcd(), kube_apiserver(), prometheus_operator()]
 
 
 BINARY_TOOLS = {
@@ -221,6 +235,7 @@ BINARY_TOOLS = {
     "helm": helm,
     "etcd": etcd,
     "kube-apiserver": kube_apiserver,
+    "operator": prometheus_operator,
 }
 
 

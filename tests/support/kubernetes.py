@@ -65,6 +65,10 @@ class KubernetesError(AssertionError):
         self.body = body
 
 
+class ProcessExited(KubernetesError):
+    """A control-plane process is gone: waiting longer would not help."""
+
+
 def _wait(what: str, predicate, timeout: float, logs=lambda: "") -> Any:
     """Poll `predicate` until it returns something true (returned); fail naming `what`."""
     deadline = time.monotonic() + timeout
@@ -72,6 +76,8 @@ def _wait(what: str, predicate, timeout: float, logs=lambda: "") -> Any:
     while time.monotonic() < deadline:
         try:
             last = predicate()
+        except ProcessExited:
+            raise
         except (OSError, urllib.error.URLError, KubernetesError) as e:
             last = e
         else:
@@ -106,7 +112,7 @@ class _Process:
 
     def _check_running(self) -> None:
         if self.proc is not None and self.proc.poll() is not None:
-            raise KubernetesError(f"{self.name} exited {self.proc.returncode}{self.log_tail()}")
+            raise ProcessExited(f"{self.name} exited {self.proc.returncode}{self.log_tail()}")
 
     def close(self) -> None:
         if self.proc is not None:
@@ -164,12 +170,25 @@ class ApiServer(_Process):
 
     def __init__(self, etcd: Etcd, cluster: str) -> None:
         super().__init__()
-        exe = require_tool("kube-apiserver")
-        openssl = require_tool("openssl")
         self.cluster = cluster
         self.admin_token = secrets.token_hex(16)
         self.prometheus_token = secrets.token_hex(16)
-        cert_dir = os.path.join(self.directory, "certs")
+        self._resources: dict[tuple[str, str], tuple[str, bool]] = {}
+        self._openssl = require_tool("openssl")
+        self.ca_file = os.path.join(self.directory, "certs", "apiserver.crt")
+        # Client certificates (for programs that take no token, the Prometheus Operator) are signed
+        # by a CA of this cluster's own.
+        self._client_ca = os.path.join(self.directory, "client-ca")
+        try:
+            self._start_server(etcd, require_tool("kube-apiserver"))
+            self._ssl = ssl.create_default_context(cafile=self.ca_file)
+            self._grant_prometheus()
+        except BaseException:
+            self.close()
+            raise
+
+    def _start_server(self, etcd: Etcd, exe: str) -> None:
+        cert_dir = os.path.dirname(self.ca_file)
         os.makedirs(cert_dir)
         tokens = os.path.join(self.directory, "tokens.csv")
         with open(tokens, "w") as f:  # token,user,uid,"group1,group2"
@@ -177,43 +196,53 @@ class ApiServer(_Process):
             f.write(f"{self.prometheus_token},{PROMETHEUS_USER},{PROMETHEUS_USER}\n")
         sa_key = os.path.join(self.directory, "sa.key")
         sa_pub = os.path.join(self.directory, "sa.pub")
-        for args in (["genrsa", "-out", sa_key, "2048"], ["rsa", "-in", sa_key, "-pubout", "-out", sa_pub]):
-            subprocess.run([openssl, *args], check=True, capture_output=True, timeout=60)
-        self.ca_file = os.path.join(cert_dir, "apiserver.crt")
-        self._resources: dict[tuple[str, str], tuple[str, bool]] = {}
-        try:
-            for _attempt in range(3):
-                self.port = free_port()
-                self.url = f"https://127.0.0.1:{self.port}"
-                self._start([
-                    exe,
-                    f"--etcd-servers={etcd.url}",
-                    f"--etcd-prefix=/registry-{cluster}",
-                    "--bind-address=127.0.0.1",
-                    "--advertise-address=127.0.0.1",
-                    f"--secure-port={self.port}",
-                    f"--cert-dir={cert_dir}",
-                    f"--token-auth-file={tokens}",
-                    "--authorization-mode=RBAC",
-                    f"--service-account-key-file={sa_pub}",
-                    f"--service-account-signing-key-file={sa_key}",
-                    "--service-account-issuer=https://kubernetes.default.svc",
-                    f"--service-cluster-ip-range={SERVICE_CLUSTER_IP_RANGE}",
-                    # Caretta's agents run privileged (eBPF); every kubeadm, k3s or Talos cluster allows it.
-                    "--allow-privileged=true",
-                    "--profiling=false",
-                ])
-                try:
-                    _wait(f"{self.url}/readyz", self._ready, START_TIMEOUT, self.log_tail)
-                    break
-                except KubernetesError:
-                    if self.proc.poll() is None or "address already in use" not in self.log_tail():
-                        raise
-            self._grant_prometheus()
-        except BaseException:
-            self.close()
-            raise
-        self._ssl = ssl.create_default_context(cafile=self.ca_file)
+        self._run_openssl("genrsa", "-out", sa_key, "2048")
+        self._run_openssl("rsa", "-in", sa_key, "-pubout", "-out", sa_pub)
+        self._run_openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=netviz-test-client-ca",
+                          "-keyout", self._client_ca + ".key", "-out", self._client_ca + ".crt")
+        for _attempt in range(3):  # a free port can be taken between probing and binding it
+            self.port = free_port()
+            self.url = f"https://127.0.0.1:{self.port}"
+            self._start([
+                exe,
+                f"--etcd-servers={etcd.url}",
+                f"--etcd-prefix=/registry-{self.cluster}",
+                "--bind-address=127.0.0.1",
+                "--advertise-address=127.0.0.1",
+                f"--secure-port={self.port}",
+                f"--cert-dir={cert_dir}",
+                f"--token-auth-file={tokens}",
+                f"--client-ca-file={self._client_ca}.crt",
+                "--authorization-mode=RBAC",
+                f"--service-account-key-file={sa_pub}",
+                f"--service-account-signing-key-file={sa_key}",
+                "--service-account-issuer=https://kubernetes.default.svc",
+                f"--service-cluster-ip-range={SERVICE_CLUSTER_IP_RANGE}",
+                # Caretta's agents run privileged (eBPF); every kubeadm, k3s or Talos cluster allows it.
+                "--allow-privileged=true",
+                "--profiling=false",
+            ])
+            try:
+                _wait(f"{self.url}/readyz", self._ready, START_TIMEOUT, self.log_tail)
+                return
+            except KubernetesError:
+                if self.proc.poll() is None or "address already in use" not in self.log_tail():
+                    raise
+        raise KubernetesError(f"kube-apiserver found no free port in 3 tries{self.log_tail()}")
+
+    def _run_openssl(self, *args: str) -> None:
+        proc = subprocess.run([self._openssl, *args], capture_output=True, text=True, timeout=60)
+        if proc.returncode != 0:
+            raise KubernetesError(f"openssl {' '.join(args)} exited {proc.returncode}: {proc.stderr}")
+
+    def client_certificate(self, user: str, groups: Iterable[str] = ()) -> tuple[str, str]:
+        """(certificate file, key file) authenticating as `user` in `groups` (the subject's CN and Os)."""
+        base = os.path.join(self.directory, f"client-{user}")
+        subject = "".join(f"/O={g}" for g in groups) + f"/CN={user}"
+        self._run_openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", subject, "-keyout", base + ".key", "-out", base + ".csr")
+        self._run_openssl("x509", "-req", "-in", base + ".csr", "-CA", self._client_ca + ".crt", "-CAkey", self._client_ca + ".key",
+                          "-CAcreateserial", "-days", "2", "-out", base + ".crt")
+        return base + ".crt", base + ".key"
 
     # ---- raw requests ------------------------------------------------------------------------
 
@@ -237,8 +266,7 @@ class ApiServer(_Process):
             headers["Content-Type"] = content_type
         request = urllib.request.Request(url, data=data, method=method, headers=headers)
         try:
-            with urllib.request.urlopen(request, timeout=30, context=getattr(self, "_ssl", None) or
-                                        ssl.create_default_context(cafile=self.ca_file)) as r:
+            with urllib.request.urlopen(request, timeout=30, context=self._ssl) as r:
                 status, raw = r.status, r.read()
         except urllib.error.HTTPError as e:
             status, raw = e.code, e.read()
