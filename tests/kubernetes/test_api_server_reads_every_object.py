@@ -30,10 +30,7 @@ from tests.support.kubernetes import ApiServer, KubernetesError
 from tests.support.prometheus_chart import render_configmap_data
 from tests.synth import REPO
 
-PARAMS = [pytest.param(v, marks=pytest.mark.xdist_group(f"kubernetes-{v}")) for v in VARIANTS]
-
-
-@pytest.fixture(scope="module", params=PARAMS)
+@pytest.fixture(scope="module", params=list(VARIANTS))
 def cluster(request, etcd, tmp_path_factory) -> Deployment:
     tools_present()
     variant = request.param

@@ -12,8 +12,8 @@ status (Running, its IP) is written through the status subresource. At those IPs
 GoFlow2 and the real flow exporter (the synthesized pod's containers, in a network namespace whose
 address is the pod's IP: tests/support/goflow2.py CollectorPod; real softflowd NetFlow is sent to
 it) and, for each agent, a STAND-IN for Caretta's agent serving `caretta_links_observed` on
-127.0.0.x:7117. Decoys carry the same labels: in another namespace, with another port name, of
-another Helm release, and a pod that finished.
+127.0.N.x:7117 (N one per mode, so both modes can run at once). Decoys carry the same labels: in
+another namespace, with another port name, of another Helm release, and a pod that finished.
 
 A real Prometheus 3.14 runs netviz's scrape jobs:
 - managed: read from the prometheus chart's server ConfigMap as the API server stored it (the
@@ -55,11 +55,12 @@ from tests.support.prometheus_operator import PrometheusOperator, prometheus_res
 from tests.support.tools import require_root
 from tests.synth import config_text
 
-MODES = [pytest.param(m, marks=pytest.mark.xdist_group(f"kubernetes-discovery-{m}")) for m in ("managed", "prometheus-operator")]
+MODES = ("managed", "prometheus-operator")
 OPERATOR_PROMETHEUS = "kube-prometheus-stack-prometheus"
 
 NETVIZ_JOBS = ("caretta", "goflow2", "flow-exporter")
-AGENT_IPS = "127.0.0.{}"  # agent i of the configured nodes listens on 127.0.0.(10 + i)
+LOOPBACK = {"managed": "127.0.10.{}", "prometheus-operator": "127.0.20.{}"}
+"""Pod IPs of each mode's stand-in agents and decoys: agent i of the configured nodes is .(10 + i)."""
 FLOWS = 20  # flow records softflowd exports to the collector
 
 
@@ -134,7 +135,7 @@ class Scene:
         for container in debug["spec"]["containers"]:
             for port in container.get("ports", []):
                 port["name"] = "debug-" + port["name"][:9]
-        self.serve_decoy(debug, "127.0.0.41", [config.goflow2.metrics_port, config.flow_exporter.port],
+        self.serve_decoy(debug, self.ip(41), [config.goflow2.metrics_port, config.flow_exporter.port],
                          "the collector's labels, but no port of the jobs' names")
 
     def agents(self) -> None:
@@ -142,7 +143,7 @@ class Scene:
         daemonset = self.api.get("apps/v1", "DaemonSet", "caretta", config.caretta.namespace)
         template = daemonset["spec"]["template"]
         for i, node in enumerate(config.kubernetes.nodes):
-            ip = AGENT_IPS.format(10 + i)
+            ip = self.ip(10 + i)
             self.serve(MetricsServer(agent_metrics(node.name), host=ip, port=caretta_agents.METRICS_PORT))
             name = f"caretta-{hashlib.sha256(node.name.encode()).hexdigest()[:5]}"
             self.run_pod(pod_from_template(template, name=name, namespace=config.caretta.namespace, node=node.name,
@@ -153,12 +154,15 @@ class Scene:
         self.api.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "other-team"}})
         elsewhere = pod_from_template(template, name="caretta-elsewhere", namespace="other-team", node=first)
         elsewhere["spec"]["serviceAccountName"] = "default"
-        self.serve_decoy(elsewhere, "127.0.0.42", [caretta_agents.METRICS_PORT], "another namespace")
+        self.serve_decoy(elsewhere, self.ip(42), [caretta_agents.METRICS_PORT], "another namespace")
         other = pod_from_template(template, name="caretta-other-release", namespace=config.caretta.namespace, node=first,
                                   extra_labels={"app.kubernetes.io/instance": "caretta-old"})
-        self.serve_decoy(other, "127.0.0.43", [caretta_agents.METRICS_PORT], "another Helm release")
+        self.serve_decoy(other, self.ip(43), [caretta_agents.METRICS_PORT], "another Helm release")
         finished = pod_from_template(template, name="caretta-finished", namespace=config.caretta.namespace, node=first)
-        self.serve_decoy(finished, "127.0.0.44", [caretta_agents.METRICS_PORT], "finished (Succeeded)", phase="Succeeded")
+        self.serve_decoy(finished, self.ip(44), [caretta_agents.METRICS_PORT], "finished (Succeeded)", phase="Succeeded")
+
+    def ip(self, host: int) -> str:
+        return LOOPBACK[self.config.monitoring.mode].format(host)
 
     def serve(self, server: MetricsServer) -> None:
         server.start()

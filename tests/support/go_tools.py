@@ -447,7 +447,8 @@ def _build_into(tool: GoTool, go: str, out: Path) -> None:
         _run([go, "mod", "tidy"], what=what, fetching=True, cwd=src)
         for binary, package in tool.packages().items():  # one at a time: `-o` names each binary
             _run([go, "build", ldflags, "-o", str(out / binary), package], what=what, cwd=src)
-        method = "wrapper module (upstream go.mod has replace directives: " + "; ".join(replaces) + ")"
+        method = ("wrapper module (upstream go.mod has replace directives; the wrapper's: "
+                  + "; ".join(resolve_local_replaces(go_mod, tool.sibling_version)) + ")")
     missing = [str(p) for p in tool.binaries.values() if not p.is_file()]
     if missing:
         raise GoToolError(f"building {what} left no {', '.join(missing)}")
