@@ -254,22 +254,22 @@ DEFAULT_VALUES = {
 }
 
 
-def _check_version(version: str) -> None:
+def _chart(version: str) -> dict:
+    """The stand-in, as helm.template / helm.install take it; only the version it reproduces."""
     if version != CHART_VERSION:
         raise ValueError(f"the stand-in reproduces chart {CHART} {CHART_VERSION} only, not {version}")
+    return {"chart": CHART, "version": CHART_VERSION, "app_version": APP_VERSION, "templates": TEMPLATES, "files": FILES,
+            "defaults": DEFAULT_VALUES}
 
 
 def render(values_files: Sequence[str], *, release_name: str, namespace: str, version: str = CHART_VERSION) -> list[dict]:
     """The objects `helm template` renders for `values_files` (Helm's default capabilities)."""
-    _check_version(version)
-    return helm.template(chart=CHART, version=CHART_VERSION, app_version=APP_VERSION, templates=TEMPLATES, files=FILES,
-                         defaults=DEFAULT_VALUES, values_files=values_files, release_name=release_name, namespace=namespace)
+    return helm.template(**_chart(version), values_files=values_files, release_name=release_name, namespace=namespace)
 
 
 def install(kubeconfig: str, values_files: Sequence[str], *, release_name: str, namespace: str,
             version: str = CHART_VERSION) -> str:
-    """`helm install` of the stand-in into the cluster of `kubeconfig` (helm.install)."""
-    _check_version(version)
-    return helm.install(kubeconfig=kubeconfig, chart=CHART, version=CHART_VERSION, app_version=APP_VERSION,
-                        templates=TEMPLATES, files=FILES, defaults=DEFAULT_VALUES, values_files=values_files,
-                        release_name=release_name, namespace=namespace)
+    """`helm install` of the stand-in into the cluster of `kubeconfig` (helm.install): Helm renders
+    it with the cluster's capabilities (no PodSecurityPolicy on Kubernetes >= 1.25)."""
+    return helm.install(**_chart(version), kubeconfig=kubeconfig, values_files=values_files, release_name=release_name,
+                        namespace=namespace)

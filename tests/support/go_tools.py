@@ -133,8 +133,13 @@ class GoTool:
             return False
 
 
+def _pinned(variable: str, default: str) -> str:
+    """The version to build: the environment's `variable` if set, else the pin."""
+    return os.environ.get(variable) or default
+
+
 def goflow2() -> GoTool:
-    version = os.environ.get("NETVIZ_GOFLOW2_VERSION") or GOFLOW2_RELEASE
+    version = _pinned("NETVIZ_GOFLOW2_VERSION", GOFLOW2_RELEASE)
     return GoTool(
         name="goflow2",
         module=GOFLOW2_MODULE,
@@ -146,7 +151,7 @@ def goflow2() -> GoTool:
 
 
 def prometheus() -> GoTool:
-    release = os.environ.get("NETVIZ_PROMETHEUS_VERSION") or PROMETHEUS_CHART_APP_VERSION
+    release = _pinned("NETVIZ_PROMETHEUS_VERSION", PROMETHEUS_CHART_APP_VERSION)
     common = "github.com/prometheus/common/version"
     plain = release.lstrip("v")
     module_version = prometheus_module_version(release)
@@ -181,7 +186,7 @@ def kubernetes_staging_version(release: str) -> str:
 
 
 def kube_apiserver() -> GoTool:
-    version = os.environ.get("NETVIZ_KUBERNETES_VERSION") or KUBERNETES_VERSION
+    version = _pinned("NETVIZ_KUBERNETES_VERSION", KUBERNETES_VERSION)
     staging = kubernetes_staging_version(version)
     minor = version.split(".")[1]
     pkg = "k8s.io/component-base/version"
@@ -199,7 +204,7 @@ def kube_apiserver() -> GoTool:
 
 
 def etcd() -> GoTool:
-    version = os.environ.get("NETVIZ_ETCD_VERSION") or ETCD_VERSION
+    version = _pinned("NETVIZ_ETCD_VERSION", ETCD_VERSION)
     return GoTool(
         name="etcd",
         module=ETCD_MODULE,
@@ -212,7 +217,7 @@ def etcd() -> GoTool:
 
 
 def prometheus_operator() -> GoTool:
-    version = os.environ.get("NETVIZ_PROMETHEUS_OPERATOR_VERSION") or PROMETHEUS_OPERATOR_VERSION
+    version = _pinned("NETVIZ_PROMETHEUS_OPERATOR_VERSION", PROMETHEUS_OPERATOR_VERSION)
     return GoTool(
         name="prometheus-operator",
         module=PROMETHEUS_OPERATOR_MODULE,
@@ -268,7 +273,7 @@ def prometheus_operator_crds() -> ModuleFiles:
     return ModuleFiles(
         name="prometheus-operator-crds",
         module=PROMETHEUS_OPERATOR_MODULE,
-        version=os.environ.get("NETVIZ_PROMETHEUS_OPERATOR_VERSION") or PROMETHEUS_OPERATOR_VERSION,
+        version=_pinned("NETVIZ_PROMETHEUS_OPERATOR_VERSION", PROMETHEUS_OPERATOR_VERSION),
         folder=PROMETHEUS_OPERATOR_CRD_DIR,
     )
 

@@ -66,6 +66,21 @@ def _env(work: str) -> dict:
     return {**os.environ, "HELM_CACHE_HOME": work, "HELM_CONFIG_HOME": work, "HELM_DATA_HOME": work}
 
 
+def _helm(verb: str, *, chart: str, version: str, templates: Mapping[str, str], defaults: Mapping[str, Any],
+          values_files: Sequence[str], release_name: str, namespace: str, app_version: str, files: Mapping[str, str],
+          extra: Sequence[str] = (), timeout: float = 120) -> str:
+    """`helm <verb> <release> <chart written from the arguments> --namespace ... --values ...`; its output."""
+    helm = require_tool("helm")
+    with tempfile.TemporaryDirectory(prefix="netviz-helm-") as work:
+        chart_dir = write_chart(work, chart=chart, version=version, templates=templates, defaults=defaults,
+                                app_version=app_version, files=files)
+        args = [helm, verb, release_name, chart_dir, "--namespace", namespace, *extra, *_values_args(work, values_files)]
+        proc = subprocess.run(args, capture_output=True, text=True, timeout=timeout, env=_env(work))
+    if proc.returncode != 0:
+        raise ChartRenderError(f"helm {verb} {release_name} exited {proc.returncode}\n--- stderr\n{proc.stderr}")
+    return proc.stdout
+
+
 def template(
     *,
     chart: str,
@@ -79,20 +94,14 @@ def template(
     files: Mapping[str, str] = {},
 ) -> list[dict]:
     """The documents `helm template` renders from a chart `chart` `version` whose values.yaml is
-    `defaults` and whose `templates/<name>` are `templates`, with `values_files` (YAML or JSON
-    texts) applied in order like `helm -f a -f b`."""
-    helm = require_tool("helm")
-    with tempfile.TemporaryDirectory(prefix="netviz-helm-") as work:
-        chart_dir = write_chart(work, chart=chart, version=version, templates=templates, defaults=defaults,
-                                app_version=app_version, files=files)
-        args = [helm, "template", release_name, chart_dir, "--namespace", namespace, *_values_args(work, values_files)]
-        proc = subprocess.run(args, capture_output=True, text=True, timeout=120, env=_env(work))
-    if proc.returncode != 0:
-        raise ChartRenderError(f"helm template exited {proc.returncode}\n--- stderr\n{proc.stderr}")
+    `defaults`, whose `templates/<name>` are `templates` and whose other files are `files`, with
+    `values_files` (YAML or JSON texts) applied in order like `helm -f a -f b`."""
+    out = _helm("template", chart=chart, version=version, templates=templates, defaults=defaults, values_files=values_files,
+                release_name=release_name, namespace=namespace, app_version=app_version, files=files)
     try:
-        return [d for d in yaml.safe_load_all(proc.stdout) if d]
+        return [d for d in yaml.safe_load_all(out) if d]
     except yaml.YAMLError as e:
-        raise ChartRenderError(f"helm's output is not YAML: {e}\n--- output\n{proc.stdout}") from None
+        raise ChartRenderError(f"helm's output is not YAML: {e}\n--- output\n{out}") from None
 
 
 def install(
@@ -112,13 +121,6 @@ def install(
     provider installs a release: Helm renders with the cluster's own capabilities (its API
     versions) and creates each object through the API server. Without `--wait`: no kubelet runs a
     pod here, so nothing would ever become ready. Returns Helm's output; a refusal raises."""
-    helm = require_tool("helm")
-    with tempfile.TemporaryDirectory(prefix="netviz-helm-") as work:
-        chart_dir = write_chart(work, chart=chart, version=version, templates=templates, defaults=defaults,
-                                app_version=app_version, files=files)
-        args = [helm, "install", release_name, chart_dir, "--namespace", namespace, "--kubeconfig", kubeconfig,
-                *_values_args(work, values_files)]
-        proc = subprocess.run(args, capture_output=True, text=True, timeout=300, env=_env(work))
-    if proc.returncode != 0:
-        raise ChartRenderError(f"helm install {release_name} exited {proc.returncode}\n--- stderr\n{proc.stderr}")
-    return proc.stdout
+    return _helm("install", chart=chart, version=version, templates=templates, defaults=defaults, values_files=values_files,
+                 release_name=release_name, namespace=namespace, app_version=app_version, files=files,
+                 extra=["--kubeconfig", kubeconfig], timeout=300)

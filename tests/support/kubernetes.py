@@ -102,6 +102,19 @@ class _Process:
             self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                          start_new_session=True)
 
+    def _start_on_free_ports(self, command, ready, what) -> None:
+        """Start `command()` (which picks free ports) and wait for `ready`; a port taken between
+        picking and binding it gets another try, three in all. `what()` names what is waited for."""
+        for _attempt in range(3):
+            self._start(command())
+            try:
+                _wait(what(), ready, START_TIMEOUT, self.log_tail)
+                return
+            except KubernetesError:
+                if self.proc.poll() is None or "address already in use" not in self.log_tail():
+                    raise
+        raise KubernetesError(f"{self.name} found no free port in 3 tries{self.log_tail()}")
+
     def log_tail(self, lines: int = 40) -> str:
         try:
             with open(self.log_path, errors="replace") as f:
@@ -135,24 +148,21 @@ class Etcd(_Process):
     def __init__(self) -> None:
         super().__init__()
         exe = require_tool("etcd")
+
+        def command() -> list[str]:
+            client, peer = free_port(), free_port()
+            self.url = f"http://127.0.0.1:{client}"
+            return [
+                exe, "--name", "netviz-test", "--data-dir", os.path.join(self.directory, f"data-{client}"),
+                "--listen-client-urls", self.url, "--advertise-client-urls", self.url,
+                "--listen-peer-urls", f"http://127.0.0.1:{peer}",
+                "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer}",
+                "--initial-cluster", f"netviz-test=http://127.0.0.1:{peer}",
+                "--log-level", "warn",
+            ]
+
         try:
-            for _attempt in range(3):  # a free port can be taken between probing and binding it
-                client, peer = free_port(), free_port()
-                self.url = f"http://127.0.0.1:{client}"
-                self._start([
-                    exe, "--name", "netviz-test", "--data-dir", os.path.join(self.directory, "data"),
-                    "--listen-client-urls", self.url, "--advertise-client-urls", self.url,
-                    "--listen-peer-urls", f"http://127.0.0.1:{peer}",
-                    "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer}",
-                    "--initial-cluster", f"netviz-test=http://127.0.0.1:{peer}",
-                    "--log-level", "warn",
-                ])
-                try:
-                    _wait(f"etcd's {self.url}/health", self._healthy, START_TIMEOUT, self.log_tail)
-                    return
-                except KubernetesError:
-                    if self.proc.poll() is None or "address already in use" not in self.log_tail():
-                        raise
+            self._start_on_free_ports(command, self._healthy, lambda: f"etcd's {self.url}/health")
         except BaseException:
             self.close()
             raise
@@ -200,10 +210,10 @@ class ApiServer(_Process):
         self._run_openssl("rsa", "-in", sa_key, "-pubout", "-out", sa_pub)
         self._run_openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=netviz-test-client-ca",
                           "-keyout", self._client_ca + ".key", "-out", self._client_ca + ".crt")
-        for _attempt in range(3):  # a free port can be taken between probing and binding it
+        def command() -> list[str]:
             self.port = free_port()
             self.url = f"https://127.0.0.1:{self.port}"
-            self._start([
+            return [
                 exe,
                 f"--etcd-servers={etcd.url}",
                 f"--etcd-prefix=/registry-{self.cluster}",
@@ -221,14 +231,9 @@ class ApiServer(_Process):
                 # Caretta's agents run privileged (eBPF); every kubeadm, k3s or Talos cluster allows it.
                 "--allow-privileged=true",
                 "--profiling=false",
-            ])
-            try:
-                _wait(f"{self.url}/readyz", self._ready, START_TIMEOUT, self.log_tail)
-                return
-            except KubernetesError:
-                if self.proc.poll() is None or "address already in use" not in self.log_tail():
-                    raise
-        raise KubernetesError(f"kube-apiserver found no free port in 3 tries{self.log_tail()}")
+            ]
+
+        self._start_on_free_ports(command, self._ready, lambda: f"{self.url}/readyz")
 
     def _run_openssl(self, *args: str) -> None:
         proc = subprocess.run([self._openssl, *args], capture_output=True, text=True, timeout=60)

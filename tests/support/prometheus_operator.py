@@ -21,10 +21,8 @@ import base64
 import gzip
 import urllib.request
 
-from .kubernetes import ApiServer, KubernetesError, _Process, _wait
+from .kubernetes import START_TIMEOUT, ApiServer, KubernetesError, _Process, _wait
 from .tools import free_port, require_tool
-
-START_TIMEOUT = 60.0
 
 
 class PrometheusOperator(_Process):
@@ -36,17 +34,13 @@ class PrometheusOperator(_Process):
         exe = require_tool("operator")
         try:
             cert, key = api.client_certificate("prometheus-operator", groups=["system:masters"])
-            self.port = free_port()
-            self._start([
-                exe,
-                f"--apiserver={api.url}",
-                f"--ca-file={api.ca_file}",
-                f"--cert-file={cert}",
-                f"--key-file={key}",
-                f"--web.listen-address=127.0.0.1:{self.port}",
-                "--log-level=info",
-            ])
-            _wait("the operator's /healthz", self._healthy, START_TIMEOUT, self.log_tail)
+
+            def command() -> list[str]:
+                self.port = free_port()
+                return [exe, f"--apiserver={api.url}", f"--ca-file={api.ca_file}", f"--cert-file={cert}",
+                        f"--key-file={key}", f"--web.listen-address=127.0.0.1:{self.port}", "--log-level=info"]
+
+            self._start_on_free_ports(command, self._healthy, lambda: f"the operator's /healthz on port {self.port}")
         except BaseException:
             self.close()
             raise
