@@ -10,10 +10,11 @@ The server listens on a free 127.0.0.1 port with a fresh storage folder, is read
 answers, and is always stopped (and its folder removed) on leaving the `with` block. Its log is
 kept and quoted in every failure message.
 
-There is no Kubernetes API server here for its Kubernetes discovery to ask (the build has that
-discovery; outside a cluster it only logs errors): `swap_kubernetes_sd_for_file_sd` turns a
-pod-discovery job into a file-discovery job whose targets carry the `__meta_kubernetes_*` labels
-the given pods would have, so the job's own relabel rules run in the real server.
+Its Kubernetes discovery asks a real API server in tests/kubernetes/ (tests/support/kubernetes.py).
+Tests that only need a job's relabelling applied to a few pods, without a cluster, use
+`swap_kubernetes_sd_for_file_sd`: it turns a pod-discovery job into a file-discovery job whose
+targets carry the `__meta_kubernetes_*` labels the given pods would have, so the job's own relabel
+rules run in the real server.
 """
 
 from __future__ import annotations
