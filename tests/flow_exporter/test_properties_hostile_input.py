@@ -7,6 +7,7 @@ import ipaddress
 import json
 from collections import Counter
 
+import pytest
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 
 from flow_exporter.mapping import FIELD_NAMES
@@ -27,7 +28,9 @@ PORTS = [0, 22, 53, 443, 2049, 6443, 40000, 65535]
 
 good_records = st.fixed_dictionaries({
     "time_received_ns": st.integers(0, 2**63),
-    "sampling_rate": st.sampled_from([0, 1, 10, 1000]),
+    # Every small rate, 0 ("none sent": 1) and 1 to 4 each, so that a parser which multiplies from
+    # the wrong threshold on (above 2, say) disagrees with the model; and large ones.
+    "sampling_rate": st.one_of(st.integers(0, 4), st.sampled_from([10, 1000, 2**32 - 1, 2**63])),
     "bytes": st.integers(0, 10**12),
     "packets": st.integers(0, 10**6),
     "src_addr": st.sampled_from(ADDRESSES),
@@ -193,7 +196,7 @@ def test_hostile_lines_interleaved_with_good_ones_never_cost_a_good_record(items
 
 
 # Lines near the fast path's layout: GoFlow2's format with edge values and single-byte damage.
-edge_ints = st.sampled_from([0, 1, 9, 10, 65535, 65536, 99999, 100000, 2**32 - 1, 2**32, 10**18, 10**19 - 1,
+edge_ints = st.sampled_from([0, 1, 2, 3, 9, 10, 65535, 65536, 99999, 100000, 2**32 - 1, 2**32, 10**18, 10**19 - 1,
                              10**19, 2**64 - 1, 2**64, -1, -0])
 edge_text = st.sampled_from(["10.0.20.100", "fd00:20::15", "::ffff:10.0.10.15", "1.2.3.4.5", ":::", "0.0.0.0",
                              "ffff::ffff:ffff:ffff:ffff:ffff:ffff:ffff", "TCP", "tcp", "", "A" * 17, "1e5"])
@@ -262,3 +265,19 @@ def test_line_splitting_does_not_depend_on_where_reads_end(lines, cuts):
             assert got == line
         else:
             assert len(got) > limit and line.startswith(got)
+
+
+@pytest.mark.parametrize("rate", [0, 1, 2, 3, 4, 10, 2**32, 2**63])
+def test_both_parsers_apply_every_sampling_rate_alike(rate):
+    """The fast path and the json.loads fallback multiply by the same rates (0 and 1 mean 1): a
+    fallback that multiplies only above 2 must fail here, whatever the property tests draw."""
+    record = {"time_received_ns": 1, "sampling_rate": rate, "bytes": 1500, "packets": 3, "src_addr": "10.0.20.100",
+              "dst_addr": "1.1.1.1", "proto": "TCP", "src_port": 50000, "dst_port": 443, "in_if": 1}
+    fast_line, fallback_line = goflow2_text(record), json.dumps(record).encode()  # spaces: not the fast layout
+    agg = aggregator()
+    agg.ingest([fast_line, fallback_line])
+    assert agg.snapshot().fallback == 1
+    m = metrics(agg)
+    pair = {"src_subnet": "kubernetes", "dst_subnet": "external", "proto": "TCP"}
+    assert value(m, "netviz_flow_bytes_total", **pair) == 2 * 1500 * max(rate, 1)
+    assert value(m, "netviz_flow_packets_total", **pair) == 2 * 3 * max(rate, 1)
