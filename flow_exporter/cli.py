@@ -17,10 +17,10 @@ import netviz_config
 
 from . import __version__
 from .aggregate import Aggregator
-from .exposition import render, render_names
+from .exposition import render, render_http, render_names
 from .names import NameResolver, settings_from_config, snapshot_addresses
 from .reader import InputReader
-from .server import make_server
+from .server import Limits, make_server
 from .series import SERIES_PER_KEY
 from .settings import from_network_config
 
@@ -135,16 +135,21 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     stop = threading.Event()
     failed = threading.Event()
 
+    server = None
+
     def metrics() -> bytes:
         snapshot = aggregator.scrape_snapshot()
         # Names are asked for here, on the scrape's thread, never by the ingest loop: request()
         # only queues (flow_exporter/names.py).
         local, external = snapshot_addresses(snapshot.series)
         names.request(local, external)
-        return render(snapshot) + render_names(names.info(local | external), names.stats(), settings.kubernetes_nodes)
+        return (render(snapshot) + render_names(names.info(local | external), names.stats(), settings.kubernetes_nodes)
+                + render_http(server.stats()))
 
+    limits = Limits(max_connections=cfg.flow_exporter.http_max_connections,
+                    request_timeout=netviz_config.checks.seconds(cfg.flow_exporter.http_request_timeout))
     try:
-        server = make_server(host, port, metrics)
+        server = make_server(host, port, metrics, limits)
     except OSError as e:
         log.error("cannot listen on %s:%s: %s", host, port, e.strerror)
         return 2
@@ -166,9 +171,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     threading.Thread(target=server.serve_forever, name="http", daemon=True).start()
     threading.Thread(target=read_input, name="reader", daemon=True).start()
     log.info(
-        "flow exporter %s: input %s, listening on %s:%s, %d subnets, series budgets %s, new series at 0 for %gs, "
-        "reverse DNS %s",
-        __version__, args.input, host, server.server_address[1], len(settings.subnets),
+        "flow exporter %s: input %s, listening on %s:%s (at most %d connections, %gs for a request), %d subnets, "
+        "series budgets %s, new series at 0 for %gs, reverse DNS %s",
+        __version__, args.input, host, server.server_address[1], limits.max_connections, limits.request_timeout,
+        len(settings.subnets),
         ", ".join(f"{k} {v}" for k, v in settings.series_budgets.items()), settings.new_series_zero_seconds,
         f"on ({names_settings.workers} workers, {names_settings.queries_per_second} queries/s)" if names_settings.enabled else "off",
     )

@@ -182,3 +182,23 @@ def render_names(info_rows, stats: dict, kubernetes_nodes=()) -> bytes:
             "Reverse lookup answers remembered now (names and no-names; at most names.cache_size).")
     out.append(f"netviz_flow_exporter_names_cached {stats['cached']}\n")
     return "".join(out).encode("utf-8")
+
+
+def render_http(stats: dict) -> bytes:
+    """The HTTP server's own metrics (server.HttpServer.stats): every close reason from the start."""
+    out: list[str] = []
+    _header(out, "netviz_flow_exporter_http_connections", "gauge",
+            "HTTP connections open now (reading a request, queued or being answered).")
+    out.append(f"netviz_flow_exporter_http_connections {stats['open']}\n")
+    _header(out, "netviz_flow_exporter_http_connections_limit", "gauge",
+            "Most HTTP connections held at once (flow_exporter.http_max_connections).")
+    out.append(f"netviz_flow_exporter_http_connections_limit {stats['max_connections']}\n")
+    _header(out, "netviz_flow_exporter_http_requests_total", "counter", "HTTP requests answered (this scrape not yet).")
+    out.append(f"netviz_flow_exporter_http_requests_total {stats['answered']}\n")
+    _header(out, "netviz_flow_exporter_http_connections_closed_total", "counter",
+            "HTTP connections closed unanswered, by reason: timeout (no whole request within "
+            "flow_exporter.http_request_timeout), too_large (request header over 8 KiB), over_limit (the oldest "
+            "unfinished request, closed for a new connection), busy (answered 503 at once: every worker busy).")
+    for reason, closed in stats["closed"].items():
+        out.append(f'netviz_flow_exporter_http_connections_closed_total{{reason="{reason}"}} {closed}\n')
+    return "".join(out).encode("utf-8")

@@ -216,6 +216,18 @@ class FlowExporter:
         "least that scrape interval (and of any other Prometheus' scraping the exporter).",
         check=checks.optional_duration,
     )
+    http_max_connections: int = setting(
+        256,
+        doc="Most HTTP connections the exporter holds open at once; one more closes the oldest that has not "
+        "sent a whole request yet (a scrape sends its request at once). Each costs a socket and a few KiB, "
+        "never a thread.",
+        check=checks.between(16, 65536),
+    )
+    http_request_timeout: str = setting(
+        "5s",
+        doc="How long a connection may take to send its whole request before it is closed.",
+        check=checks.positive_duration,
+    )
 
     # Keys that no longer exist, and what replaced them (the loader's message for them).
     replaced_keys = {

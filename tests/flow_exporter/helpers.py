@@ -5,14 +5,18 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
+import sys
 import time
 import tomllib
+import urllib.request
 
 import netviz_config
 from flow_exporter.aggregate import Aggregator
 from flow_exporter.exposition import render
 from flow_exporter.mapping import FIELD_NAMES
 from flow_exporter.settings import from_network_config
+from tests.support.tools import free_port
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -146,3 +150,47 @@ def value(samples: dict, metric: str, **labels) -> float:
 def family(samples: dict, name: str) -> dict:
     """{frozenset(labels): value} of every sample of one metric."""
     return {labels: v for (n, labels), v in samples.items() if n == name}
+
+
+# ---- the exporter as a process ----------------------------------------------------------------
+
+STARTED: list = []
+
+
+class Exporter:
+    """The real exporter command (`python -m flow_exporter`) on a free loopback port, reading `fifo`
+    (a FIFO or a file). Started ones are listed in STARTED, for a fixture to clean up."""
+
+    def __init__(self, config: str, fifo: str, log_path: str, wait: bool = True):
+        self.port = free_port()
+        self.log = open(log_path, "ab")
+        STARTED.append(self)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "flow_exporter", "--config", config, "--input", fifo,
+             "--listen", f"127.0.0.1:{self.port}"],
+            cwd=REPO, stdout=self.log, stderr=self.log,
+        )
+        if wait:
+            wait_until("the exporter's /healthz", lambda: self.get("/healthz") == b"ok\n")
+
+    def get(self, path: str) -> bytes:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=5) as r:
+            return r.read()
+
+    def metric(self, name: str) -> float:
+        samples = parse_exposition(self.get("/metrics"))
+        return sum(v for (n, _), v in samples.items() if n == name)
+
+    def wait_for(self, name: str, want: float) -> None:
+        wait_until(f"{name} == {want}", lambda: self.metric(name) == want)
+
+    def kill(self) -> None:
+        self.proc.kill()  # the harshest restart: no chance to clean up
+        self.proc.wait(timeout=10)
+        self.log.close()
+
+    def cleanup(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+        self.log.close()

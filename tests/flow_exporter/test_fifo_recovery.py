@@ -10,55 +10,12 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
-import urllib.request
 
 import pytest
 
-from tests.flow_exporter.helpers import REPO, parse_exposition, wait_until, write_network_toml
+from tests.flow_exporter.helpers import STARTED, Exporter, wait_until, write_network_toml
 from tests.support.flowgen import softflowd_stream
 from tests.support.goflow2 import Goflow2, NetflowSender
-from tests.support.tools import free_port
-
-STARTED: list = []
-
-
-class Exporter:
-    def __init__(self, config: str, fifo: str, log_path: str, wait: bool = True):
-        self.port = free_port()
-        self.log = open(log_path, "ab")
-        STARTED.append(self)
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "flow_exporter", "--config", config, "--input", fifo,
-             "--listen", f"127.0.0.1:{self.port}"],
-            cwd=REPO, stdout=self.log, stderr=self.log,
-        )
-        if wait:
-            wait_until("the exporter's /healthz", lambda: self.get("/healthz") == b"ok\n")
-
-    def get(self, path: str) -> bytes:
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=5) as r:
-            return r.read()
-
-    def metric(self, name: str) -> float:
-        samples = parse_exposition(self.get("/metrics"))
-        return sum(v for (n, _), v in samples.items() if n == name)
-
-    def wait_for(self, name: str, want: float) -> None:
-        wait_until(f"{name} == {want}", lambda: self.metric(name) == want)
-
-    def kill(self) -> None:
-        self.proc.kill()  # the harshest restart: no chance to clean up
-        self.proc.wait(timeout=10)
-        self.log.close()
-
-    def cleanup(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
-        self.log.close()
-
 
 class Collector(Goflow2):
     def cleanup(self) -> None:
