@@ -92,6 +92,7 @@ engine-env:
 bench: setup go-tools
 	$(PY) benchmarks/flow_exporter_bench.py
 	$(PY) benchmarks/collector_bench.py
+	$(PY) benchmarks/http_bench.py
 
 dashboards: setup
 	$(PY) -m dashboards
