@@ -35,7 +35,7 @@ import time
 from .record import FAST_LINE, REJECT_REASONS, parse_line
 from .series import EXTERNAL_CONVERSATION, EXTERNAL_PEER, FLOW, HOST, LOCAL_CONVERSATION, SERVICE, SeriesStore
 from .services import PORT_PROTOCOLS, WELL_KNOWN_PORTS
-from .settings import AddressInfo, Classifier, ExporterSettings
+from .settings import AddressInfo, Classifier, ExporterSettings, Senders
 
 log = logging.getLogger("flow_exporter.aggregate")
 
@@ -56,6 +56,12 @@ def _both_spellings(table: dict) -> dict:
 
 # proto as read (text or bytes) -> label
 PROTOCOL_LABELS = _both_spellings({name: name for name in KNOWN_PROTOCOLS})
+
+
+def _printable(sender) -> str:
+    """A sender address as read, for one log line: at most 45 printable characters."""
+    text = sender.decode("ascii", "replace") if type(sender) is bytes else str(sender)
+    return repr("".join(c if c.isprintable() else "?" for c in text[:45]))
 
 
 def _never(_line):
@@ -114,7 +120,7 @@ class Snapshot:
 
     __slots__ = ("series", "records", "rejected", "duplicates", "unmapped_interface", "series_count",
                  "series_limit", "evictions", "families", "new_series", "newest_ns", "input_reopens",
-                 "fallback", "glued_lines")
+                 "fallback", "glued_lines", "untrusted")
 
     def __init__(self, **values):
         for name, value in values.items():
@@ -130,6 +136,8 @@ class Aggregator:
         self._lock = threading.Lock()
         self._fast_match = FAST_LINE.fullmatch if fast_path else _never
         self._classifier = Classifier(settings)
+        self._senders = Senders(settings.netflow_senders)
+        self._untrusted_logged = float("-inf")
         self._clock = clock
         self._store = SeriesStore(settings.series_budgets, settings.new_series_zero_seconds, clock)
         self._known_if = settings.if_indexes
@@ -147,6 +155,7 @@ class Aggregator:
         self.input_reopens = 0
         self.fallback = 0  # records parsed by json.loads: not in the fast path's exact shape
         self.glued_lines = 0
+        self.untrusted = 0  # records from a NetFlow sender not in goflow2.netflow_senders: skipped
         self._stray_separators = 0  # empty lines still due from glued lines (see the module docstring)
 
     def ingest(self, lines) -> None:
@@ -163,12 +172,15 @@ class Aggregator:
         external_conversation_sums: dict[tuple, list] = {}
         rejected: dict[str, int] = {}
         examples: dict[str, bytes] = {}  # the first rejected line of each reason, described in the log
-        duplicates = unmapped = 0
+        duplicates = unmapped = untrusted = 0
+        untrusted_example = None
         newest = 0
         # Local names for everything the loop touches: attribute and global look-ups cost per record.
         fast_match = self._fast_match
         cached = self._classifier.cached
         lookup = self._classifier.lookup
+        sender_cached = self._senders.cached
+        sender_trusted = self._senders.trusted
         protocol_labels = PROTOCOL_LABELS
         known_if = self._known_if
         service_keys = self._service_keys
@@ -186,7 +198,7 @@ class Aggregator:
             if m is not None:
                 # FAST_LINE guarantees the ranges; fields stay bytes where a dict look-up can use them
                 # as they are (addresses, protocol, ports: those dicts hold bytes keys too).
-                t, rate, nbytes, packets, src, dst, proto, sport, dport, in_if = m.groups()
+                t, rate, nbytes, packets, src, dst, proto, sport, dport, in_if, sender = m.groups()
                 t = int(t)
                 nbytes = int(nbytes)
                 packets = int(packets)
@@ -213,10 +225,20 @@ class Aggregator:
                     rejected[record] = rejected.get(record, 0) + 1
                     continue
                 fallback += 1
-                t, rate, nbytes, packets, src, dst, proto, sport, dport, in_if = record
+                t, rate, nbytes, packets, src, dst, proto, sport, dport, in_if, sender = record
                 if rate > 1:
                     nbytes *= rate
                     packets *= rate
+            # Only the configured NetFlow senders count: a record from anyone else is counted as
+            # untrusted and nothing else (not even its time).
+            trusted = sender_cached(sender)
+            if trusted is None:
+                trusted = sender_trusted(sender)
+            if not trusted:
+                untrusted += 1
+                if untrusted_example is None:
+                    untrusted_example = sender
+                continue
             s = cached(src) or lookup(src)
             d = cached(dst) or lookup(dst)
             if s is None or d is None:
@@ -294,6 +316,14 @@ class Aggregator:
                 self.rejected[reason] += n
             self.duplicates += duplicates
             self.unmapped_interface += unmapped
+            self.untrusted += untrusted
+            if untrusted:
+                now = self._clock()
+                if now - self._untrusted_logged >= 60:  # at most a line a minute, whatever a flood sends
+                    self._untrusted_logged = now
+                    log.warning("skipping records from NetFlow sender %s and %d more in this batch: not in "
+                                "goflow2.netflow_senders (counted in netviz_flow_exporter_records_untrusted_total)",
+                                _printable(untrusted_example), untrusted - 1)
             if newest > self.newest_ns:
                 self.newest_ns = newest
             store = self._store
@@ -343,4 +373,5 @@ class Aggregator:
             input_reopens=self.input_reopens,
             fallback=self.fallback,
             glued_lines=self.glued_lines,
+            untrusted=self.untrusted,
         )

@@ -116,6 +116,9 @@ def render(snap: Snapshot) -> bytes:
     single("netviz_flow_exporter_records_duplicate_total", "counter",
            "Valid records not counted because the same flow is counted from another interface (count-once rule).",
            snap.duplicates)
+    single("netviz_flow_exporter_records_untrusted_total", "counter",
+           "Valid records skipped because their NetFlow sender (GoFlow2's sampler_address) is not one of "
+           "goflow2.netflow_senders.", snap.untrusted)
     single("netviz_flow_exporter_records_unmapped_interface_total", "counter",
            "Records counted whose in_if is 0 or no subnet's netflow_if_index, so they could not be deduplicated.",
            snap.unmapped_interface)

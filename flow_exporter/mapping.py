@@ -23,6 +23,7 @@ FIELDS: tuple[tuple[str, str], ...] = (
     ("src_port", "service, when the destination port is not a well-known one"),
     ("dst_port", "service"),
     ("in_if", "count-once rule: the interface softflowd saw the flow on"),
+    ("sampler_address", "the NetFlow sender: only goflow2.netflow_senders count"),
 )
 
 FIELD_NAMES: tuple[str, ...] = tuple(name for name, _ in FIELDS)

@@ -58,6 +58,7 @@ class Record(NamedTuple):
     src_port: int
     dst_port: int
     in_if: int
+    sampler_address: str
 
 
 # The type of each field and the largest value that type holds (GoFlow2's protobuf types).
@@ -72,6 +73,7 @@ _SCHEMA: tuple[tuple[str, type, int], ...] = (
     ("src_port", int, U16_MAX),
     ("dst_port", int, U16_MAX),
     ("in_if", int, U32_MAX),
+    ("sampler_address", str, 0),
 )
 assert tuple(name for name, _, _ in _SCHEMA) == FIELD_NAMES == Record._fields
 
@@ -99,10 +101,11 @@ _PATTERNS = {
     "src_port": _PORT,
     "dst_port": _PORT,
     "in_if": _U32,
+    "sampler_address": _ADDR,
 }
 FAST_LINE = re.compile(b"{" + b",".join(b'"' + name.encode() + b'":' + _PATTERNS[name] for name in FIELD_NAMES) + b"}")
 # The longest line FAST_LINE can match is far below MAX_LINE_BYTES, so it never skips that check.
-FAST_LINE_MAX_BYTES = 2 + sum(len(name) + 3 for name in FIELD_NAMES) + 9 + 4 * 19 + 2 * 47 + 18 + 2 * 5 + 9
+FAST_LINE_MAX_BYTES = 2 + sum(len(name) + 3 for name in FIELD_NAMES) + 9 + 4 * 19 + 3 * 47 + 18 + 2 * 5 + 9
 
 
 def parse_strict(text: str) -> Union[Record, str]:

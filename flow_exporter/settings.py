@@ -37,6 +37,7 @@ class ExporterSettings:
     series_budgets: dict  # family -> most series (netviz_config.schema SERIES_FAMILIES)
     new_series_zero_seconds: float  # how long a new series reads 0 on /metrics (series.py)
     kubernetes_nodes: tuple = ()  # (canonical address, node name) of kubernetes.nodes
+    netflow_senders: tuple = ()  # canonical addresses whose records count (goflow2.netflow_senders)
 
     @property
     def if_indexes(self) -> frozenset:
@@ -64,8 +65,9 @@ def from_network_config(cfg, series_budgets: Optional[Mapping[str, int]] = None,
         names.setdefault(str(_unmapped(ipaddress.ip_address(entry.address))), entry.name)
     nodes = tuple((str(_unmapped(ipaddress.ip_address(n.address))), n.name) for n in cfg.kubernetes.nodes)
     window = cfg.new_series_zero_seconds if new_series_zero_seconds is None else new_series_zero_seconds
+    senders = tuple(str(_unmapped(ipaddress.ip_address(a))) for a in cfg.netflow_senders)
     return ExporterSettings(subnets=subnets, host_names=names, series_budgets=budgets, new_series_zero_seconds=window,
-                            kubernetes_nodes=nodes)
+                            kubernetes_nodes=nodes, netflow_senders=senders)
 
 
 class AddressInfo:
@@ -153,3 +155,31 @@ class Classifier:
             if ip.version == subnet.network.version and ip in subnet.network:
                 return AddressInfo(canonical, subnet.name, subnet.netflow_if_index, self._names.get(canonical, canonical))
         return AddressInfo(canonical, EXTERNAL, None, canonical)
+
+
+SENDER_CACHE_SIZE = 1024
+
+
+class Senders:
+    """NetFlow sender address text (str, or ASCII bytes as the fast path holds it) -> whether it is
+    one of the configured senders, with a bounded cache: a sender that nobody configured is never
+    trusted, whatever form its address takes (an IPv4-mapped IPv6 address is its IPv4 address)."""
+
+    def __init__(self, trusted, cache_size: int = SENDER_CACHE_SIZE):
+        self._trusted = frozenset(_unmapped(ipaddress.ip_address(a)) for a in trusted)
+        self._cache: dict = {}
+        self.cached = self._cache.get  # the hot path's first try: True, False, or None (not seen yet)
+        self._cache_size = cache_size
+
+    def trusted(self, text) -> bool:
+        verdict = self._cache.get(text)
+        if verdict is None:
+            try:
+                address = _unmapped(ipaddress.ip_address(text.decode("ascii") if type(text) is bytes else text))
+                verdict = address in self._trusted
+            except (ValueError, UnicodeDecodeError):
+                verdict = False
+            if len(self._cache) >= self._cache_size:
+                self._cache.clear()
+            self._cache[text] = verdict
+        return verdict

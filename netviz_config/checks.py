@@ -30,6 +30,13 @@ def ip_address(value: str):
     return None
 
 
+def ip_addresses(values) -> str | None:
+    for value in values:
+        if not isinstance(value, str) or ip_address(value):
+            return f"a list of IPv4 or IPv6 addresses such as [\"10.0.20.1\"] ({value!r} is not one)"
+    return None
+
+
 def optional_ip_address(value: str):
     if not value:
         return None

@@ -229,6 +229,12 @@ def _whole_network_problems(config: NetworkConfig, ok) -> Iterable[Problem]:
         wanted = config.goflow2.collector_node
         if wanted and wanted not in {n.name for _, n in nodes}:
             yield ("goflow2.collector_node", f"expected the name of a kubernetes.nodes entry, but {wanted!r} was provided")
+    if ok("goflow2.netflow_senders"):
+        senders = [ipaddress.ip_address(a) for a in config.goflow2.netflow_senders]
+        for i, address in enumerate(senders):
+            if address in senders[:i]:
+                yield (f"goflow2.netflow_senders[{i}]", f"expected a unique address, but {config.goflow2.netflow_senders[i]!r} "
+                                                        f"is also goflow2.netflow_senders[{senders.index(address)}]")
     # Each stack creates its own namespace: a second create of the same one is refused by Kubernetes
     # (and a destroy of one stack would delete the other's). In adopt mode the monitoring namespace
     # is the user's own, which netviz must not create, nor delete.

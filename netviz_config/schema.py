@@ -134,8 +134,21 @@ class Goflow2:
     metrics_port: int = setting(8080, doc="Collector's own metrics and `/__health`.", check=checks.tcp_port)
     collector_node: str = setting(
         "",
-        doc="Node whose address pfSense exports to; empty picks the first node. The NodePort "
-        "answers on every node, but pfSense can name only one.",
+        doc="Node whose address pfSense exports to, and where the collector pod runs (its NodePort keeps "
+        "the sender's address only on the pod's own node: externalTrafficPolicy Local); empty picks the "
+        "first node. Must be the node's name as `kubectl get nodes` shows it (its kubernetes.io/hostname "
+        "label).",
+    )
+    check_collector_node: bool = setting(
+        True,
+        doc="Look the collector node up at plan time (a node labelled kubernetes.io/hostname=<collector_node>) "
+        "and stop with what is missing when it is not there. Turn off only if the lookup misreports your cluster.",
+    )
+    netflow_senders: tuple[str, ...] = setting(
+        factory=tuple,
+        doc="Addresses whose NetFlow counts: pfSense's, and any other exporter you run. Empty: "
+        "pfsense.address alone. Records from any other sender are counted as untrusted and skipped.",
+        check=checks.ip_addresses,
     )
 
 
@@ -551,6 +564,11 @@ class NetworkConfig:
         if window:
             return float(checks.seconds(window))
         return 2.0 * checks.seconds(self.monitoring.prometheus.scrape_interval)
+
+    @property
+    def netflow_senders(self) -> tuple[str, ...]:
+        """The addresses whose NetFlow counts: goflow2.netflow_senders, else pfsense.address."""
+        return self.goflow2.netflow_senders or (self.pfsense.address,)
 
     @property
     def collector_node(self) -> KubernetesNode:

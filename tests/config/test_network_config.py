@@ -458,3 +458,19 @@ def test_the_operator_modes_monitoring_namespace_is_not_one_netviz_creates(tmp_p
 ])
 def test_the_port_name_check_is_kubernetes_iana_svc_name(name, good):
     assert (netviz_config.checks.port_name(name) is None) == good
+
+
+def test_netflow_senders_default_to_pfsense_and_can_be_listed(tmp_path):
+    assert netviz_config.load(str(DEFAULT_CONFIG)).netflow_senders == ("10.0.20.1",)
+    text = edit("[goflow2]\n", '[goflow2]\nnetflow_senders = ["10.0.20.1", "10.0.30.1"]\n')
+    assert load_text(tmp_path, text).netflow_senders == ("10.0.20.1", "10.0.30.1")
+
+
+@pytest.mark.parametrize("senders, problem", [
+    ('["10.0.20.300"]', "goflow2.netflow_senders: expected a list of IPv4 or IPv6 addresses such as [\"10.0.20.1\"] "
+                        "('10.0.20.300' is not one), but ['10.0.20.300'] was provided"),
+    ('["10.0.20.1", "10.0.20.1"]', "goflow2.netflow_senders[1]: expected a unique address, but '10.0.20.1' is also "
+                                   "goflow2.netflow_senders[0]"),
+])
+def test_bad_netflow_senders_are_refused_by_name(tmp_path, senders, problem):
+    assert problems_of(tmp_path, edit("[goflow2]\n", f"[goflow2]\nnetflow_senders = {senders}\n")) == [problem]

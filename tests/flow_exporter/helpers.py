@@ -111,6 +111,7 @@ DEFAULTS = {
     "src_port": 40000,
     "dst_port": 2049,
     "in_if": 1,
+    "sampler_address": "10.0.20.1",  # pfsense.address: the one sender network.toml trusts
 }
 
 

@@ -87,7 +87,7 @@ def test_label_values_and_help_are_escaped_and_labels_sorted():
         series=[((HOST, 'sub"net', "10.0.0.1", "we\\ird\nname", "sent"), (7,))],
         records=1, rejected=dict.fromkeys(REJECT_REASONS, 0), duplicates=0, unmapped_interface=0,
         series_count=1, series_limit=10, evictions=0, families=[(HOST, 1, 10, 0)], new_series=0, newest_ns=0,
-        input_reopens=0, fallback=0, glued_lines=0,
+        input_reopens=0, fallback=0, glued_lines=0, untrusted=0,
     )
     body = render(snap).decode()
     assert ('netviz_host_bytes_total{direction="sent",host="10.0.0.1",name="we\\\\ird\\nname",'

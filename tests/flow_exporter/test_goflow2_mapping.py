@@ -1,12 +1,14 @@
 """The GoFlow2 -mapping file prints every field the exporter reads, and only GoFlow2's own fields."""
 
+import dataclasses
 import json
 import re
 
 import flow_exporter.record as record
 from flow_exporter.mapping import FIELD_NAMES, goflow2_mapping_yaml
 from flow_exporter.series import FLOW
-from tests.flow_exporter.helpers import DEFAULTS, aggregator, goflow2_line
+from flow_exporter.aggregate import Aggregator
+from tests.flow_exporter.helpers import DEFAULTS, aggregator, goflow2_line, settings
 
 # GoFlow2's JSON field names (pb/flow.proto, as listed in the project's FACTS).
 GOFLOW2_FIELDS = set("""
@@ -76,7 +78,10 @@ def test_a_line_printed_with_the_mapping_takes_the_fast_path():
               b'"time_flow_end_ns":1681583295157626000,"bytes":1500,"packets":1,"src_addr":"fd01::1",'
               b'"dst_addr":"fd01::2","etype":"IPv6","proto":"TCP","src_port":443,"dst_port":50001,"in_if":0}')
     assert record.FAST_LINE.fullmatch(readme) is None
-    agg = aggregator()
+    untrusted = aggregator()  # its sender, 192.168.0.1, is not pfsense.address
+    untrusted.ingest([readme])
+    assert (untrusted.snapshot().untrusted, untrusted.snapshot().series) == (1, [])
+    agg = Aggregator(dataclasses.replace(settings(), netflow_senders=("192.168.0.1",)))
     agg.ingest([readme])
     snap = agg.snapshot()
     assert [(k, v) for k, v in snap.series if k[0] == FLOW] == [((FLOW, "external", "external", "TCP"), (150000, 100, 1))]

@@ -39,7 +39,11 @@ good_records = st.fixed_dictionaries({
     "src_port": st.sampled_from(PORTS),
     "dst_port": st.sampled_from(PORTS),
     "in_if": st.sampled_from([0, 1, 2, 9]),
+    # pfsense.address (trusted), the same as an IPv4-mapped IPv6 address (trusted too), and senders
+    # nobody configured (their records skipped, counted as untrusted).
+    "sampler_address": st.sampled_from(["10.0.20.1", "10.0.20.1", "::ffff:10.0.20.1", "10.0.20.66", "fd00:20::1"]),
 })
+TRUSTED_SENDERS = {ipaddress.ip_address("10.0.20.1")}
 
 
 def goflow2_text(record: dict) -> bytes:
@@ -91,7 +95,9 @@ hostile_lines = st.one_of(
                  lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=4), c, max_size=3),
                  max_leaves=8).map(lambda v: json.dumps(v).encode()),
     st.integers(MAX_LINE_BYTES + 1, 3 * MAX_LINE_BYTES).map(lambda n: b"7" * n),
-    good_records.flatmap(_mutated),
+    # From the trusted sender: a record from anyone else is skipped as untrusted before its fields
+    # are looked at (an invalid address in it is never classified).
+    good_records.map(lambda r: {**r, "sampler_address": "10.0.20.1"}).flatmap(_mutated),
 )
 
 
@@ -109,8 +115,12 @@ def expected_metrics(records: list[dict]) -> dict:
         return "external", None
 
     out = Counter()
-    duplicates = 0
+    duplicates = untrusted = 0
     for r in records:
+        sender = ipaddress.ip_address(r["sampler_address"])
+        if (getattr(sender, "ipv4_mapped", None) or sender) not in TRUSTED_SENDERS:
+            untrusted += 1
+            continue
         (s_net, s_if), (d_net, d_if) = where(r["src_addr"]), where(r["dst_addr"])
         if r["in_if"] in known_if:
             point = s_if if s_if is not None else d_if
@@ -146,7 +156,8 @@ def expected_metrics(records: list[dict]) -> dict:
                         ("src", src), ("src_subnet", s_net))
         out[("netviz_conversation_bytes_total", conversation)] += nbytes
         out[("netviz_conversation_packets_total", conversation)] += r["packets"] * rate
-    return {"series": {(n, frozenset(l)): v for (n, l), v in out.items()}, "duplicates": duplicates}
+    return {"series": {(n, frozenset(l)): v for (n, l), v in out.items()}, "duplicates": duplicates,
+            "untrusted": untrusted}
 
 
 def feed(agg, lines: list[bytes], cuts: list[int]) -> None:
@@ -190,6 +201,7 @@ def test_hostile_lines_interleaved_with_good_ones_never_cost_a_good_record(items
     assert snap.records == len(lines)
     assert sum(snap.rejected.values()) == len(lines) - len(good)
     assert snap.duplicates == want["duplicates"]
+    assert snap.untrusted == want["untrusted"]
     conversations = sum(1 for name, _ in want["series"] if name.startswith("netviz_conversation_"))
     assert value(m, "netviz_flow_exporter_series") == len(want["series"])
     assert sum(value(m, "netviz_flow_exporter_family_series", family=f) for f in CONVERSATIONS) == conversations
@@ -233,8 +245,8 @@ def test_the_fast_path_agrees_with_the_reference_parser(lines):
     strict.ingest(lines)
     a, b = fast.snapshot(), strict.snapshot()
     assert a.series == b.series
-    assert (a.records, a.rejected, a.duplicates, a.unmapped_interface, a.newest_ns) == \
-           (b.records, b.rejected, b.duplicates, b.unmapped_interface, b.newest_ns)
+    assert (a.records, a.rejected, a.duplicates, a.unmapped_interface, a.newest_ns, a.untrusted) == \
+           (b.records, b.rejected, b.duplicates, b.unmapped_interface, b.newest_ns, b.untrusted)
 
 
 def test_the_fast_path_is_taken_for_goflow2_lines():
@@ -242,7 +254,8 @@ def test_the_fast_path_is_taken_for_goflow2_lines():
     from flow_exporter.record import FAST_LINE
     assert all(FAST_LINE.fullmatch(goflow2_text({**r})) for r in [
         {"time_received_ns": 10**19 - 1, "sampling_rate": 0, "bytes": 0, "packets": 0, "src_addr": "fd00:20::15",
-         "dst_addr": "1.1.1.1", "proto": "", "src_port": 65535, "dst_port": 0, "in_if": 999999999}])
+         "dst_addr": "1.1.1.1", "proto": "", "src_port": 65535, "dst_port": 0, "in_if": 999999999,
+         "sampler_address": "ffff::ffff:ffff:ffff:ffff:ffff:ffff:ffff"}])
 
 
 @PROPS
@@ -272,7 +285,8 @@ def test_both_parsers_apply_every_sampling_rate_alike(rate):
     """The fast path and the json.loads fallback multiply by the same rates (0 and 1 mean 1): a
     fallback that multiplies only above 2 must fail here, whatever the property tests draw."""
     record = {"time_received_ns": 1, "sampling_rate": rate, "bytes": 1500, "packets": 3, "src_addr": "10.0.20.100",
-              "dst_addr": "1.1.1.1", "proto": "TCP", "src_port": 50000, "dst_port": 443, "in_if": 1}
+              "dst_addr": "1.1.1.1", "proto": "TCP", "src_port": 50000, "dst_port": 443, "in_if": 1,
+              "sampler_address": "10.0.20.1"}
     fast_line, fallback_line = goflow2_text(record), json.dumps(record).encode()  # spaces: not the fast layout
     agg = aggregator()
     agg.ingest([fast_line, fallback_line])

@@ -43,6 +43,9 @@ CORPUS_PEERS = ["1.1.1.1", "8.8.8.8", "140.82.112.3", "151.101.1.69", "2606:4700
 # (proto, server port) of the corpus' flows: all well known (flow_exporter/services.py).
 CORPUS_SERVICES = [("TCP", 2049), ("TCP", 443), ("UDP", 53), ("TCP", 22), ("TCP", 445), ("TCP", 6443)]
 FLOOD_TARGETS = [f"10.0.20.{100 + i}" for i in range(5)]
+# The NetFlow sender of every record: pfSense (pfsense.address), the one the config trusts. A flood of
+# spoofed flow sources still arrives through it.
+SENDER = "10.0.20.1"
 _NETS = [(name, ipaddress.ip_network(cidr), index) for name, (cidr, index) in SUBNETS.items()]
 
 
@@ -158,7 +161,8 @@ def write_corpus_and_flood(path, corpus_flows: int = 40_000, flood_records: int 
                 dst = choice(FLOOD_TARGETS)
                 proto = "TCP" if rand() < 0.7 else "UDP"
                 sport, dport = randint(1024, 65535), randint(1, 65535)
-                write(_TEMPLATE.format(t, 0, 40, 1, f'"{src}"', f'"{dst}"', f'"{proto}"', sport, dport, 1).encode())
+                write(_TEMPLATE.format(t, 0, 40, 1, f'"{src}"', f'"{dst}"', f'"{proto}"', sport, dport, 1,
+                                       f'"{SENDER}"').encode())
                 flood_cells[proto] += 1
                 flood_hosts[dst] += 1
                 # the service label by the rule: dst port if well known, else src port, else other
@@ -215,7 +219,7 @@ def _corpus_flow(rnd: random.Random, t: int, write, truth: Truth) -> None:
     copies = [i for i in (index_of(s), index_of(d)) if i is not None]
     copies = sorted(set(copies), key=lambda i: rnd.random())  # in either order
     for in_if in copies:
-        write(_line((t, 0, nbytes, packets, src, dst, proto, sport, dport, in_if)))
+        write(_line((t, 0, nbytes, packets, src, dst, proto, sport, dport, in_if, SENDER)))
         truth.records += 1
         if in_if != observation:
             truth.duplicates += 1
