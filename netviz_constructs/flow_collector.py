@@ -13,7 +13,8 @@ from constructs import Construct
 
 from netviz_config import checks
 
-from .cdk import provider
+from .cdk import TerraformResourceLifecycle, provider
+from .cluster_lookup import ClusterLookup
 from .helm_release import MANAGED_BY, NetvizNamespace
 from .scrape import PodScrapeTarget
 
@@ -39,6 +40,8 @@ APP_DIR = "/opt/netviz"
 CONFIG_DIR = "/etc/netviz"
 # One uid for both containers so they can share the FIFO; neither image needs root.
 RUN_AS = 10001
+# The label every kubelet puts on its node: the collector pod is placed by it.
+HOSTNAME_LABEL = "kubernetes.io/hostname"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -64,6 +67,12 @@ class FlowCollectorProps:
     dns_nameserver: Optional[str] = None
     """The DNS server the pod asks (the exporter's reverse lookups of names); None: the cluster's DNS
     (names off). netviz_config NetworkConfig.names_dns_server."""
+    node_name: str
+    """The node the pod runs on (goflow2.collector_node), whose address pfSense sends NetFlow to. The
+    NodePort Service keeps the sender's address (externalTrafficPolicy Local) only for a pod on the
+    node the datagram arrived at, and the flow exporter trusts records by that address."""
+    check_node: bool = True
+    """Look the node up at plan time and stop naming it when no node carries its hostname label."""
 
 
 def _resources(cpu_req: str, mem_req: str, cpu_lim: str, mem_lim: str):
@@ -243,6 +252,7 @@ def _volumes(props: FlowCollectorProps, config_map_name: str) -> list:
 def _pod_spec(props: FlowCollectorProps, config_map_name: str):
     return k8s.DeploymentV1SpecTemplateSpec(
         **_dns(props.dns_nameserver),
+        node_selector={HOSTNAME_LABEL: props.node_name},
         security_context=k8s.DeploymentV1SpecTemplateSpecSecurityContext(
             run_as_non_root=True,
             run_as_user=str(RUN_AS),
@@ -270,6 +280,19 @@ class FlowCollector(Construct):
         labels = dict(POD_LABELS, **MANAGED_BY)
 
         files = _files(props)
+        node = ClusterLookup(
+            self,
+            "collector-node",
+            api_version="v1",
+            kind="Node",
+            label_selector=f"{HOSTNAME_LABEL}={props.node_name}",
+            missing=(
+                f"goflow2.collector_node = \"{props.node_name}\": no node of the cluster carries the label "
+                f"{HOSTNAME_LABEL}={props.node_name}, so the collector pod could never be scheduled. Set it to a "
+                f"node's name as `kubectl get nodes -L {HOSTNAME_LABEL}` shows it (and its address in "
+                "kubernetes.nodes), or turn the check off with goflow2.check_collector_node = false."
+            ),
+        ) if props.check_node else None
         config_map = config_map_v1.ConfigMapV1(
             self,
             "files",
@@ -294,10 +317,14 @@ class FlowCollector(Construct):
                     spec=_pod_spec(props, config_map.metadata.name),
                 ),
             ),
+            lifecycle=TerraformResourceLifecycle(precondition=[node.present]) if node else None,
         )
+        # Local: a datagram is handed only to a collector pod on the node it arrived at, unchanged. With
+        # the default (Cluster) kube-proxy rewrites its source to a node's address on the way, and the
+        # exporter could no longer tell pfSense's NetFlow from anyone else's.
         netflow = self._service("netflow-service", f"{NAME}-netflow", "NodePort", labels, [
             _service_port(NETFLOW_PORT_NAME, props.netflow_port, "UDP", node_port=props.netflow_node_port),
-        ])
+        ], external_traffic_policy="Local")
         self._service("metrics-service", f"{NAME}-metrics", "ClusterIP", labels, [
             _service_port(COLLECTOR_METRICS_PORT_NAME, props.collector_metrics_port, "TCP"),
             _service_port(EXPORTER_METRICS_PORT_NAME, props.exporter_metrics_port, "TCP"),
@@ -309,12 +336,12 @@ class FlowCollector(Construct):
         self.collector_scrape_target = self._scrape_target("goflow2", COLLECTOR_METRICS_PORT_NAME, props)
         self.exporter_scrape_target = self._scrape_target("flow-exporter", EXPORTER_METRICS_PORT_NAME, props)
 
-    def _service(self, id: str, name: str, type_: str, labels: dict, ports: list):
+    def _service(self, id: str, name: str, type_: str, labels: dict, ports: list, **spec):
         return service_v1.ServiceV1(
             self,
             id,
             metadata=service_v1.ServiceV1Metadata(name=name, namespace=self.namespace, labels=labels),
-            spec=service_v1.ServiceV1Spec(type=type_, selector=dict(POD_LABELS), port=ports),
+            spec=service_v1.ServiceV1Spec(type=type_, selector=dict(POD_LABELS), port=ports, **spec),
         )
 
     def _scrape_target(self, job_name: str, port_name: str, props: FlowCollectorProps) -> PodScrapeTarget:

@@ -33,6 +33,6 @@ class PodMonitor(Construct):
             self,
             "manifest",
             manifest=props.target.pod_monitor(props.labels),
-            lifecycle=TerraformResourceLifecycle(precondition=[props.crd.installed]) if props.crd else None,
+            lifecycle=TerraformResourceLifecycle(precondition=[props.crd.present]) if props.crd else None,
         )
 

@@ -43,5 +43,5 @@ class PrometheusRule(Construct):
                 "metadata": {"name": props.name, "namespace": props.namespace, "labels": dict(props.labels)},
                 "spec": {"groups": [dict(props.group)]},
             },
-            lifecycle=TerraformResourceLifecycle(precondition=[props.crd.installed]) if props.crd else None,
+            lifecycle=TerraformResourceLifecycle(precondition=[props.crd.present]) if props.crd else None,
         )

@@ -59,6 +59,8 @@ class Goflow2Stack(NetvizStack):
                 goflow2_mapping_yaml=goflow2_mapping_yaml(),
                 scrape_interval=config.monitoring.prometheus.scrape_interval,
                 dns_nameserver=config.names_dns_server,
+                node_name=config.collector_node.name,
+                check_node=g.check_collector_node,
             ),
         )
         dashboard = render_network_flows(

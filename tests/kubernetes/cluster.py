@@ -92,11 +92,23 @@ class Deployment:
         return [a for a in self.applied.values() if a.type == type_]
 
 
-def prepare(api: ApiServer, variant: str, config_toml: str) -> None:
-    """What the user's cluster holds before netviz is deployed."""
+def register_node(api: ApiServer, name: str, address: str) -> dict:
+    """A Node as its kubelet registers it (STAND-IN: no kubelet runs here): its name, the hostname
+    label every kubelet sets, its address."""
+    return api.create({"apiVersion": "v1", "kind": "Node",
+                       "metadata": {"name": name, "labels": {"kubernetes.io/hostname": name, "kubernetes.io/os": "linux"}},
+                       "status": {"addresses": [{"type": "InternalIP", "address": address}, {"type": "Hostname", "address": name}]}})
+
+
+def prepare(api: ApiServer, variant: str, config_toml: str, nodes: bool = True) -> None:
+    """What the user's cluster holds before netviz is deployed: its nodes (`nodes`), and the
+    operator's CRDs or the namespace of the user's own charts, as the mode needs."""
     import netviz_config
 
     config = netviz_config.parse(tomllib.loads(config_toml), check_files=False)
+    if nodes:
+        for node in config.kubernetes.nodes:
+            register_node(api, node.name, node.address)
     if config.monitoring.mode == "prometheus-operator":
         api.install_crds(operator_crds())
     if config.monitoring.mode == "adopt":
@@ -111,21 +123,24 @@ def answers_from(api: ApiServer):
         if type_ != "kubernetes_resources":
             raise AssertionError(f"data.{type_}.{name}: no cluster query known for this data source")
         path = api.path(arguments["api_version"], arguments["kind"], arguments.get("namespace"))
-        params = {"fieldSelector": arguments["field_selector"]} if arguments.get("field_selector") else None
-        return {"objects": api.request("GET", path, params=params)["items"]}
+        params = {key: arguments[argument] for key, argument in (("fieldSelector", "field_selector"),
+                                                                 ("labelSelector", "label_selector")) if arguments.get(argument)}
+        return {"objects": api.request("GET", path, params=params or None)["items"]}
 
     return answer
 
 
-def deploy_into(api: ApiServer, variant: str, directory: Path, config_toml: Optional[str] = None) -> Deployment:
+def deploy_into(api: ApiServer, variant: str, directory: Path, config_toml: Optional[str] = None,
+                nodes: bool = True) -> Deployment:
     """netviz's stacks (`variant` of tests/support/deployment.py, or `config_toml`) applied by the
-    real Terraform and sent, resource by resource in dependency order, to `api`."""
+    real Terraform and sent, resource by resource in dependency order, to `api` (a cluster whose
+    nodes are registered unless `nodes` is false)."""
     text = config_toml if config_toml is not None else VARIANTS[variant](directory)
-    prepare(api, variant, text)
+    prepare(api, variant, text, nodes=nodes)
     deployed = deploy(variant, directory, text, cluster=answers_from(api))
     out = Deployment(variant, api, deployed)
     kubeconfig = api.kubeconfig(str(directory / "kubeconfig"))
-    for stack, addresses in deployed.order.items():
+    for stack, addresses in deployed.order.items():  # the stacks that applied
         state = deployed.state(stack)
         for address in addresses:
             if not address.startswith("terraform_data."):

@@ -146,6 +146,18 @@ def test_the_collector_pods_port_names_are_the_ones_everything_else_names(cluste
             assert (target["protocol"], target["containerPort"]) == (p["protocol"], p["port"]), p
 
 
+def test_the_collector_runs_on_the_node_pfsense_sends_to_and_keeps_the_senders_address(cluster):
+    """The pod's nodeSelector matches exactly the configured collector node (as its kubelet
+    registered it), and the NetFlow Service keeps the sender's address (externalTrafficPolicy Local)."""
+    config = config_of(cluster)
+    selector = one(cluster, "Deployment", flow_collector.NAME)["spec"]["template"]["spec"]["nodeSelector"]
+    label_selector = ",".join(f"{k}={v}" for k, v in selector.items())
+    nodes = cluster.api.request("GET", "/api/v1/nodes", params={"labelSelector": label_selector})["items"]
+    assert [n["metadata"]["name"] for n in nodes] == [config.collector_node.name]
+    assert {a["address"] for a in nodes[0]["status"]["addresses"]} >= {config.collector_node.address}
+    assert one(cluster, "Service", f"{flow_collector.NAME}-netflow")["spec"]["externalTrafficPolicy"] == "Local"
+
+
 def test_the_netflow_node_port_is_the_configured_one(cluster):
     config = config_of(cluster)
     service = one(cluster, "Service", f"{flow_collector.NAME}-netflow")
@@ -260,3 +272,20 @@ def test_a_field_kubernetes_does_not_know_is_refused_not_dropped(cluster):
     with pytest.raises(KubernetesError) as refused:
         cluster.api.dry_run_create(deployment)
     assert refused.value.status == 400 and 'unknown field "spec.template.spec.containers[0].volumeMount"' in str(refused.value)
+
+
+def test_without_the_collector_node_the_deploy_stops_naming_it(etcd, tmp_path):
+    """A cluster whose nodes do not include goflow2.collector_node: the real API server answers the
+    stack's lookup with nothing, and the goflow2 stack stops before it creates anything."""
+    tools_present()
+    with ApiServer(etcd, "no-collector-node") as api:
+        from tests.kubernetes.cluster import register_node
+
+        register_node(api, "some-other-node", "10.0.20.200")
+        deployment = deploy_into(api, "managed", tmp_path, nodes=False)
+        failed = deployment.deployed.applied["goflow2"]
+        assert not isinstance(failed, dict), "the goflow2 stack applied without its node"
+        message = " ".join(failed.stderr.split())
+        assert 'goflow2.collector_node = "k8s-node-0": no node of the cluster carries the label kubernetes.io/hostname=k8s-node-0' in message
+        assert not any(a.startswith("goflow2.") for a in deployment.applied)
+        assert "goflow2" not in {n["metadata"]["name"] for n in api.list("v1", "Namespace")}

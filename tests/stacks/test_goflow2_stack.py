@@ -114,3 +114,30 @@ def test_names_off_keep_the_clusters_dns(tmp_path):
     text = config_text(lambda t: t + "\n[names]\nenabled = false\n")
     pod = synth(text, outdir=str(tmp_path)).resource("goflow2", "kubernetes_deployment_v1", "goflow2_deployment")["spec"]["template"]["spec"]
     assert "dns_policy" not in pod and "dns_config" not in pod
+
+
+def test_the_collector_runs_on_the_collector_node_and_the_netflow_service_keeps_the_sender(synthesized, pod):
+    """externalTrafficPolicy Local: kube-proxy hands a datagram only to a pod on the node it arrived at,
+    with its source address unchanged, which the exporter trusts records by."""
+    assert pod["node_selector"] == {"kubernetes.io/hostname": "k8s-node-0"}  # network.toml's collector_node
+    svc = synthesized.resource("goflow2", "kubernetes_service_v1", "goflow2_netflow_service")
+    assert svc["spec"]["external_traffic_policy"] == "Local"
+
+
+def test_the_collector_node_is_looked_up_before_the_pod_is_deployed(synthesized, deployment):
+    lookup = synthesized.stacks["goflow2"]["data"]["kubernetes_resources"]["goflow2_collector_node_lookup"]
+    assert (lookup["api_version"], lookup["kind"], lookup["label_selector"]) == ("v1", "Node", "kubernetes.io/hostname=k8s-node-0")
+    (precondition,) = deployment["lifecycle"]["precondition"]
+    assert "data.kubernetes_resources.goflow2_collector_node_lookup.objects" in precondition["condition"]
+    assert precondition["error_message"].startswith('goflow2.collector_node = "k8s-node-0": no node of the cluster carries')
+
+
+def test_the_collector_node_check_can_be_turned_off(tmp_path):
+    from tests.synth import config_text, synth
+
+    text = config_text(lambda t: t.replace('collector_node = "k8s-node-0"', 'collector_node = "k8s-node-3"\ncheck_collector_node = false'))
+    out = synth(text, outdir=str(tmp_path))
+    assert "data" not in out.stacks["goflow2"]
+    spec = out.resource("goflow2", "kubernetes_deployment_v1", "goflow2_deployment")
+    assert "lifecycle" not in spec
+    assert spec["spec"]["template"]["spec"]["node_selector"] == {"kubernetes.io/hostname": "k8s-node-3"}

@@ -25,8 +25,8 @@ from netviz_constructs.operator_crd import POD_MONITOR_CRD, PROMETHEUS_RULE_CRD
 from netviz_constructs.alerting_rules import RULE_FILE
 from stacks.app import STACK_NAMES
 from tests.alerts import rule_cases
-from tests.support.deployment import (CRD_INSTALLED, CRD_MISSING, PROMETHEUS_RULE_LOOKUP, RENDERED, VARIANTS, Deployed,
-                                      deploy)
+from tests.support.deployment import (COLLECTOR_NODE_MISSING, CRD_INSTALLED, CRD_MISSING, PROMETHEUS_RULE_LOOKUP, RENDERED,
+                                      VARIANTS, Deployed, deploy)
 from tests.support.prometheus_chart import values_files
 from tests.synth import REPO, config_text, helm_merge
 
@@ -201,3 +201,15 @@ def test_operator_crd_check_can_be_turned_off(tmp_path):
     assert "data" not in platform or "kubernetes_resources" not in platform["data"]
     kinds = sorted(v["input"]["manifest"]["kind"] for a, v in result.state("platform").items() if "kubernetes_manifest" in a)
     assert kinds == ["PodMonitor"] * 3 + ["PrometheusRule"] * 2
+
+
+def test_without_the_collector_node_the_goflow2_stack_stops_naming_it(tmp_path):
+    """No node carries goflow2.collector_node's hostname label: the deploy stops before the pod is
+    created (a pod whose nodeSelector nothing matches would wait for ever)."""
+    result = deploy("managed", tmp_path, config_text(), cluster=COLLECTOR_NODE_MISSING)
+    failed = result.applied["goflow2"]
+    assert not isinstance(failed, dict), "the goflow2 stack applied without its node"
+    message = " ".join(failed.stderr.split())
+    assert "Resource precondition failed" in message
+    assert 'goflow2.collector_node = "k8s-node-0": no node of the cluster carries the label kubernetes.io/hostname=k8s-node-0' in message
+    assert result.state("caretta")  # the other stack is unaffected

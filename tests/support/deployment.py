@@ -98,14 +98,20 @@ CRD_INSTALLED = {
     PROMETHEUS_RULE_LOOKUP: {"objects": [{"metadata": {"name": PROMETHEUS_RULE_CRD}}]},
 }
 CRD_MISSING = {POD_MONITOR_LOOKUP: {"objects": []}, PROMETHEUS_RULE_LOOKUP: {"objects": []}}
+COLLECTOR_NODE_LOOKUP = ("kubernetes_resources", "goflow2_collector_node_lookup")
+COLLECTOR_NODE_PRESENT = {COLLECTOR_NODE_LOOKUP: {"objects": [{"metadata": {"name": "k8s-node-0",
+                                                                            "labels": {"kubernetes.io/hostname": "k8s-node-0"}}}]}}
+COLLECTOR_NODE_MISSING = {COLLECTOR_NODE_LOOKUP: {"objects": []}}
+CLUSTER_READY = {**CRD_INSTALLED, **COLLECTOR_NODE_PRESENT}
+"""A cluster netviz deploys into: the operator's CRDs and the collector node there."""
 
 
 DataAnswers = Union[Mapping[tuple, dict], Callable[[str, str, dict], dict]]
-"""What the provider would read for each data source: {(type, name): {attribute: value}}, or a
-function (type, name, arguments) -> {attribute: value} that asks a cluster."""
+"""What the provider would read for each data source: {(type, name): {attribute: value}} (over
+CLUSTER_READY's answers), or a function (type, name, arguments) -> {attribute: value} that asks a cluster."""
 
 
-def deploy(variant: str, directory: Path, config_toml: str, cluster: DataAnswers = CRD_INSTALLED) -> Deployed:
+def deploy(variant: str, directory: Path, config_toml: str, cluster: DataAnswers = CLUSTER_READY) -> Deployed:
     out = synth(config_toml, outdir=str(directory))
     validation, applied, order = {}, {}, {}
     for name in STACK_NAMES:  # dependency order: platform reads the other two's states
@@ -115,7 +121,8 @@ def deploy(variant: str, directory: Path, config_toml: str, cluster: DataAnswers
         if callable(cluster):
             answers = {(t, n): cluster(t, n, body) for t, n, body in sources}
         else:
-            answers = {(t, n): cluster[(t, n)] for t, n, _ in sources if (t, n) in cluster}
+            known = {**CLUSTER_READY, **cluster}
+            answers = {(t, n): known[(t, n)] for t, n, _ in sources if (t, n) in known}
         tf = Terraform(directory / "terraform" / name)
         tf.write(builtin_rewrite(stack, data_answers=answers)).init()
         validation[name] = tf.validate()
