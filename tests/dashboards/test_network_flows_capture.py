@@ -22,7 +22,7 @@ import pytest
 import dashboards
 from tests.dashboards.dashboard_exprs import leftover_variables, substitute, target, window
 from tests.dashboards.test_network_flows_queries import REPO, _by, _samples, _wait_grown, _wait_http, _wait_value
-from tests.flow_exporter.helpers import with_scrape_interval
+from tests.flow_exporter.helpers import with_netflow_senders, with_scrape_interval
 from tests.support.tools import free_port
 
 BOARD = dashboards.render_network_flows()
@@ -37,7 +37,8 @@ def measured(flow_capture, tmp_path_factory):
     records = work / "flows.jsonl"
     records.write_text("")
     config = work / "network.toml"
-    config.write_text(with_scrape_interval(flow_capture.config_path.read_text(), "1s"))
+    config.write_text(with_netflow_senders(with_scrape_interval(flow_capture.config_path.read_text(), "1s"),
+                                           flow_capture.sender))
     port = free_port()
     exporter = subprocess.Popen(
         [sys.executable, "-m", "flow_exporter", "--config", str(config), "--input", str(records),

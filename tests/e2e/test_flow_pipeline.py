@@ -37,7 +37,8 @@ import pytest
 
 import dashboards
 from tests.dashboards.dashboard_exprs import leftover_variables, substitute, target
-from tests.flow_exporter.helpers import with_scrape_interval
+from netviz_constructs.flow_collector import CONFIG_DIR
+from tests.flow_exporter.helpers import with_netflow_senders, with_scrape_interval
 from tests.support.dns import DnsServer
 from tests.support.goflow2 import CollectorPod, Goflow2, NetflowSender, collector_scrape_jobs, metric_sum, pod_from_synth
 from tests.support.prometheus import PrometheusServer
@@ -69,6 +70,10 @@ def pipeline(flow_capture, synthesized, tmp_path_factory):
     (nameserver,) = spec["dns_config"]["nameservers"]  # the synthesized dnsConfig: pfsense.address
     with CollectorPod(spec, files) as pod, DnsServer(DNS_NAMES, client_namespace=pod.network.namespace,
                                                      address=nameserver) as dns:
+        # The softflowd sockets below send from the node's side of the pod's link, not from pfSense's
+        # address: trust that one (tests/e2e/test_trusted_senders.py sends from pfSense's own address).
+        config = pod.path(CONFIG_DIR) / "network.toml"
+        config.write_text(with_netflow_senders(config.read_text(), pod.network.node_ip))
         with open(f"/etc/netns/{pod.network.namespace}/resolv.conf", "w") as f:
             f.write(f"nameserver {dns.address}\n")  # what the kubelet writes for that dnsConfig
         pod.init()
@@ -300,7 +305,8 @@ def test_without_interface_indexes_the_doubly_exported_flow_would_count_twice(fl
     records.write_text("".join(json.dumps({**r, "in_if": 0, "out_if": 0}, separators=(",", ":")) + "\n"
                                for r in flow_capture.records))
     config = tmp_path / "network.toml"
-    config.write_text(with_scrape_interval(flow_capture.config_path.read_text(), "1s"))
+    config.write_text(with_netflow_senders(with_scrape_interval(flow_capture.config_path.read_text(), "1s"),
+                                           flow_capture.sender))
     port = free_port()
     log_path = tmp_path / "exporter.log"
     with open(log_path, "w") as log:

@@ -380,6 +380,13 @@ class FlowCapture:
     def goflow2_lines(self) -> list[str]:
         return [line.decode() for line in self.output]
 
+    @property
+    def sender(self) -> str:
+        """The NetFlow sender GoFlow2 saw (its sampler_address): the loopback socket the datagrams
+        were replayed from. Whoever counts these lines must trust it (goflow2.netflow_senders)."""
+        (sender,) = {r["sampler_address"] for r in self.records}
+        return sender
+
     def write_jsonl(self, path) -> Path:
         """Write GoFlow2's lines to `path`, one per line, as its file transport did."""
         path = Path(path)
