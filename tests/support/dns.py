@@ -24,9 +24,7 @@ starts it again. `queries()` lists the PTR names it was asked, from its own quer
 from __future__ import annotations
 
 import ipaddress
-import os
 import re
-import secrets
 import subprocess
 import tempfile
 import time
@@ -64,68 +62,25 @@ class DnsServer:
         require_root("a DNS server host (network namespace)")
         self._ip = require_tool("ip")
         self._dnsmasq = require_tool("dnsmasq")
-        from .netns import remove_stale_namespaces
+        from .netns import LinkedHost
 
-        remove_stale_namespaces()
         self.names = dict(names or {})
         self.servfail = list(servfail)
         self.silent = list(silent)
         self.client_namespace = client_namespace
-        tag = secrets.token_hex(3)
-        self.namespace = f"netviz-{os.getpid()}-{tag}-dns"  # netns.py's naming: a dead run's leftovers go
-        self._link = f"nvd{tag}"
         self._dir = Path(tempfile.mkdtemp(prefix="netviz-dns-"))
         self.log_path = self._dir / "dnsmasq.log"
         self._procs: dict[str, subprocess.Popen] = {}
         self._closed = False
+        self.host = None
         try:
-            self._build(address)
+            self.host = LinkedHost("dns", client_namespace=client_namespace, address=address, link_prefix="nvd")
+            self.namespace, self.link_ip, self.client_ip = self.host.namespace, self.host.link_ip, self.host.client_ip
+            self.address = self.host.address
+            self.start()
         except BaseException:
             self.close()
             raise
-
-    # ---- the host --------------------------------------------------------------------------
-
-    def _sh(self, *args: str, namespace: Optional[str] = None) -> str:
-        prefix = [self._ip] + (["-n", namespace] if namespace else [])
-        proc = subprocess.run([*prefix, *args], capture_output=True, text=True, timeout=30)
-        if proc.returncode != 0:
-            raise DnsServerError(f"ip {' '.join(args)} failed ({proc.returncode}): {proc.stderr.strip()}")
-        return proc.stdout
-
-    def _build(self, address: Optional[str]) -> None:
-        self._sh("netns", "add", self.namespace)
-        os.makedirs(f"/etc/netns/{self.namespace}", exist_ok=True)
-        with open(f"/etc/netns/{self.namespace}/resolv.conf", "w") as f:
-            f.write("nameserver 127.0.0.1\n")  # dnsmasq is told --no-resolv anyway
-        self._sh("link", "set", "lo", "up", namespace=self.namespace)
-        net = self._free_network()
-        self.client_ip, self.link_ip = str(net[1]), str(net[2])
-        self._sh("link", "add", self._link, "type", "veth", "peer", "name", "eth0", "netns", self.namespace)
-        if self.client_namespace:
-            self._sh("link", "set", self._link, "netns", self.client_namespace)
-        client = self.client_namespace
-        self._sh("addr", "add", f"{self.client_ip}/30", "dev", self._link, namespace=client)
-        self._sh("link", "set", self._link, "up", namespace=client)
-        self._sh("addr", "add", f"{self.link_ip}/30", "dev", "eth0", namespace=self.namespace)
-        self._sh("link", "set", "eth0", "up", namespace=self.namespace)
-        self.address = self.link_ip
-        if address:
-            self._sh("addr", "add", f"{address}/32", "dev", "lo", namespace=self.namespace)
-            self._sh("route", "add", f"{address}/32", "via", self.link_ip, namespace=client)
-            self.address = address
-        self.start()
-
-    def _free_network(self) -> ipaddress.IPv4Network:
-        from .netns import free_link_network
-
-        listings = [self._sh("-4", "route", "show", "table", "all")]
-        if self.client_namespace:
-            listings.append(self._sh("-4", "route", "show", "table", "all", namespace=self.client_namespace))
-        net = free_link_network(listings)
-        if net is None:
-            raise DnsServerError("no free /30 in 169.254.0.0/16 for the DNS server's link")
-        return net
 
     # ---- dnsmasq ---------------------------------------------------------------------------
 
@@ -157,8 +112,7 @@ class DnsServer:
     def _run(self, name: str, args: list[str]) -> None:
         log = open(self._dir / f"{name}.out", "ab")
         try:
-            self._procs[name] = subprocess.Popen([self._ip, "netns", "exec", self.namespace, *args], stdin=subprocess.DEVNULL,
-                                                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            self._procs[name] = self.host.start(args, stdout=log, stderr=subprocess.STDOUT)
         finally:
             log.close()
 
@@ -228,10 +182,8 @@ class DnsServer:
         if self._closed:
             return
         self._closed = True
-        from .netns import _delete_namespace, stop_process_groups
-
-        stop_process_groups(list(self._procs.values()))
-        _delete_namespace(self.namespace)  # deleting it deletes the veth pair, in whichever namespace
+        if self.host is not None:
+            self.host.close()  # its processes (dnsmasq's) and the namespace with its veth
         import shutil
 
         shutil.rmtree(self._dir, ignore_errors=True)

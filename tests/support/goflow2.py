@@ -440,12 +440,13 @@ class CollectorPod:
 
 
 class NetflowSender:
-    """One UDP socket per softflowd instance (`streams` names them), bound to `source_ip`."""
+    """One UDP socket per softflowd instance (`streams` names them), bound to `source_ip`; made in
+    `host`'s network namespace (a netns.LinkedHost, e.g. pfSense at its own address) if given."""
 
-    def __init__(self, streams: Iterable[str], source_ip: str = "127.0.0.1"):
+    def __init__(self, streams: Iterable[str], source_ip: str = "127.0.0.1", host=None):
         self.sockets = {}
         for name in streams:
-            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            s = host.socket() if host is not None else socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             s.bind((source_ip, 0))
             self.sockets[name] = s
         self.sent = 0

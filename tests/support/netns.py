@@ -25,6 +25,7 @@ import re
 import secrets
 import shutil
 import signal
+import socket as socket_module
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -278,3 +279,119 @@ def remove_stale_namespaces() -> list[str]:
         _delete_namespace(ns)
         removed.append(ns)
     return removed
+
+
+class LinkedHost:
+    """A host of its own (a network namespace) joined by one veth pair to a client namespace (the
+    root namespace by default, or e.g. a CollectorPod's): a DNS server, a NetFlow sender.
+
+    Each end gets an address of a free /30 of 169.254.0.0/16 (`client_ip`, `link_ip`). With
+    `address`, the host also has that address (a /32 on its loopback) and the client routes it
+    through the link: the host answers at, and sends from, e.g. pfSense's address, and packets
+    from it pass the client's reverse-path filter. Nothing else is routed: the host reaches only
+    the client. `close()` kills what runs in it and deletes it (and the veth)."""
+
+    def __init__(self, role: str, *, client_namespace: Optional[str] = None, address: Optional[str] = None,
+                 link_prefix: str = "nvh"):
+        require_root(f"a {role} host (network namespace)")
+        self._ip = require_tool("ip")
+        remove_stale_namespaces()
+        tag = secrets.token_hex(3)
+        self.namespace = f"{_PREFIX}{os.getpid()}-{tag}-{role}"  # a dead run's leftovers go with remove_stale_namespaces
+        self.client_namespace = client_namespace
+        self._link = f"{link_prefix}{tag}"
+        self._procs: list = []
+        self._closed = False
+        try:
+            self._build(address)
+        except BaseException:
+            self.close()
+            raise
+
+    def sh(self, *args: str, namespace: Optional[str] = None) -> str:
+        prefix = [self._ip] + (["-n", namespace] if namespace else [])
+        proc = subprocess.run([*prefix, *args], capture_output=True, text=True, timeout=30)
+        if proc.returncode != 0:
+            raise RuntimeError(f"ip {' '.join(args)} failed ({proc.returncode}): {proc.stderr.strip()}")
+        return proc.stdout
+
+    def _build(self, address: Optional[str]) -> None:
+        self.sh("netns", "add", self.namespace)
+        os.makedirs(f"/etc/netns/{self.namespace}", exist_ok=True)
+        with open(f"/etc/netns/{self.namespace}/resolv.conf", "w") as f:
+            f.write("nameserver 127.0.0.1\n")  # no name lookup ever leaves the host
+        self.sh("link", "set", "lo", "up", namespace=self.namespace)
+        listings = [self.sh("-4", "route", "show", "table", "all")]
+        if self.client_namespace:
+            listings.append(self.sh("-4", "route", "show", "table", "all", namespace=self.client_namespace))
+        net = free_link_network(listings)
+        if net is None:
+            raise RuntimeError("no free /30 in 169.254.0.0/16 for a host's link")
+        self.client_ip, self.link_ip = str(net[1]), str(net[2])
+        client = self.client_namespace
+        self.sh("link", "add", self._link, "type", "veth", "peer", "name", "eth0", "netns", self.namespace)
+        if client:
+            self.sh("link", "set", self._link, "netns", client)
+        self.sh("addr", "add", f"{self.client_ip}/30", "dev", self._link, namespace=client)
+        self.sh("link", "set", self._link, "up", namespace=client)
+        self.sh("addr", "add", f"{self.link_ip}/30", "dev", "eth0", namespace=self.namespace)
+        self.sh("link", "set", "eth0", "up", namespace=self.namespace)
+        self.address = self.link_ip
+        if address:
+            self.sh("addr", "add", f"{address}/32", "dev", "lo", namespace=self.namespace)
+            self.sh("route", "add", f"{address}/32", "via", self.link_ip, namespace=client)
+            self.address = address
+
+    def start(self, args: Sequence[str], **popen) -> subprocess.Popen:
+        """`args` running inside the host, in a process group of its own (stopped on close)."""
+        popen.setdefault("stdin", subprocess.DEVNULL)
+        proc = subprocess.Popen([self._ip, "netns", "exec", self.namespace, *args], start_new_session=True, **popen)
+        self._procs.append(proc)
+        return proc
+
+    def socket(self, family: int = socket_module.AF_INET, kind: int = socket_module.SOCK_DGRAM) -> socket_module.socket:
+        """A socket of this host's network namespace, usable from this process (sockets stay in
+        the namespace they were made in: made on a thread that entered it)."""
+        return socket_in_namespace(self.namespace, family, kind)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        stop_process_groups(self._procs)
+        _delete_namespace(self.namespace)  # deleting it deletes the veth pair, in whichever namespace
+
+    def __enter__(self) -> "LinkedHost":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+_CLONE_NEWNET = 0x40000000
+
+
+def socket_in_namespace(namespace: str, family: int, kind: int) -> socket_module.socket:
+    """A socket made inside network namespace `namespace`, on a short-lived thread that enters it
+    (setns affects only the calling thread; the socket keeps the namespace it was made in)."""
+    import ctypes
+    import threading
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    made: list = []
+
+    def make() -> None:
+        try:
+            with open(f"{NETNS_DIR}/{namespace}") as ns:
+                if libc.setns(ns.fileno(), _CLONE_NEWNET) != 0:
+                    raise OSError(ctypes.get_errno(), f"setns into {namespace}")
+            made.append(socket_module.socket(family, kind))
+        except BaseException as e:  # handed to the caller
+            made.append(e)
+
+    thread = threading.Thread(target=make)  # a thread of its own: it never goes back, and ends
+    thread.start()
+    thread.join()
+    if isinstance(made[0], BaseException):
+        raise made[0]
+    return made[0]
