@@ -71,7 +71,7 @@ def pipeline(flow_capture, synthesized, tmp_path_factory):
     with CollectorPod(spec, files) as pod, DnsServer(DNS_NAMES, client_namespace=pod.network.namespace,
                                                      address=nameserver) as dns:
         # The softflowd sockets below send from the node's side of the pod's link, not from pfSense's
-        # address: trust that one (tests/e2e/test_trusted_senders.py sends from pfSense's own address).
+        # address: trust that one (tests/e2e/test_netflow_from_two_senders.py sends from pfSense's own address).
         config = pod.path(CONFIG_DIR) / "network.toml"
         config.write_text(with_netflow_senders(config.read_text(), pod.network.node_ip))
         with open(f"/etc/netns/{pod.network.namespace}/resolv.conf", "w") as f:

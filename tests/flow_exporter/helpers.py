@@ -63,7 +63,7 @@ def with_scrape_interval(toml_text: str, interval: str = "1s") -> str:
 def with_netflow_senders(toml_text: str, *senders: str) -> str:
     """A network.toml's text whose goflow2.netflow_senders are `senders`: for tests whose NetFlow
     reaches GoFlow2 from an address of the test machine (127.0.0.1, a pod network's node side)
-    instead of pfSense's. tests/e2e/test_trusted_senders.py sends from pfSense's address itself."""
+    instead of pfSense's. tests/e2e/test_netflow_from_two_senders.py sends from pfSense's address itself."""
     line = "netflow_senders = [" + ", ".join(f'"{s}"' for s in senders) + "]\n"
     if "\n[goflow2]\n" in toml_text:
         return toml_text.replace("\n[goflow2]\n", "\n[goflow2]\n" + line, 1)
