@@ -178,6 +178,20 @@ def flow_alerts(cfg: AlertRulesConfig) -> list[dict]:
         ),
         _alert(
             cfg,
+            "NetvizFlowUntrustedSender",
+            expr=f"increase(netviz_flow_exporter_records_untrusted_total{selector(f)}[{w}]) > 0",
+            for_=s.untrusted_sender_for,
+            severity="warning",
+            summary="NetFlow arrives from a sender netviz does not trust.",
+            description=(
+                "The flow exporter {{ $labels.instance }} skipped {{ $value | humanize }} flow records in the last "
+                + w + " from NetFlow senders that are not in goflow2.netflow_senders (pfsense.address when empty), "
+                f"for {s.untrusted_sender_for}: a router of yours not listed there (its flows are missing), or someone "
+                "else sending NetFlow to the collector's NodePort (never counted)."
+            ),
+        ),
+        _alert(
+            cfg,
             "NetvizFlowSeriesBudgetFull",
             # Per family: each family has its own budget and evicts only its own series, so a full
             # family hides in the total (6000 external peers are 60% of the default 10000).

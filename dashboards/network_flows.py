@@ -200,6 +200,10 @@ def records_unmapped(cfg: DashboardConfig) -> str:
     return f"sum({_rate(cfg.flow_exporter_selector, 'netviz_flow_exporter_records_unmapped_interface_total')})"
 
 
+def records_untrusted(cfg: DashboardConfig) -> str:
+    return f"sum({_rate(cfg.flow_exporter_selector, 'netviz_flow_exporter_records_untrusted_total')})"
+
+
 def input_reopens(cfg: DashboardConfig) -> str:
     return f"sum({_over_range(cfg, 'netviz_flow_exporter_input_reopens_total')})"
 
@@ -375,7 +379,8 @@ def build(cfg: DashboardConfig):
         style.alert_list(
             "Flow alerts",
             "netviz's alerts on this pipeline that are firing or pending (README \"Alerts\"): GoFlow2 or the "
-            "exporter down, NetFlow stopped, records rejected or of an unknown interface, the series cap, "
+            "exporter down, NetFlow stopped, records rejected, of an unknown interface or from an untrusted "
+            "sender, the series cap, "
             "decoder errors. Empty means none: the panels below say how healthy the collector is.",
             FLOW_ALERTS_PREFIX,
         )
@@ -409,14 +414,17 @@ def build(cfg: DashboardConfig):
         style.timeseries(
             "Exporter records",
             "Flow records the netviz flow exporter reads per second; those it does not count because "
-            "the same flow was already counted on another interface; and those it counts without "
+            "the same flow was already counted on another interface; those it counts without "
             "knowing their interface (should be 0 when every monitored pfSense interface has its "
-            "netflow_if_index in network.toml, else flows between two monitored subnets count twice).",
+            "netflow_if_index in network.toml, else flows between two monitored subnets count twice); "
+            "and those from a NetFlow sender not in goflow2.netflow_senders, never counted (should be 0: "
+            "\"NetFlow packets per exporter\" shows who sends).",
             style.RECORDS_PER_SECOND,
             [
                 r(records_read(cfg), "read", "A"),
                 r(records_duplicate(cfg), "duplicate (not counted)", "B"),
                 r(records_unmapped(cfg), "interface unknown (counted)", "C"),
+                r(records_untrusted(cfg), "untrusted sender (not counted)", "D"),
             ],
             width=8,
         )

@@ -436,6 +436,12 @@ class Alerts:
         "names arriving for this long.",
         check=checks.duration,
     )
+    untrusted_sender_for: str = setting(
+        "5m",
+        doc="NetvizFlowUntrustedSender: records arriving from a NetFlow sender not in goflow2.netflow_senders "
+        "for this long.",
+        check=checks.duration,
+    )
     series_budget_percent: int = setting(
         90,
         doc="NetvizFlowSeriesBudgetFull: a family of the exporter holding at least this percentage of "

@@ -56,6 +56,7 @@ def healthy() -> dict[str, str]:
         f"netviz_flow_exporter_last_record_timestamp_seconds{_labels(EXPORTER)}": every_10_minutes(),
         f"netviz_flow_exporter_records_total{_labels(EXPORTER)}": " ".join(f"{i}x9" for i in range(6)) + " 6",
         f"netviz_flow_exporter_records_unmapped_interface_total{_labels(EXPORTER)}": f"0x{MINUTES}",
+        f"netviz_flow_exporter_records_untrusted_total{_labels(EXPORTER)}": f"0x{MINUTES}",
         f"netviz_flow_exporter_series{_labels(EXPORTER)}": f"30x{MINUTES}",
         f"netviz_flow_exporter_series_limit{_labels(EXPORTER)}": f"{sum(f.default_budget for f in SERIES_FAMILIES)}x{MINUTES}",
         f"netviz_flow_exporter_evictions_total{_labels(EXPORTER)}": f"0x{MINUTES}",
@@ -140,6 +141,18 @@ def unmapped(records: str) -> dict:
         f"{records} flow records in the last 5m had an interface index (in_if) that no subnet's netflow_if_index "
         "in network.toml names, or 0, for 15m: they are counted, but a flow between two monitored subnets is "
         "counted twice.",
+    )
+
+
+def untrusted(records: str) -> dict:
+    return alert(
+        "NetvizFlowUntrustedSender",
+        {**EXPORTER, "severity": "warning"},
+        "NetFlow arrives from a sender netviz does not trust.",
+        f"The flow exporter {EXPORTER['instance']} skipped {records} flow records in the last 5m from NetFlow "
+        "senders that are not in goflow2.netflow_senders (pfsense.address when empty), for 5m: a router of yours "
+        "not listed there (its flows are missing), or someone else sending NetFlow to the collector's NodePort "
+        "(never counted).",
     )
 
 
@@ -304,6 +317,16 @@ def _cases() -> list[dict]:
             "records keep arriving with an interface index network.toml does not name",
             {**_with(), exporter_series("netviz_flow_exporter_records_unmapped_interface_total"): "0x10 5+5x50"},
             {22: {}, 40: {"NetvizFlowUnmappedInterface": [unmapped("25")]}},
+        ),
+        case(
+            "records keep arriving from a NetFlow sender nobody configured",
+            {**_with(), exporter_series("netviz_flow_exporter_records_untrusted_total"): "0x10 30+30x50"},
+            {12: {}, 22: {"NetvizFlowUntrustedSender": [untrusted("150")]}},
+        ),
+        case(
+            "one burst of untrusted records, then none: quiet once the window has passed",
+            {**_with(), exporter_series("netviz_flow_exporter_records_untrusted_total"): "0x10 40x50"},
+            {12: {}, 14: {}, 30: {}},
         ),
         case(
             "the hosts family holds 95% of its budget (the total is far from the sum of the budgets)",

@@ -28,6 +28,7 @@ FOR_SETTINGS = {
     "NetvizFlowRecordsStopped": "records_stopped_for",
     "NetvizFlowRecordsRejected": "records_rejected_for",
     "NetvizFlowUnmappedInterface": "unmapped_interface_for",
+    "NetvizFlowUntrustedSender": "untrusted_sender_for",
     "NetvizFlowSeriesBudgetFull": "series_budget_for",
     "NetvizFlowSeriesEvicted": "series_evicted_for",
     "NetvizFlowDecoderErrors": "decoder_errors_for",
@@ -121,7 +122,7 @@ def test_rules_with_other_selectors_still_pass_promtool(tmp_path, selectors):
     path = tmp_path / "rules.json"
     path.write_text(json.dumps({"groups": rule_groups(AlertRulesConfig(selectors=selectors))}))  # JSON is YAML
     proc = promtool("check", "rules", str(path))
-    assert "SUCCESS: 9 rules found" in proc.stdout
+    assert f"SUCCESS: {len(FOR_SETTINGS)} rules found" in proc.stdout
 
 
 def test_every_for_duration_is_its_setting():

@@ -298,7 +298,7 @@ def test_every_exporter_expression_of_the_dashboard_returns_data(flows):
 
     prom, (at, span_ms) = flows
     found = [e for e in expressions(BOARD) if "goflow2_" not in e.expr]  # GoFlow2's: test_collector_health_real
-    assert len(found) == 21, [e.where for e in found]
+    assert len(found) == 22, [e.where for e in found]
     for e in found:
         text = substitute(e.expr, {"__range": range_window(span_ms), "__rate_interval": range_window(span_ms),
                                    "subnet": ".*", "proto": ".*"})
