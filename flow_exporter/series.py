@@ -129,22 +129,31 @@ class SeriesStore:
         new conversations makes one per record)."""
         family = self._families[name]
         entries = family.entries
-        get, move = entries.get, entries.move_to_end
+        put, move = entries.setdefault, entries.move_to_end
+        weight = family.weight
         now = None
         for key, amounts in sums.items():
-            counters = get(key)
-            if counters is not None:
-                for i, amount in enumerate(amounts):
-                    counters[i] += amount
+            # One look-up whether the key is new or not (a tuple's hash is not cached: in a flood
+            # every record's conversation is a new key, hashed here once instead of twice).
+            counters = put(key, amounts)
+            if counters is not amounts:
+                # Unrolled for the families' two and three counters: this loop runs per key per batch.
+                if weight == 2:
+                    counters[0] += amounts[0]
+                    counters[1] += amounts[1]
+                elif weight == 3:
+                    counters[0] += amounts[0]
+                    counters[1] += amounts[1]
+                    counters[2] += amounts[2]
+                else:
+                    for i, amount in enumerate(amounts):
+                        counters[i] += amount
                 move(key)
                 continue
             if now is None:
                 now = self._clock()
-            amounts.append(now)
-            entries[key] = amounts
-            if len(entries) > family.max_keys:
-                entries.popitem(last=False)
-                family.evicted_keys += 1
+            amounts.append(now)  # the entry is this list: its creation time goes last
+        self._evict(family)
 
     def add_all1(self, name: str, sums: Mapping[tuple, int]) -> None:
         """`add1` every (key, amount) of `sums`, all keys of the one-counter family `name`: the
@@ -152,7 +161,6 @@ class SeriesStore:
         family = self._families[name]
         entries = family.entries
         get, move = entries.get, entries.move_to_end
-        max_keys = family.max_keys
         now = None
         for key, amount in sums.items():
             counters = get(key)
@@ -163,9 +171,19 @@ class SeriesStore:
             if now is None:
                 now = self._clock()
             entries[key] = [amount, now]
-            if len(entries) > max_keys:
-                entries.popitem(last=False)
-                family.evicted_keys += 1
+        self._evict(family)
+
+    @staticmethod
+    def _evict(family: _Family) -> None:
+        """Evict the family's least recently updated keys beyond its budget, once per batch: the
+        same keys as evicting one per new key (the batch's own keys are the most recent), without
+        a length check per key."""
+        over = len(family.entries) - family.max_keys
+        if over > 0:
+            popitem = family.entries.popitem
+            for _ in range(over):
+                popitem(last=False)
+            family.evicted_keys += over
 
     # ---- reading -------------------------------------------------------------------------------
 

@@ -15,8 +15,9 @@ slow or idle client costs it a socket and a small buffer, never a thread:
   the response (a scrape: one call of `metrics()`) and writes it with `write_timeout`, then closes
   the connection (`Connection: close`: no idle keep-alive connection is ever held).
 
-So the threads are 1 + `workers`, the memory a few KiB per open connection plus at most `workers`
-responses being written. `stats()` gives the counts exported as netviz_flow_exporter_http_*.
+So the threads are 1 + `workers`; the connections open at most `max_connections` reading, plus
+`workers * 4` queued and `workers` being answered; the memory a few KiB per open connection plus at
+most `workers` responses being written. `stats()` gives the counts exported as netviz_flow_exporter_http_*.
 
 Every GET /metrics calls `metrics()` once: the command passes a render of
 Aggregator.scrape_snapshot, in which a new flow series shows 0 until the new-series window has
@@ -214,9 +215,9 @@ class HttpServer:
             self._selector.unregister(sock)
         except (KeyError, ValueError):
             pass
-        sock.close()
         if reason:
-            self._count(reason)
+            self._count(reason)  # before the close: whoever sees it closed sees it counted
+        sock.close()
 
     @staticmethod
     def _reply_now(sock: socket.socket, code: int, body: bytes) -> None:
