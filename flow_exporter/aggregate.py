@@ -4,13 +4,16 @@ The hot path, and why it is shaped this way (the target is 250,000 records/s on 
 Python, where `json.loads` alone manages about 300,000 lines/s):
   1. a line in GoFlow2's exact layout for our mapping is matched by one regular expression
      (record.FAST_LINE), inlined here; anything else goes through record.parse_line (json.loads);
-  2. each address is classified once (settings.Classifier, bounded cache), and its series keys are
+  2. a record whose NetFlow sender (sampler_address) is not one of goflow2.netflow_senders is
+     counted as untrusted and skipped before anything else is done with it (settings.Senders,
+     a bounded cache of verdicts): a sender nobody configured never fills a cache or a budget;
+  3. each address is classified once (settings.Classifier, bounded cache), and its series keys are
      built then, so a record costs dictionary look-ups, not tuple building;
-  3. the amounts of one batch (what one read returned: at most 64 KiB, a few hundred records) are
+  4. the amounts of one batch (what one read returned: at most 64 KiB, a few hundred records) are
      summed per series key in plain dicts, then added to the series store once per key, under the
      lock, so a scrape sees whole batches and the LRU bookkeeping runs per key, not per record.
 
-Because of (3) "least recently updated" is tracked per batch: keys updated in the same batch are
+Because of (4) "least recently updated" is tracked per batch: keys updated in the same batch are
 equally recent.
 
 Glued records. GoFlow2's file transport writes a record and its separator with two write() calls

@@ -106,10 +106,13 @@ class HttpServer:
     # ---- what is exported ------------------------------------------------------------------------
 
     def stats(self) -> dict:
-        """Open connections now, connections accepted and answered, and closed unanswered by reason."""
+        """Connections open now (and of them: still reading their request, queued, being answered),
+        connections accepted and answered, and closed unanswered by reason."""
         with self._lock:
-            return {"open": len(self._reading) + self._jobs.qsize() + self._busy, "accepted": self._accepted,
-                    "answered": self._answered, "closed": dict(self._closed), "max_connections": self.limits.max_connections}
+            reading, queued, answering = len(self._reading), self._jobs.qsize(), self._busy
+            return {"open": reading + queued + answering, "reading": reading, "queued": queued, "answering": answering,
+                    "accepted": self._accepted, "answered": self._answered, "closed": dict(self._closed),
+                    "max_connections": self.limits.max_connections}
 
     def _count(self, reason: str) -> None:
         with self._lock:

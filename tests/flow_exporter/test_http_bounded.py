@@ -151,7 +151,7 @@ def test_over_the_limit_the_oldest_unfinished_request_makes_room(servers):
     server = servers(max_connections=16, request_timeout=30)
     held = open_half_requests(server.server_address[1], 16)
     try:
-        wait_until("16 connections read", lambda: server.stats()["open"] == 16)
+        wait_until("16 connections reading", lambda: server.stats()["reading"] == 16)
         answer = timed_get(server.server_address[1], "/healthz")[1]
         assert answer == b"ok\n"
         assert closed_by_server(held[0], timeout=5) < 5  # the oldest went
@@ -163,14 +163,17 @@ def test_over_the_limit_the_oldest_unfinished_request_makes_room(servers):
 
 def test_with_every_worker_busy_and_the_queue_full_a_request_is_answered_503_at_once(servers):
     release = threading.Event()
-    server = servers(metrics=lambda: release.wait(10) and b"# done\n", workers=1)
+    server = servers(metrics=lambda: (release.wait(20), b"# done\n")[1], workers=1)
     port = server.server_address[1]
     results: list = []
-    waiting = [threading.Thread(target=lambda: results.append(timed_get(port, "/metrics", timeout=15)[1]))
+    waiting = [threading.Thread(target=lambda: results.append(timed_get(port, "/metrics", timeout=30)[1]))
                for _ in range(1 + 4)]  # one being answered, four queued (workers x 4)
-    for t in waiting:
+    waiting[0].start()
+    wait_until("one request being answered", lambda: server.stats()["answering"] == 1)
+    for t in waiting[1:]:
         t.start()
-    wait_until("one answering and four queued", lambda: server.stats()["open"] == 5)
+    wait_until("four queued",
+               lambda: (server.stats()["answering"], server.stats()["queued"], server.stats()["reading"]) == (1, 4, 0))
     with pytest.raises(urllib.error.HTTPError) as busy:
         timed_get(port, "/metrics", timeout=2)
     assert busy.value.code == 503
