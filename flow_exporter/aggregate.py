@@ -35,8 +35,11 @@ import logging
 import threading
 import time
 
+from netviz_config.schema import PROTOCOLS
+
 from .record import FAST_LINE, REJECT_REASONS, parse_line
-from .series import EXTERNAL_CONVERSATION, EXTERNAL_PEER, FLOW, HOST, LOCAL_CONVERSATION, SERVICE, SeriesStore
+from .series import (EXTERNAL_CONVERSATION, EXTERNAL_END, EXTERNAL_PEER, FLOW, HOST, LOCAL_CONVERSATION, POLICY, SERVICE,
+                     SeriesStore)
 from .services import PORT_PROTOCOLS, WELL_KNOWN_PORTS
 from .settings import AddressInfo, Classifier, ExporterSettings, Senders
 
@@ -45,9 +48,7 @@ log = logging.getLogger("flow_exporter.aggregate")
 # `proto` label values. GoFlow2 renders the protocol number through a small table (ICMP, TCP, UDP,
 # ICMPv6, SCTP in v2.2.x) and prints "" for the rest; newer or other producers may print more names.
 # Anything not listed becomes `other`, so the label stays bounded whatever the input says.
-KNOWN_PROTOCOLS = frozenset(
-    {"TCP", "UDP", "ICMP", "ICMPv6", "SCTP", "GRE", "ESP", "AH", "IGMP", "IPIP", "OSPF", "PIM", "VRRP", "L2TP"}
-)
+KNOWN_PROTOCOLS = frozenset(PROTOCOLS)
 OTHER = "other"
 
 
@@ -150,6 +151,10 @@ class Aggregator:
             for proto in PORT_PROTOCOLS
         }
         self._other_service_keys = {proto: (SERVICE, proto, OTHER, OTHER) for proto in (*KNOWN_PROTOCOLS, OTHER)}
+        # Segmentation rules: from subnet -> to subnet -> [(rule name, proto or "", port text or "")].
+        self._policy: dict[str, dict[str, list]] = {}
+        for name, source, target, proto, port in settings.policy:
+            self._policy.setdefault(source, {}).setdefault(target, []).append((name, proto, str(port) if port else ""))
         self.records = 0
         self.rejected = dict.fromkeys(REJECT_REASONS, 0)
         self.duplicates = 0
@@ -173,6 +178,8 @@ class Aggregator:
         # family: between local hosts, and with an external end.
         local_conversation_sums: dict[tuple, list] = {}
         external_conversation_sums: dict[tuple, list] = {}
+        policy_sums: dict[tuple, int] = {}  # (POLICY, rule, source end, destination end, service key) -> bytes
+        policy = self._policy
         rejected: dict[str, int] = {}
         examples: dict[str, bytes] = {}  # the first rejected line of each reason, described in the log
         duplicates = unmapped = untrusted = 0
@@ -283,12 +290,29 @@ class Aggregator:
                 key = s.inbound_key
                 peer_sums[key] = peer_get(key, 0) + nbytes
             # server_port(), inlined: destination port if well known, else source port, else other.
+            # A record whose source port is the well-known one is a reply: its sender is the server.
+            reply = False
             ports = service_keys.get(proto)
             if ports is None:
                 key = other_service_keys[proto]
             else:
-                key = ports.get(dport) or ports.get(sport) or other_service_keys[proto]
+                key = ports.get(dport)
+                if key is None:
+                    key = ports.get(sport)
+                    if key is None:
+                        key = other_service_keys[proto]
+                    else:
+                        reply = True
             service_sums[key] = service_get(key, 0) + nbytes
+            if policy and not reply:  # segmentation rules: only who starts a conversation breaks one
+                targets = policy.get(s.subnet)
+                if targets is not None:
+                    rules = targets.get(d.subnet)
+                    if rules is not None:
+                        for rule, rule_proto, rule_port in rules:
+                            if (not rule_proto or rule_proto == proto) and (not rule_port or rule_port == key[2]):
+                                pkey = (POLICY, rule, s.end if s.local else EXTERNAL_END, d.end if d.local else EXTERNAL_END, key)
+                                policy_sums[pkey] = policy_sums.get(pkey, 0) + nbytes
             # The conversation: counted here, after the duplicate check, like every family.
             if s.local and d.local:
                 key = (LOCAL_CONVERSATION, s.end, d.end, key)
@@ -336,6 +360,8 @@ class Aggregator:
             store.add_all1(SERVICE, service_sums)
             store.add_all(LOCAL_CONVERSATION, local_conversation_sums)
             store.add_all(EXTERNAL_CONVERSATION, external_conversation_sums)
+            if policy_sums:
+                store.add_all1(POLICY, policy_sums)
         if unglued:
             self.ingest(unglued)  # split at every "}{": no line of it is glued again
 

@@ -15,7 +15,7 @@ import math
 
 from .aggregate import Snapshot
 from .record import REJECT_REASONS
-from .series import CONVERSATIONS, EXTERNAL_PEER, FLOW, HOST, SERVICE, label_values
+from .series import CONVERSATIONS, EXTERNAL_PEER, FLOW, HOST, POLICY, SERVICE, label_values
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -40,6 +40,10 @@ FLOW_METRICS = (
      "updated of a full one evicted."),
     (CONVERSATIONS, 1, "netviz_conversation_packets_total", ("src", "src_subnet", "dst", "dst_subnet", "proto", "port", "service"),
      "Packets src sent to dst by protocol and well-known server port."),
+    ((POLICY,), 0, "netviz_policy_violation_bytes_total",
+     ("rule", "src", "src_subnet", "dst", "dst_subnet", "proto", "port", "service"),
+     "Bytes of conversations a policy rule forbids (network.toml [[policy]]): src started them towards dst "
+     "(replies to a conversation dst started are allowed); an external end is `external`."),
 )
 
 # Per-family self metrics: (name, type, help, column of Snapshot.families' (family, series, budget,

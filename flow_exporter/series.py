@@ -55,19 +55,28 @@ EXTERNAL_PEER = "external_peers"
 LOCAL_CONVERSATION = "local_conversations"
 EXTERNAL_CONVERSATION = "external_conversations"
 CONVERSATIONS = (LOCAL_CONVERSATION, EXTERNAL_CONVERSATION)
+# Traffic that broke a segmentation rule: (family, rule name, source end, destination end, service
+# key), ends as the conversations' (an external end collapsed to one, EXTERNAL_END: bounded).
+POLICY = "policy_violations"
+EXTERNAL_END = ("external", "external")
 
 
 def label_values(key: tuple) -> tuple:
     """A key's label values, in exposition.FLOW_METRICS' label order: the key after its family, a
-    conversation's flattened to (src, src_subnet, dst, dst_subnet, proto, port, service)."""
-    if key[0] not in CONVERSATIONS:
-        return key[1:]
-    _family, src, dst, (_service_family, *service) = key
-    return (*src, *dst, *service)
+    conversation's flattened to (src, src_subnet, dst, dst_subnet, proto, port, service), a policy
+    violation's to (rule, src, src_subnet, dst, dst_subnet, proto, port, service)."""
+    family = key[0]
+    if family in CONVERSATIONS:
+        _family, src, dst, (_service_family, *service) = key
+        return (*src, *dst, *service)
+    if family == POLICY:
+        _family, rule, src, dst, (_service_family, *service) = key
+        return (rule, *src, *dst, *service)
+    return key[1:]
 
 SERIES_PER_KEY = {f.name: f.series_per_key for f in SERIES_FAMILIES}
 DEFAULT_BUDGETS = {f.name: f.default_budget for f in SERIES_FAMILIES}
-assert {FLOW, HOST, SERVICE, EXTERNAL_PEER, *CONVERSATIONS} <= set(SERIES_PER_KEY), "a family the exporter builds keys for is not configured"
+assert {FLOW, HOST, SERVICE, EXTERNAL_PEER, *CONVERSATIONS, POLICY} <= set(SERIES_PER_KEY), "a family the exporter builds keys for is not configured"
 
 
 class _Family:

@@ -38,6 +38,7 @@ class ExporterSettings:
     new_series_zero_seconds: float  # how long a new series reads 0 on /metrics (series.py)
     kubernetes_nodes: tuple = ()  # (canonical address, node name) of kubernetes.nodes
     netflow_senders: tuple = ()  # canonical addresses whose records count (goflow2.netflow_senders)
+    policy: tuple = ()  # (name, from subnet, to subnet, proto or "", port or 0) of network.toml's [[policy]]
 
     @property
     def if_indexes(self) -> frozenset:
@@ -66,8 +67,9 @@ def from_network_config(cfg, series_budgets: Optional[Mapping[str, int]] = None,
     nodes = tuple((str(_unmapped(ipaddress.ip_address(n.address))), n.name) for n in cfg.kubernetes.nodes)
     window = cfg.new_series_zero_seconds if new_series_zero_seconds is None else new_series_zero_seconds
     senders = tuple(str(_unmapped(ipaddress.ip_address(a))) for a in cfg.netflow_senders)
+    policy = tuple((r.name, r.from_subnet, r.to_subnet, r.proto, r.port) for r in cfg.policy)
     return ExporterSettings(subnets=subnets, host_names=names, series_budgets=budgets, new_series_zero_seconds=window,
-                            kubernetes_nodes=nodes, netflow_senders=senders)
+                            kubernetes_nodes=nodes, netflow_senders=senders, policy=policy)
 
 
 class AddressInfo:

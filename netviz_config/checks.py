@@ -231,6 +231,13 @@ def at_least_one(value):
     return None if len(value) > 0 else "at least one entry"
 
 
+def optional_one_of(*choices: str):
+    def check(value: str):
+        return None if not value or value in choices else "empty, or one of " + ", ".join(choices)
+
+    return check
+
+
 def one_of(*choices: str):
     def check(value: str):
         return None if value in choices else "one of " + ", ".join(choices)

@@ -229,6 +229,7 @@ def _whole_network_problems(config: NetworkConfig, ok) -> Iterable[Problem]:
         wanted = config.goflow2.collector_node
         if wanted and wanted not in {n.name for _, n in nodes}:
             yield ("goflow2.collector_node", f"expected the name of a kubernetes.nodes entry, but {wanted!r} was provided")
+    yield from _policy_problems(config, ok, {s.name for _, s in subnets})
     if ok("goflow2.netflow_senders"):
         senders = [ipaddress.ip_address(a) for a in config.goflow2.netflow_senders]
         for i, address in enumerate(senders):
@@ -287,6 +288,24 @@ def _whole_network_problems(config: NetworkConfig, ok) -> Iterable[Problem]:
         backend = config.state.backend
         if backend != "local" and ok(f"state.{backend}") and getattr(config.state, backend) is None:
             yield (f"state.{backend}", f"missing required table for state.backend = {backend!r}")
+
+
+def _policy_problems(config: NetworkConfig, ok, subnet_names: set) -> Iterable[Problem]:
+    rules = [(i, r) for i, r in enumerate(config.policy or ()) if r is not None]
+    yield from _duplicates("policy", "name", [r.name if r else None for r in config.policy or ()])
+    known = subnet_names | {"external"}
+    for i, rule in rules:
+        ends = []
+        for end in ("from_subnet", "to_subnet"):
+            value = getattr(rule, end)
+            if ok(f"policy[{i}].{end}") and value not in known:
+                yield (f"policy[{i}].{end}", f"expected a subnet's name or external ({', '.join(sorted(known))}), "
+                                              f"but {value!r} was provided")
+            else:
+                ends.append(value)
+        if len(ends) == 2 and ends[0] == ends[1]:
+            yield (f"policy[{i}].to_subnet", f"expected another subnet than from_subnet: traffic within "
+                                             f"{ends[0]!r} never crosses pfSense, so netviz never sees it")
 
 
 def _missing_files(config: NetworkConfig, ok) -> Iterable[Problem]:

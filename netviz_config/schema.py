@@ -66,6 +66,24 @@ class Host:
     address: str = setting(doc="Its IP address.", check=checks.ip_address)
 
 
+# `proto` label values of the flow exporter (flow_exporter/aggregate.py KNOWN_PROTOCOLS): what a
+# policy rule may be narrowed to.
+PROTOCOLS = ("TCP", "UDP", "ICMP", "ICMPv6", "SCTP", "GRE", "ESP", "AH", "IGMP", "IPIP", "OSPF", "PIM", "VRRP", "L2TP")
+
+
+@dataclass(frozen=True, kw_only=True)
+class PolicyRule:
+    """A segmentation rule: `from_subnet` may not start a conversation with `to_subnet` (README
+    "Policy"). Replies to a conversation the other side started are allowed."""
+
+    name: str = setting(doc="The rule's name, shown in its alert and panel, e.g. `iot-not-to-storage`.", check=checks.label_value)
+    from_subnet: str = setting(doc="A subnet's name, or `external` (the internet).", check=checks.label_value)
+    to_subnet: str = setting(doc="A subnet's name, or `external`.", check=checks.label_value)
+    proto: str = setting("", doc="Narrow the rule to one protocol (TCP, UDP, ICMP, ...); empty: every protocol.",
+                         check=checks.optional_one_of(*PROTOCOLS))
+    port: int = setting(0, doc="Narrow the rule to one server port (e.g. 2049); 0: every port.", check=checks.between(0, 65535))
+
+
 @dataclass(frozen=True, kw_only=True)
 class KubernetesNode:
     name: str = setting(doc="Node name as `kubectl get nodes` shows it.", check=checks.node_name)
@@ -194,6 +212,10 @@ SERIES_FAMILIES = (
                  "Open-ended like external_peers (a flood makes a conversation per spoofed source): a full "
                  "family evicts its least recently updated conversations, never another family's series.",
                  open_ended=True),
+    SeriesFamily("policy_violations", 1, 1000,
+                 "Series of netviz_policy_violation_bytes_total: one per (policy rule, source host, destination host, "
+                 "proto, service port) that broke it; an external end counts as one (`external`). Bounded by your "
+                 "rules and hosts."),
 )
 
 SeriesBudgets = make_dataclass(
@@ -518,6 +540,7 @@ class NetworkConfig:
     kubernetes: Kubernetes = setting(doc="The cluster netviz deploys to.")
     pfsense: Pfsense = setting(doc="The pfSense router that exports NetFlow.")
     hosts: tuple[Host, ...] = setting(factory=tuple, doc="Named devices.")
+    policy: tuple[PolicyRule, ...] = setting(factory=tuple, doc="Segmentation rules: which subnet may not reach which.")
     caretta: Caretta = setting(factory=Caretta, doc="Caretta eBPF agents.")
     goflow2: Goflow2 = setting(factory=Goflow2, doc="GoFlow2 collector.")
     flow_exporter: FlowExporter = setting(factory=FlowExporter, doc="Flow records to Prometheus metrics.")

@@ -244,7 +244,7 @@ def test_series_budgets_default_per_family_and_each_can_be_set(tmp_path):
     c = netviz_config.load(str(DEFAULT_CONFIG))
     assert c.flow_exporter.series_budgets.as_dict() == {f.name: f.default_budget for f in SERIES_FAMILIES}
     # the former max_series default (10000), now split, and the conversations' 4000 + 4000 beside it
-    assert c.flow_exporter.series_budgets.total == 10000 + 4000 + 4000
+    assert c.flow_exporter.series_budgets.total == 10000 + 4000 + 4000 + 1000
     text = DEFAULT_CONFIG.read_text() + "\n[flow_exporter.series_budgets]\nexternal_peers = 500\nhosts = 9\n"
     budgets = load_text(tmp_path, text).flow_exporter.series_budgets
     assert (budgets.external_peers, budgets.hosts, budgets.subnet_pairs) == (500, 9, 1500)
@@ -271,7 +271,7 @@ def test_an_unknown_family_is_refused_with_the_known_ones(tmp_path):
     text = DEFAULT_CONFIG.read_text() + "\n[flow_exporter.series_budgets]\ntalkers = 100\n"
     assert problems_of(tmp_path, text) == [
         "flow_exporter.series_budgets.talkers: unknown key (expected one of: external_conversations, external_peers, "
-        "hosts, local_conversations, services, subnet_pairs)"
+        "hosts, local_conversations, policy_violations, services, subnet_pairs)"
     ]
 
 
@@ -280,7 +280,7 @@ def test_the_former_max_series_says_what_replaced_it(tmp_path):
     assert problems_of(tmp_path, text) == [
         "flow_exporter.max_series: no longer a setting: replaced by the per-family "
         "[flow_exporter.series_budgets] table (subnet_pairs = 1500, hosts = 2000, services = 500, external_peers = 6000, "
-        "local_conversations = 4000, external_conversations = 4000)"
+        "local_conversations = 4000, external_conversations = 4000, policy_violations = 1000)"
     ]
 
 
@@ -474,3 +474,32 @@ def test_netflow_senders_default_to_pfsense_and_can_be_listed(tmp_path):
 ])
 def test_bad_netflow_senders_are_refused_by_name(tmp_path, senders, problem):
     assert problems_of(tmp_path, edit("[goflow2]\n", f"[goflow2]\nnetflow_senders = {senders}\n")) == [problem]
+
+
+# ---- segmentation policy ------------------------------------------------------------------------
+
+POLICY = '\n[[policy]]\nname = "home-not-to-storage"\nfrom_subnet = "home"\nto_subnet = "storage"\n'
+
+
+def test_policy_rules_load_with_their_narrowing(tmp_path):
+    text = DEFAULT_CONFIG.read_text() + POLICY + '\n[[policy]]\nname = "no-internet"\nfrom_subnet = "storage"\n' \
+        'to_subnet = "external"\nproto = "TCP"\nport = 443\n'
+    rules = load_text(tmp_path, text).policy
+    assert [(r.name, r.from_subnet, r.to_subnet, r.proto, r.port) for r in rules] == [
+        ("home-not-to-storage", "home", "storage", "", 0), ("no-internet", "storage", "external", "TCP", 443)]
+
+
+@pytest.mark.parametrize("rule, problem", [
+    (POLICY.replace('"storage"', '"iot"'),
+     "policy[0].to_subnet: expected a subnet's name or external (external, home, kubernetes, storage), but 'iot' was provided"),
+    (POLICY.replace('"storage"', '"home"'),
+     "policy[0].to_subnet: expected another subnet than from_subnet: traffic within 'home' never crosses pfSense, "
+     "so netviz never sees it"),
+    (POLICY + 'proto = "tcp"\n',
+     "policy[0].proto: expected empty, or one of TCP, UDP, ICMP, ICMPv6, SCTP, GRE, ESP, AH, IGMP, IPIP, OSPF, PIM, "
+     "VRRP, L2TP, but 'tcp' was provided"),
+    (POLICY + "port = 70000\n", "policy[0].port: expected a whole number between 0 and 65535, but 70000 was provided"),
+    (POLICY + POLICY, "policy[1].name: expected a unique value, but 'home-not-to-storage' is also policy[0].name"),
+])
+def test_bad_policy_rules_are_refused_by_name(tmp_path, rule, problem):
+    assert problems_of(tmp_path, DEFAULT_CONFIG.read_text() + rule) == [problem]

@@ -50,6 +50,14 @@ name = "nas6"
 address = "fd00:20::15"
 """
 NETWORK = tomllib.loads(NETWORK_TOML)
+# A segmentation rule the tests' kubernetes -> storage NFS records break (tests that want every
+# family of series add it; the others run without rules).
+POLICY_TOML = """
+[[policy]]
+name = "kubernetes-not-to-storage"
+from_subnet = "kubernetes"
+to_subnet = "storage"
+"""
 
 
 def with_scrape_interval(toml_text: str, interval: str = "1s") -> str:
@@ -103,11 +111,14 @@ class FakeClock:
         self.now += seconds
 
 
-def aggregator(budgets=None, fast_path=True, clock=None, zero_window=None) -> Aggregator:
+def aggregator(budgets=None, fast_path=True, clock=None, zero_window=None, policy: bool = False) -> Aggregator:
     """An aggregator over the test network. Its new-series window is the config's (60 s: twice the
     default scrape interval) unless `zero_window` says otherwise; `clock` (default FakeClock())
-    is its time, so scrape snapshots show new series at 0 until the test advances it."""
-    return Aggregator(settings(budgets, zero_window), fast_path=fast_path, clock=clock or FakeClock())
+    is its time, so scrape snapshots show new series at 0 until the test advances it. With
+    `policy`, the network has POLICY_TOML's rule."""
+    config = netviz_config.parse(tomllib.loads(NETWORK_TOML + POLICY_TOML)) if policy else network_config()
+    exporter_settings = from_network_config(config, budgets, zero_window)
+    return Aggregator(exporter_settings, fast_path=fast_path, clock=clock or FakeClock())
 
 
 DEFAULTS = {

@@ -19,7 +19,7 @@ import pytest
 
 from flow_exporter.exposition import FLOW_METRICS, render
 from flow_exporter.series import EXTERNAL_PEER, FLOW, HOST, SeriesStore, label_values
-from tests.flow_exporter.helpers import (REPO, FakeClock, aggregator, goflow2_line, parse_exposition, value,
+from tests.flow_exporter.helpers import (POLICY_TOML, REPO, FakeClock, aggregator, goflow2_line, parse_exposition, value,
                                          wait_until, write_network_toml)
 from tests.support.prometheus import PrometheusError
 from tests.support.tools import free_port
@@ -128,22 +128,22 @@ def flow_samples(samples: dict) -> dict:
 
 def test_scrapes_show_every_family_at_zero_for_the_configs_window_and_the_self_metrics_as_they_are():
     clock = FakeClock()
-    agg = aggregator(clock=clock)  # the config's window: twice the default scrape interval, 60 s
+    agg = aggregator(clock=clock, policy=True)  # the config's window: twice the default scrape interval, 60 s
     agg.ingest(LINES)
     real = parse_exposition(render(agg.snapshot()))
     first = parse_exposition(render(agg.scrape_snapshot()))
     clock.advance(59.9)
     later = parse_exposition(render(agg.scrape_snapshot()))
-    # every family has series (flow, host, external peer, service, conversation), all at 0 in both scrapes
+    # every family has series (flow, host, external peer, service, conversation, policy), all at 0 in both scrapes
     assert {name for name, _labels in flow_samples(real)} == FLOW_NAMES
     for scrape in (first, later):
         assert set(flow_samples(scrape)) == set(flow_samples(real))
         assert set(flow_samples(scrape).values()) == {0}
         # the self metrics are not held back: records, rejects, duplicates, series counts are real
         assert value(scrape, "netviz_flow_exporter_records_total") == 5
-        # 2 pairs x3, 2 hosts, 1 peer, 2 services, 2 conversations x2
-        assert value(scrape, "netviz_flow_exporter_series") == 2 * 3 + 2 + 1 + 2 + 2 * 2
-        assert value(scrape, "netviz_flow_exporter_new_series") == 15
+        # 2 pairs x3, 2 hosts, 1 peer, 2 services, 2 conversations x2, 1 policy violation
+        assert value(scrape, "netviz_flow_exporter_series") == 2 * 3 + 2 + 1 + 2 + 2 * 2 + 1
+        assert value(scrape, "netviz_flow_exporter_new_series") == 16
     # once the window has passed: the real values
     clock.advance(0.1)
     grown = parse_exposition(render(agg.scrape_snapshot()))
@@ -240,7 +240,7 @@ def _increase(prom, metric: str, labels, at: float, span_ms: int) -> dict:
 def test_two_prometheus_servers_and_a_curl_each_see_every_new_series_at_zero_first(tmp_path, start_prometheus):
     # GIVEN the real exporter following an empty file, with netviz's scrape interval set to 1s (so
     # its new-series window is the default: 2s), scraped by two Prometheus servers at different phases
-    config = write_network_toml(tmp_path, '\n[monitoring.prometheus]\nscrape_interval = "1s"\n')
+    config = write_network_toml(tmp_path, POLICY_TOML + '\n[monitoring.prometheus]\nscrape_interval = "1s"\n')
     records = tmp_path / "flows.jsonl"
     records.write_bytes(b"")
     port = free_port()
@@ -256,7 +256,7 @@ def test_two_prometheus_servers_and_a_curl_each_see_every_new_series_at_zero_fir
         servers = _start_pair(start_prometheus, port)
         read = 'netviz_flow_exporter_records_total{job="exporter"}'
         starts = [max(t for t, v in _samples(prom, read) if v == 0) for prom in servers]  # before any record
-        truth = aggregator(zero_window=0)
+        truth = aggregator(zero_window=0, policy=True)
         written = 0
         for batch in BATCHES:
             # WHEN a batch arrives: the exporter reads it, and a curl of /metrics sees it read (the
