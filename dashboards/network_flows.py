@@ -168,6 +168,18 @@ def top_conversations(cfg: DashboardConfig) -> str:
     return _with_name(cfg, _with_name(cfg, top, "src", "src_name"), "dst", "dst_name")
 
 
+# ---- policy ----------------------------------------------------------------------------------
+
+POLICY_BYTES = "netviz_policy_violation_bytes_total"
+
+
+def policy_violations(cfg: DashboardConfig) -> str:
+    """Bytes of each conversation a segmentation rule forbids, over the range, with both names."""
+    by = "rule, src, src_subnet, dst, dst_subnet, proto, port, service"
+    broken = f"sum by ({by}) ({_over_range(cfg, POLICY_BYTES)}) > 0"
+    return _with_name(cfg, _with_name(cfg, broken, "src", "src_name"), "dst", "dst_name")
+
+
 # ---- collector health ------------------------------------------------------------------------
 
 
@@ -481,6 +493,21 @@ def build(cfg: DashboardConfig):
             style.COUNT,
             [style.instant_query(input_reopens(cfg), "reopens")],
             width=12,
+        )
+    )
+    layout.row("Policy")
+    layout.panel(
+        style.table(
+            "Policy violations",
+            "Conversations that broke a segmentation rule of network.toml ([[policy]]) over the selected time "
+            "range: the rule, who started the conversation (src) towards whom (dst), over which protocol and "
+            "service, and how many bytes. Replies to a conversation the other side started are allowed. An "
+            "external end shows as \"external\". Empty is good: every rule held.",
+            style.BYTES,
+            [style.table_query(policy_violations(cfg))],
+            sort_by="Value",
+            width=24,
+            height=8,
         )
     )
     return board

@@ -81,6 +81,22 @@ MEASURED = [
 ]
 BAD_LINES = ["this is not json", ""]  # rejected: invalid_json, empty_line
 
+# Segmentation rules of the exporter's config: proxmox's smb upload to truenas (home -> storage)
+# breaks the first; the storage -> kubernetes NFS records answer kubernetes' own requests (source
+# port 2049), which the second allows.
+POLICY_TOML = """
+[[policy]]
+name = "home-not-to-storage"
+from_subnet = "home"
+to_subnet = "storage"
+
+[[policy]]
+name = "storage-not-to-kubernetes"
+from_subnet = "storage"
+to_subnet = "kubernetes"
+"""
+POLICY_VIOLATIONS = {("home-not-to-storage", "192.168.1.127", "10.0.10.15", "TCP", "445", "smb"): 2_000_000 * 10}
+
 
 def truth(flows: list[Flow]) -> dict[str, dict]:
     out = {k: defaultdict(float) for k in ("pair", "proto", "host", "peer", "sent", "received", "conversation")}

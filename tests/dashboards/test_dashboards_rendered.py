@@ -115,8 +115,8 @@ def test_network_flows_has_the_panels_of_issue_4_with_their_units():
     grouping = [t for t in matrix["transformations"] if t["id"] == "groupingToMatrix"]
     assert grouping and grouping[0]["options"]["rowField"] == "src_subnet" and grouping[0]["options"]["columnField"] == "dst_subnet"
     rows = [p for p in board["panels"] if p["type"] == "row"]
-    assert [r["title"] for r in rows] == ["Collector health"]
-    after_row = board["panels"][board["panels"].index(rows[0]) + 1 :]
+    assert [r["title"] for r in rows] == ["Collector health", "Policy"]
+    after_row = board["panels"][board["panels"].index(rows[0]) + 1 : board["panels"].index(rows[1])]
     health = " ".join(t["expr"] for p in after_row for t in p.get("targets", []))
     for metric in (
         "goflow2_flow_traffic_packets_total",
@@ -126,8 +126,12 @@ def test_network_flows_has_the_panels_of_issue_4_with_their_units():
         "netviz_flow_exporter_family_series",
         "netviz_flow_exporter_family_series_limit",
         "netviz_flow_exporter_family_evictions_total",
+        "netviz_flow_exporter_records_untrusted_total",
     ):
         assert metric in health, f"Collector health row does not show {metric}"
+    policy = board["panels"][board["panels"].index(rows[1]) + 1 :]
+    assert [p["title"] for p in policy] == ["Policy violations"]
+    assert "netviz_policy_violation_bytes_total" in policy[0]["targets"][0]["expr"]
 
 
 def test_config_selectors_reach_every_query():

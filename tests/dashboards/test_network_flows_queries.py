@@ -35,7 +35,7 @@ from tests.support.tools import free_port
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BOARD = dashboards.render_network_flows()  # default selectors: job="flow-exporter", job="goflow2"
 BUDGETS = {"subnet_pairs": 150, "hosts": 150, "services": 100, "external_peers": 100, "local_conversations": 100,
-           "external_conversations": 100}
+           "external_conversations": 100, "policy_violations": 100}
 MAX_SERIES = sum(BUDGETS.values())
 NOW_NS = time.time_ns()
 
@@ -87,7 +87,7 @@ def flows(tmp_path_factory):
 
     work = tmp_path_factory.mktemp("flows")
     config = work / "network.toml"
-    config.write_text(with_scrape_interval(ff.NETWORK_TOML_PATH.read_text(), "1s"))
+    config.write_text(with_scrape_interval(ff.NETWORK_TOML_PATH.read_text() + ff.POLICY_TOML, "1s"))
     records = work / "flows.jsonl"
     records.write_text("")
     port = free_port()
@@ -298,8 +298,18 @@ def test_every_exporter_expression_of_the_dashboard_returns_data(flows):
 
     prom, (at, span_ms) = flows
     found = [e for e in expressions(BOARD) if "goflow2_" not in e.expr]  # GoFlow2's: test_collector_health_real
-    assert len(found) == 22, [e.where for e in found]
+    assert len(found) == 23, [e.where for e in found]
     for e in found:
         text = substitute(e.expr, {"__range": range_window(span_ms), "__rate_interval": range_window(span_ms),
                                    "subnet": ".*", "proto": ".*"})
         assert prom.query(text, time=at), f"{e.where} returned nothing"
+
+
+def test_the_policy_panel_lists_the_conversations_that_broke_a_rule_and_no_allowed_reply(flows):
+    rows = _run(flows, "Policy violations")
+    got = {(r["metric"]["rule"], r["metric"]["src"], r["metric"]["dst"], r["metric"]["proto"], r["metric"]["port"],
+            r["metric"]["service"]): float(r["value"][1]) for r in rows}
+    assert got == ff.POLICY_VIOLATIONS
+    (row,) = rows
+    assert (row["metric"]["src_name"], row["metric"]["dst_name"]) == ("proxmox", "truenas")  # names from network.toml
+    assert (row["metric"]["src_subnet"], row["metric"]["dst_subnet"]) == ("home", "storage")
