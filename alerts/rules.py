@@ -178,6 +178,24 @@ def flow_alerts(cfg: AlertRulesConfig) -> list[dict]:
         ),
         _alert(
             cfg,
+            "NetvizFlowPolicyViolation",
+            expr=(
+                "sum by (rule, src, src_subnet, dst, dst_subnet) "
+                f"(increase(netviz_policy_violation_bytes_total{selector(f)}[{w}])) > 0"
+            ),
+            for_=s.policy_violation_for,
+            severity="warning",
+            summary="{{ $labels.src }} ({{ $labels.src_subnet }}) reached {{ $labels.dst }} ({{ $labels.dst_subnet }}), "
+                    "which policy {{ $labels.rule }} forbids.",
+            description=(
+                "{{ $labels.src }} in {{ $labels.src_subnet }} started {{ $value | humanize1024 }}B of traffic to "
+                "{{ $labels.dst }} in {{ $labels.dst_subnet }} in the last " + w + ": network.toml's policy rule "
+                "{{ $labels.rule }} forbids it (an external end is `external`). pfSense lets it through: a "
+                "firewall rule is missing, or a device is in the wrong VLAN."
+            ),
+        ),
+        _alert(
+            cfg,
             "NetvizFlowUntrustedSender",
             expr=f"increase(netviz_flow_exporter_records_untrusted_total{selector(f)}[{w}]) > 0",
             for_=s.untrusted_sender_for,

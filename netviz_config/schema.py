@@ -458,6 +458,11 @@ class Alerts:
         "names arriving for this long.",
         check=checks.duration,
     )
+    policy_violation_for: str = setting(
+        "0m",
+        doc="NetvizFlowPolicyViolation: traffic a [[policy]] rule forbids, for this long (0m: at once).",
+        check=checks.duration,
+    )
     untrusted_sender_for: str = setting(
         "5m",
         doc="NetvizFlowUntrustedSender: records arriving from a NetFlow sender not in goflow2.netflow_senders "

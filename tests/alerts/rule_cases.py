@@ -144,6 +144,22 @@ def unmapped(records: str) -> dict:
     )
 
 
+def policy_violation(rule: str, src: str, src_subnet: str, dst: str, dst_subnet: str, size: str) -> dict:
+    return alert(
+        "NetvizFlowPolicyViolation",
+        {"rule": rule, "src": src, "src_subnet": src_subnet, "dst": dst, "dst_subnet": dst_subnet, "severity": "warning"},
+        f"{src} ({src_subnet}) reached {dst} ({dst_subnet}), which policy {rule} forbids.",
+        f"{src} in {src_subnet} started {size}B of traffic to {dst} in {dst_subnet} in the last 5m: network.toml's "
+        f"policy rule {rule} forbids it (an external end is `external`). pfSense lets it through: a firewall rule is "
+        "missing, or a device is in the wrong VLAN.",
+    )
+
+
+def violation_series(rule: str, src: str, src_subnet: str, dst: str, dst_subnet: str, proto: str, port: str) -> str:
+    return exporter_series("netviz_policy_violation_bytes_total", rule=rule, src=src, src_subnet=src_subnet, dst=dst,
+                           dst_subnet=dst_subnet, proto=proto, port=port, service={"2049": "nfs", "443": "https"}[port])
+
+
 def untrusted(records: str) -> dict:
     return alert(
         "NetvizFlowUntrustedSender",
@@ -317,6 +333,24 @@ def _cases() -> list[dict]:
             "records keep arriving with an interface index network.toml does not name",
             {**_with(), exporter_series("netviz_flow_exporter_records_unmapped_interface_total"): "0x10 5+5x50"},
             {22: {}, 40: {"NetvizFlowUnmappedInterface": [unmapped("25")]}},
+        ),
+        case(
+            "an iot device reaches the NAS over two services, and a camera the internet: one alert per rule and hosts",
+            {
+                **_with(),
+                violation_series("iot-not-to-storage", "10.0.30.7", "iot", "10.0.10.15", "storage", "TCP", "2049"): "_x10 0 4096+4096x49",
+                violation_series("iot-not-to-storage", "10.0.30.7", "iot", "10.0.10.15", "storage", "TCP", "443"): "_x10 0 1024+1024x49",
+                violation_series("cameras-offline", "10.0.40.3", "cameras", "external", "external", "TCP", "443"): "_x20 0 100+100x39",
+            },
+            {10: {}, 16: {"NetvizFlowPolicyViolation": [policy_violation("iot-not-to-storage", "10.0.30.7", "iot", "10.0.10.15", "storage", "25ki")]},
+             30: {"NetvizFlowPolicyViolation": [
+                 policy_violation("cameras-offline", "10.0.40.3", "cameras", "external", "external", "500"),
+                 policy_violation("iot-not-to-storage", "10.0.30.7", "iot", "10.0.10.15", "storage", "25ki")]}},
+        ),
+        case(
+            "a rule broken once, an hour ago: quiet now (its series stays, unchanged)",
+            {**_with(), violation_series("iot-not-to-storage", "10.0.30.7", "iot", "10.0.10.15", "storage", "TCP", "2049"): "0 4096x59"},
+            {10: {}, 40: {}},
         ),
         case(
             "records keep arriving from a NetFlow sender nobody configured",

@@ -28,6 +28,7 @@ FOR_SETTINGS = {
     "NetvizFlowRecordsStopped": "records_stopped_for",
     "NetvizFlowRecordsRejected": "records_rejected_for",
     "NetvizFlowUnmappedInterface": "unmapped_interface_for",
+    "NetvizFlowPolicyViolation": "policy_violation_for",
     "NetvizFlowUntrustedSender": "untrusted_sender_for",
     "NetvizFlowSeriesBudgetFull": "series_budget_for",
     "NetvizFlowSeriesEvicted": "series_evicted_for",
