@@ -243,8 +243,9 @@ def test_series_budgets_default_per_family_and_each_can_be_set(tmp_path):
 
     c = netviz_config.load(str(DEFAULT_CONFIG))
     assert c.flow_exporter.series_budgets.as_dict() == {f.name: f.default_budget for f in SERIES_FAMILIES}
-    # the former max_series default (10000), now split, and the conversations' 4000 + 4000 beside it
-    assert c.flow_exporter.series_budgets.total == 10000 + 4000 + 4000 + 1000
+    # the former max_series default (10000), now split, and beside it the conversations' 4000 + 4000,
+    # internet usage's 2000 and policy violations' 1000
+    assert c.flow_exporter.series_budgets.total == 10000 + 4000 + 4000 + 2000 + 1000
     text = DEFAULT_CONFIG.read_text() + "\n[flow_exporter.series_budgets]\nexternal_peers = 500\nhosts = 9\n"
     budgets = load_text(tmp_path, text).flow_exporter.series_budgets
     assert (budgets.external_peers, budgets.hosts, budgets.subnet_pairs) == (500, 9, 1500)
@@ -271,7 +272,7 @@ def test_an_unknown_family_is_refused_with_the_known_ones(tmp_path):
     text = DEFAULT_CONFIG.read_text() + "\n[flow_exporter.series_budgets]\ntalkers = 100\n"
     assert problems_of(tmp_path, text) == [
         "flow_exporter.series_budgets.talkers: unknown key (expected one of: external_conversations, external_peers, "
-        "hosts, local_conversations, policy_violations, services, subnet_pairs)"
+        "hosts, internet_usage, local_conversations, policy_violations, services, subnet_pairs)"
     ]
 
 
@@ -280,7 +281,7 @@ def test_the_former_max_series_says_what_replaced_it(tmp_path):
     assert problems_of(tmp_path, text) == [
         "flow_exporter.max_series: no longer a setting: replaced by the per-family "
         "[flow_exporter.series_budgets] table (subnet_pairs = 1500, hosts = 2000, services = 500, external_peers = 6000, "
-        "local_conversations = 4000, external_conversations = 4000, policy_violations = 1000)"
+        "local_conversations = 4000, external_conversations = 4000, internet_usage = 2000, policy_violations = 1000)"
     ]
 
 
