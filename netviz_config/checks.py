@@ -199,7 +199,9 @@ def byte_size(value: str):
 
 
 def optional_byte_size(value: str):
-    return None if value == "" else byte_size(value)
+    if value == "" or byte_size(value) is None:
+        return None
+    return "empty, or " + byte_size(value)
 
 
 def byte_count(value: str) -> int:

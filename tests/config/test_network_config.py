@@ -504,3 +504,39 @@ def test_policy_rules_load_with_their_narrowing(tmp_path):
 ])
 def test_bad_policy_rules_are_refused_by_name(tmp_path, rule, problem):
     assert problems_of(tmp_path, DEFAULT_CONFIG.read_text() + rule) == [problem]
+
+
+# ---- new devices and internet usage ----------------------------------------------------------------
+
+STRANGER = '\n[[hosts]]\nname = "cloud-box"\naddress = "203.0.113.9"\n'
+
+
+def test_the_internet_limits_and_the_device_windows_load(tmp_path):
+    from netviz_config import checks
+
+    c = netviz_config.load(str(DEFAULT_CONFIG))
+    limits = {h.name: h.internet_volume_limit for h in c.hosts}
+    assert limits["truenas"] == "500GB" and limits["proxmox"] == "0" and limits["pfsense"] == ""
+    assert checks.byte_count(c.alerts.internet_volume_limit) == 50 * 10**9
+    assert [checks.byte_count(v) for v in ("1.5TB", "500MiB", "0", "12")] == [15 * 10**11, 500 * 2**20, 0, 12]
+    text = DEFAULT_CONFIG.read_text() + '\n[alerts]\nnew_device_lookback = "2w"\ncount_window = "3m"\n'
+    alerts = load_text(tmp_path, text).alerts
+    assert (checks.seconds(alerts.new_device_lookback), alerts.count_window) == (14 * 86400, "3m")
+
+
+@pytest.mark.parametrize("extra, problem", [
+    ('\n[alerts]\ninternet_volume_limit = "lots"\n',
+     "alerts.internet_volume_limit: expected a size such as 50GB, 500MiB or 0 (none), but 'lots' was provided"),
+    ('\n[alerts]\nnew_device_lookback = "7x"\n',
+     "alerts.new_device_lookback: expected a Prometheus duration above 0 such as 15m, but '7x' was provided"),
+    ('\n[alerts]\ncount_window = "1m"\n',
+     "alerts.count_window: expected at least 4 scrape intervals (monitoring.prometheus.scrape_interval 30s: a window "
+     "holds enough samples for one missed scrape), but '1m' was provided"),
+    (STRANGER + 'internet_volume_limit = "1GB"\n',
+     "hosts[4].internet_volume_limit: expected no limit for '203.0.113.9' (cloud-box): the flow exporter counts "
+     "internet usage of addresses inside a configured subnet only, and it is in none"),
+    (STRANGER + 'internet_volume_limit = "1 gig"\n',
+     "hosts[4].internet_volume_limit: expected empty, or a size such as 50GB, 500MiB or 0 (none), but '1 gig' was provided"),
+])
+def test_bad_device_settings_are_refused_by_name(tmp_path, extra, problem):
+    assert problems_of(tmp_path, DEFAULT_CONFIG.read_text() + extra) == [problem]
