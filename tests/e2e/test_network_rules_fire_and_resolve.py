@@ -90,7 +90,7 @@ def run(tmp_path_factory):
             with open(records, "a") as f:
                 f.write(_lines(
                     ff.Flow(PROXMOX, NAS, "TCP", 40000, 445, 300_000, 200, in_if=2),  # home -> storage: forbidden
-                    ff.Flow(NAS, NODE, "TCP", 2049, 51000, 700_000, 500, in_if=1),  # storage answers NFS: allowed
+                    ff.Flow(NAS, NODE, "TCP", 2049, 51000, 700_000, 500, in_if=2),  # storage answers NFS: allowed
                     ff.Flow(PHONE, "1.1.1.1", "UDP", 53000, 53, 2_000, 10),  # a new device, little usage
                     ff.Flow("93.184.216.34", NODE, "TCP", 443, 52000, 2_000_000, 1500),  # 2 MB from the internet
                 ))
