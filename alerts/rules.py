@@ -12,6 +12,7 @@ the Prometheus Operator copies a PrometheusRule's text, so no one else evaluates
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
@@ -20,6 +21,7 @@ import yaml
 from .names import CARETTA_ALERTS_PREFIX, CARETTA_GROUP, FLOW_ALERTS_PREFIX, FLOW_GROUP  # noqa: F401 (first: see names)
 
 from dashboards.config import DashboardConfig, selector
+from dashboards.devices import internet_over_limit, new_devices
 from netviz_config import NetworkConfig, checks
 from netviz_config.schema import SERIES_FAMILIES, Alerts
 
@@ -41,6 +43,8 @@ class AlertRulesConfig:
     """One Caretta agent per node: how many kubernetes.nodes lists."""
     scrape_interval: str = "30s"
     """Interval of netviz's scrape jobs; windows of rate()/increase() are derived from it."""
+    internet_volume_limits: tuple[tuple[str, int], ...] = ()
+    """(address, bytes) of each [[hosts]] entry with its own internet_volume_limit (0: none)."""
 
     def __post_init__(self) -> None:
         if self.expected_caretta_agents < 1:
@@ -56,10 +60,16 @@ class AlertRulesConfig:
             settings=config.alerts,
             expected_caretta_agents=len(config.kubernetes.nodes),
             scrape_interval=config.monitoring.prometheus.scrape_interval,
+            internet_volume_limits=tuple(
+                (str(ipaddress.ip_address(h.address)), checks.byte_count(h.internet_volume_limit))
+                for h in config.hosts if h.internet_volume_limit
+            ),
         )
 
     @property
     def rate_window(self) -> str:
+        if self.settings.count_window:
+            return self.settings.count_window
         window = max(MIN_RATE_WINDOW_SECONDS, SCRAPES_PER_RATE_WINDOW * checks.seconds(self.scrape_interval))
         return _duration(window)
 
@@ -99,7 +109,7 @@ def flow_alerts(cfg: AlertRulesConfig) -> list[dict]:
     g, f = cfg.selectors.goflow2_selector, cfg.selectors.flow_exporter_selector
     template_not_found = selector(g, 'error="template_not_found"')
     after_seconds = int(checks.seconds(s.records_stopped_after))
-    return [
+    alerts = [
         _alert(
             cfg,
             "NetvizFlowCollectorDown",
@@ -196,6 +206,21 @@ def flow_alerts(cfg: AlertRulesConfig) -> list[dict]:
         ),
         _alert(
             cfg,
+            "NetvizFlowNewDevice",
+            expr=new_devices(f, s.new_device_window, s.new_device_lookback),
+            for_="0m",
+            severity="warning",
+            summary="New device {{ $labels.host }} ({{ $labels.name }}) in {{ $labels.subnet }}.",
+            description=(
+                "{{ $labels.host }} in subnet {{ $labels.subnet }} (name {{ $labels.name }}: from reverse DNS, else its "
+                f"address) sent or received traffic in the last {s.new_device_window} and not in the "
+                f"{s.new_device_lookback} before, and it is not in network.toml's [[hosts]]. If you know it, name it "
+                "there; if you do not, find it (pfSense's DHCP leases, the switch port)."
+            ),
+        ),
+        _internet_volume(cfg),
+        _alert(
+            cfg,
             "NetvizFlowUntrustedSender",
             expr=f"increase(netviz_flow_exporter_records_untrusted_total{selector(f)}[{w}]) > 0",
             for_=s.untrusted_sender_for,
@@ -266,6 +291,7 @@ def flow_alerts(cfg: AlertRulesConfig) -> list[dict]:
             ),
         ),
     ]
+    return [a for a in alerts if a is not None]  # None: switched off by its settings
 
 
 def caretta_alerts(cfg: AlertRulesConfig) -> list[dict]:
@@ -286,6 +312,30 @@ def caretta_alerts(cfg: AlertRulesConfig) -> list[dict]:
             ),
         ),
     ]
+
+
+def _internet_volume(cfg: AlertRulesConfig):
+    """NetvizFlowInternetVolume, or None when no host has a limit (the default 0 and no [[hosts]] limit)."""
+    s, f = cfg.settings, cfg.selectors.flow_exporter_selector
+    window = s.internet_volume_window
+    expr = internet_over_limit(f, window, checks.byte_count(s.internet_volume_limit), dict(cfg.internet_volume_limits))
+    if not expr:
+        return None
+    return _alert(
+        cfg,
+        "NetvizFlowInternetVolume",
+        expr=expr,
+        for_="0m",
+        severity="warning",
+        summary="{{ $labels.host }} ({{ $labels.name }}) used {{ $value | humanize }}B of internet in " + window + ".",
+        description=(
+            "{{ $labels.host }} ({{ $labels.name }}) in subnet {{ $labels.subnet }} sent and received "
+            "{{ $value | humanize }}B to and from external addresses in the last " + window + ", above its limit of "
+            "{{ $labels.limit | humanize }}B (network.toml: its [[hosts]] entry's internet_volume_limit, else "
+            "[alerts] internet_volume_limit). A backup, an update or a stream, or a device that should not talk "
+            "that much: the Internet usage row of Network Flows shows when."
+        ),
+    )
 
 
 def rule_groups(cfg: AlertRulesConfig) -> list[dict[str, Any]]:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 _MATCHER = re.compile(r'^[a-zA-Z_][a-zA-Z0-9_]*\s*(=|!=|=~|!~)\s*"(?:[^"\\]|\\.)*"$')
 _UID = re.compile(r"^[a-zA-Z0-9_-]{1,40}$")
+_DURATION = re.compile(r"^(\d+(ms|s|m|h|d|w|y))+$")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -57,6 +58,10 @@ class DashboardConfig:
     """Conversations with external peers drawn on "Network map": the busiest over the range, so the
     busiest external peers are on it and a scan of thousands of addresses is not."""
 
+    new_device_lookback: str = "7d"
+    """"New devices" lists hosts first seen in the range and not in this long before it
+    (network.toml `alerts.new_device_lookback`, as NetvizFlowNewDevice)."""
+
     tags: tuple[str, ...] = ("netviz",)
     """Tags of both dashboards (Grafana's dashboard search filters by them)."""
 
@@ -80,6 +85,8 @@ class DashboardConfig:
         for name in ("map_local_conversations", "map_external_conversations"):
             if not 1 <= getattr(self, name) <= 500:
                 problems.append(f"{name} must be between 1 and 500, but {getattr(self, name)} was provided")
+        if not _DURATION.match(self.new_device_lookback):
+            problems.append(f"new_device_lookback must be a Prometheus duration such as 7d, but {self.new_device_lookback!r} was provided")
         steps = self.edge_thickness_bytes
         if len(steps) != 3 or any(b <= a for a, b in zip(steps, steps[1:])) or steps[0] <= 0:
             problems.append(f"edge_thickness_bytes must be three increasing byte counts above 0, but {steps!r} was provided")

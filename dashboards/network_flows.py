@@ -18,6 +18,8 @@ from netviz_config.schema import SERIES_FAMILIES
 
 from . import style
 from .config import DashboardConfig, copy_labels, selector
+from .devices import internet_total, new_devices
+from .names import with_name
 
 TITLE = "Network Flows"
 FILENAME = "netviz-network-flows.json"
@@ -27,7 +29,6 @@ HOST_BYTES = "netviz_host_bytes_total"
 EXTERNAL_BYTES = "netviz_external_bytes_total"
 SERVICE_BYTES = "netviz_service_bytes_total"
 CONVERSATION_BYTES = "netviz_conversation_bytes_total"
-HOST_INFO = "netviz_host_info"
 KUBERNETES_NODE_INFO = "netviz_kubernetes_node_info"
 EXTERNAL = "external"  # the subnet label of an address in no configured subnet (CONTRACTS)
 
@@ -84,29 +85,11 @@ def services(cfg: DashboardConfig) -> str:
 
 
 # ---- names and the network map ---------------------------------------------------------------
-# Names come from the exporter's info metric netviz_host_info{host, name, source} (network.toml's
-# names, else reverse DNS), never from a counter's labels: a query that shows an address joins it
-# on the address (`_with_name`), and an address with no name shows itself.
-
-
-def _names(cfg: DashboardConfig, address_label: str, name_label: str) -> str:
-    """netviz_host_info as {address_label, name_label} (one row per address: max over scrapes' duplicates)."""
-    info = f"max by (host, name) ({HOST_INFO}{selector(cfg.flow_exporter_selector)})"
-    if address_label != "host":
-        info = f'label_replace({info}, "{address_label}", "$1", "host", "(.*)")'
-    if name_label != "name":
-        info = f'label_replace({info}, "{name_label}", "$1", "name", "(.*)")'
-    return info
+# Names beside addresses: dashboards/names.py.
 
 
 def _with_name(cfg: DashboardConfig, expr: str, address_label: str, name_label: str) -> str:
-    """`expr` with label `name_label` holding the name of the address in `address_label`: its
-    netviz_host_info name, else the address itself (a left join: no row is lost)."""
-    info = _names(cfg, address_label, name_label)
-    return (
-        f"(({expr}) * on ({address_label}) group_left ({name_label}) {info}) or "
-        f'label_replace(({expr}) unless on ({address_label}) {info}, "{name_label}", "$1", "{address_label}", "(.*)")'
-    )
+    return with_name(cfg.flow_exporter_selector, expr, address_label, name_label)
 
 
 def _conversations(cfg: DashboardConfig, local: bool) -> str:
@@ -178,6 +161,41 @@ def policy_violations(cfg: DashboardConfig) -> str:
     by = "rule, src, src_subnet, dst, dst_subnet, proto, port, service"
     broken = f"sum by ({by}) ({_over_range(cfg, POLICY_BYTES)}) > 0"
     return _with_name(cfg, _with_name(cfg, broken, "src", "src_name"), "dst", "dst_name")
+
+
+# ---- devices ---------------------------------------------------------------------------------
+
+
+def new_devices_in_range(cfg: DashboardConfig) -> str:
+    return new_devices(cfg.flow_exporter_selector, "$__range", cfg.new_device_lookback)
+
+
+def internet_usage(cfg: DashboardConfig, direction: str = "") -> str:
+    """Bytes each local host exchanged with the internet over the panel's range, with its name:
+    sent, received, or (no direction) both."""
+    matcher = f'direction="{direction}"' if direction else ""
+    return _with_name(cfg, f"{internet_total(cfg.flow_exporter_selector, '$__range', matcher)} > 0", "host", "name")
+
+
+def _internet_usage_table(cfg: DashboardConfig, title: str, period: str, time_from: str):
+    """Per device: sent, received and both, over `time_from` (a Grafana relative range such as now/M)."""
+    columns = dashboard.DataTransformerConfig(
+        id_val="organize",
+        options={"excludeByName": {}, "indexByName": {},
+                 "renameByName": {"Value #A": "sent", "Value #B": "received", "Value #C": "total"}},
+    )
+    return style.table(
+        title,
+        f"Bytes each device of your subnets exchanged with the internet (external addresses) {period}: "
+        "sent, received and both, with its name (network.toml's, else reverse DNS, else the address). "
+        "NetvizFlowInternetVolume alerts on a rolling window (alerts.internet_volume_window).",
+        style.BYTES,
+        [style.table_query(internet_usage(cfg, "sent"), "A"), style.table_query(internet_usage(cfg, "received"), "B"),
+         style.table_query(internet_usage(cfg), "C")],
+        transformations=[dashboard.DataTransformerConfig(id_val="merge", options={}), columns],
+        sort_by="total",
+        width=12,
+    ).time_from(time_from)
 
 
 # ---- collector health ------------------------------------------------------------------------
@@ -510,4 +528,24 @@ def build(cfg: DashboardConfig):
             height=8,
         )
     )
+    layout.row("Devices")
+    layout.panel(
+        style.table(
+            "New devices",
+            "Addresses of your subnets first seen in the selected time range that were not seen in the "
+            f"{cfg.new_device_lookback} before it and are not in network.toml ([[hosts]], Kubernetes nodes), with "
+            "their subnet and name (reverse DNS, else the address). Empty until Prometheus holds that much "
+            "history: it cannot tell new from old before. NetvizFlowNewDevice alerts on the last "
+            "alerts.new_device_window.",
+            style.COUNT,
+            [style.table_query(new_devices_in_range(cfg))],
+            transformations=[dashboard.DataTransformerConfig(
+                id_val="organize", options={"excludeByName": {"Value": True}, "indexByName": {}, "renameByName": {}})],
+            width=24,
+            height=6,
+        )
+    )
+    layout.panel(_internet_usage_table(cfg, "Internet usage by device", "this calendar month so far", "now/M"))
+    layout.panel(_internet_usage_table(cfg, "Internet usage by device today", "today so far", "now/d"))
+    return board
     return board

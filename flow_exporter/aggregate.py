@@ -38,8 +38,8 @@ import time
 from netviz_config.schema import PROTOCOLS
 
 from .record import FAST_LINE, REJECT_REASONS, parse_line
-from .series import (EXTERNAL_CONVERSATION, EXTERNAL_END, EXTERNAL_PEER, FLOW, HOST, LOCAL_CONVERSATION, POLICY, SERVICE,
-                     SeriesStore)
+from .series import (EXTERNAL_CONVERSATION, EXTERNAL_END, EXTERNAL_PEER, FLOW, HOST, INTERNET, LOCAL_CONVERSATION, POLICY,
+                     SERVICE, SeriesStore)
 from .services import PORT_PROTOCOLS, WELL_KNOWN_PORTS
 from .settings import AddressInfo, Classifier, ExporterSettings, Senders
 
@@ -172,6 +172,7 @@ class Aggregator:
         # host, external peer and service keys -> bytes, one dict per family (flushed per family)
         host_sums: dict[tuple, int] = {}
         peer_sums: dict[tuple, int] = {}
+        internet_sums: dict[tuple, int] = {}
         service_sums: dict[tuple, int] = {}
         # (family, source end, destination end, service key) -> [bytes, packets]: the store's key,
         # of tuples built once (series.CONVERSATIONS), added to the store as it is; one dict per
@@ -197,6 +198,7 @@ class Aggregator:
         other_service_keys = self._other_service_keys
         flow_get = flow_sums.get
         host_get, peer_get, service_get = host_sums.get, peer_sums.get, service_sums.get
+        internet_get = internet_sums.get
         local_conversation_get = local_conversation_sums.get
         external_conversation_get = external_conversation_sums.get
         fallback = glued = stray = 0
@@ -284,11 +286,15 @@ class Aggregator:
                 else:
                     key = d.outbound_key
                     peer_sums[key] = peer_get(key, 0) + nbytes
+                    key = s.internet_sent_key
+                    internet_sums[key] = internet_get(key, 0) + nbytes
             elif d.local:
                 key = d.received_key
                 host_sums[key] = host_get(key, 0) + nbytes
                 key = s.inbound_key
                 peer_sums[key] = peer_get(key, 0) + nbytes
+                key = d.internet_received_key
+                internet_sums[key] = internet_get(key, 0) + nbytes
             # server_port(), inlined: destination port if well known, else source port, else other.
             # A record whose source port is the well-known one is a reply: its sender is the server.
             reply = False
@@ -356,6 +362,8 @@ class Aggregator:
             store = self._store
             store.add_all(FLOW, flow_sums)
             store.add_all1(HOST, host_sums)
+            if internet_sums:
+                store.add_all1(INTERNET, internet_sums)
             store.add_all1(EXTERNAL_PEER, peer_sums)
             store.add_all1(SERVICE, service_sums)
             store.add_all(LOCAL_CONVERSATION, local_conversation_sums)

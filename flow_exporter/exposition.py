@@ -15,7 +15,7 @@ import math
 
 from .aggregate import Snapshot
 from .record import REJECT_REASONS
-from .series import CONVERSATIONS, EXTERNAL_PEER, FLOW, HOST, POLICY, SERVICE, label_values
+from .series import CONVERSATIONS, EXTERNAL_PEER, FLOW, HOST, INTERNET, POLICY, SERVICE, label_values
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -30,6 +30,8 @@ FLOW_METRICS = (
      "Flow records counted, by source and destination subnet and protocol."),
     ((HOST,), 0, "netviz_host_bytes_total", ("subnet", "host", "name", "direction"),
      "Bytes sent and received by each local host (an address in a configured subnet); name is its configured name, else the address."),
+    ((INTERNET,), 0, "netviz_host_internet_bytes_total", ("subnet", "host", "name", "direction"),
+     "Bytes each local host sent to (sent) and received from (received) external addresses: its internet usage."),
     ((EXTERNAL_PEER,), 0, "netviz_external_bytes_total", ("peer", "direction"),
      "Bytes between local hosts and each external address; outbound is local to peer, inbound peer to local."),
     ((SERVICE,), 0, "netviz_service_bytes_total", ("proto", "port", "service"),

@@ -46,6 +46,7 @@ FLOW = "subnet_pairs"
 HOST = "hosts"
 SERVICE = "services"
 EXTERNAL_PEER = "external_peers"
+INTERNET = "internet_usage"  # a local host's bytes with external addresses: keys like HOST's
 # Host-to-host (or host-to-peer) pairs, bytes and packets a key, in two families of one metric:
 # between local hosts, and with an external end (open-ended: a flood of spoofed sources fills only
 # that one). Their keys are nested, (family, (src, src_subnet), (dst, dst_subnet), service key), of
@@ -76,7 +77,7 @@ def label_values(key: tuple) -> tuple:
 
 SERIES_PER_KEY = {f.name: f.series_per_key for f in SERIES_FAMILIES}
 DEFAULT_BUDGETS = {f.name: f.default_budget for f in SERIES_FAMILIES}
-assert {FLOW, HOST, SERVICE, EXTERNAL_PEER, *CONVERSATIONS, POLICY} <= set(SERIES_PER_KEY), "a family the exporter builds keys for is not configured"
+assert {FLOW, HOST, INTERNET, SERVICE, EXTERNAL_PEER, *CONVERSATIONS, POLICY} <= set(SERIES_PER_KEY), "a family the exporter builds keys for is not configured"
 
 
 class _Family:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from socket import AF_INET, inet_ntop, inet_pton
 from typing import Mapping, Optional
 
-from .series import EXTERNAL_PEER, HOST, SeriesStore
+from .series import EXTERNAL_PEER, HOST, INTERNET, SeriesStore
 
 EXTERNAL = "external"
 
@@ -77,7 +77,7 @@ class AddressInfo:
     instead of once per record."""
 
     __slots__ = ("address", "subnet", "if_index", "name", "local", "sent_key", "received_key",
-                 "outbound_key", "inbound_key", "end")
+                 "outbound_key", "inbound_key", "internet_sent_key", "internet_received_key", "end")
 
     def __init__(self, address: str, subnet: str, if_index: Optional[int], name: str):
         self.address = address  # canonical text (an IPv4-mapped IPv6 address is shown as IPv4)
@@ -88,6 +88,9 @@ class AddressInfo:
         # Keys of the series store (see series.py); only the ones that apply are set.
         self.sent_key = (HOST, subnet, address, name, "sent") if self.local else None
         self.received_key = (HOST, subnet, address, name, "received") if self.local else None
+        # Its traffic with external addresses (family INTERNET), kept apart from the host's total.
+        self.internet_sent_key = (INTERNET, subnet, address, name, "sent") if self.local else None
+        self.internet_received_key = (INTERNET, subnet, address, name, "received") if self.local else None
         self.outbound_key = None if self.local else (EXTERNAL_PEER, address, "outbound")
         self.inbound_key = None if self.local else (EXTERNAL_PEER, address, "inbound")
         self.end = (address, subnet)  # one end of a conversation key (series.CONVERSATIONS)

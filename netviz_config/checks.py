@@ -15,7 +15,7 @@ _LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
 _VERSION = re.compile(r"^v?\d+\.\d+\.\d+([-+][0-9A-Za-z.-]+)?$")
 _CPU = re.compile(r"^\d+(\.\d+)?m?$")
 _MEMORY = re.compile(r"^\d+(Ki|Mi|Gi|K|M|G)?$")
-_DURATION = re.compile(r"^(\d+(ms|s|m|h))+$")
+_DURATION = re.compile(r"^(\d+(ms|s|m|h|d|w|y))+$")  # Prometheus' units (a day: 1d)
 _SQL_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,40}$")
 _PFSENSE_IF = re.compile(r"^(wan|lan|opt\d{1,3})$")
 # repository[:tag][@sha256:digest]; a tag of `latest` or no tag at all is not pinned.
@@ -179,14 +179,37 @@ def optional_duration(value: str):
     return None if not value or _DURATION.match(value) else "empty, or a Prometheus duration such as 30s or 1m"
 
 
-_DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
+_DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400, "y": 365 * 86400}
 
 
 def seconds(value: str) -> float:
     """A duration `duration()` accepts (`1h30m`, `90s`, `500ms`) in seconds."""
     if not _DURATION.match(value):
         raise ValueError(f"not a duration: {value!r}")
-    return sum(int(n) * _DURATION_UNITS[unit] for n, unit in re.findall(r"(\d+)(ms|s|m|h)", value))
+    return sum(int(n) * _DURATION_UNITS[unit] for n, unit in re.findall(r"(\d+)(ms|s|m|h|d|w|y)", value))
+
+
+_BYTES = re.compile(r"^(\d+(?:\.\d+)?)\s*(B|kB|KB|MB|GB|TB|KiB|MiB|GiB|TiB)?$")
+_BYTE_UNITS = {None: 1, "B": 1, "kB": 10**3, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
+               "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40}
+
+
+def byte_size(value: str):
+    return None if _BYTES.match(str(value)) else "a size such as 50GB, 500MiB or 0 (none)"
+
+
+def optional_byte_size(value: str):
+    if value == "" or byte_size(value) is None:
+        return None
+    return "empty, or " + byte_size(value)
+
+
+def byte_count(value: str) -> int:
+    """A size `byte_size()` accepts (`50GB`, `1.5TiB`, `0`) in bytes."""
+    m = _BYTES.match(str(value))
+    if not m:
+        raise ValueError(f"not a size: {value!r}")
+    return round(float(m.group(1)) * _BYTE_UNITS[m.group(2)])
 
 
 def percent(value: int):

@@ -225,6 +225,13 @@ def _whole_network_problems(config: NetworkConfig, ok) -> Iterable[Problem]:
             yield (f"kubernetes.nodes[{i}].address", f"expected an address inside a configured subnet, but "
                    f"{node.address!r} ({node.name}) is in none of: " + ", ".join(s.cidr for _, s in subnets))
 
+    for i, host in hosts:  # a limit on internet usage counts only an address of your subnets
+        field = f"hosts[{i}].internet_volume_limit"
+        if all_cidrs and ok(field, f"hosts[{i}].address") and host.internet_volume_limit \
+                and config.subnet_of(host.address) is None:
+            yield (field, f"expected no limit for {host.address!r} ({host.name}): the flow exporter counts internet "
+                          "usage of addresses inside a configured subnet only, and it is in none")
+
     if ok("goflow2.collector_node", "kubernetes.nodes", *(f"kubernetes.nodes[{i}].name" for i, _ in nodes)):
         wanted = config.goflow2.collector_node
         if wanted and wanted not in {n.name for _, n in nodes}:
@@ -266,6 +273,12 @@ def _whole_network_problems(config: NetworkConfig, ok) -> Iterable[Problem]:
                            f"scraper must scrape a new series at least once while it reads 0), but "
                            f"{config.flow_exporter.new_series_zero_window!r} was provided")
 
+    count = "alerts.count_window"
+    if ok(count, interval) and config.alerts.count_window:
+        least = 4 * checks.seconds(config.monitoring.prometheus.scrape_interval)
+        if checks.seconds(config.alerts.count_window) < least:
+            yield (count, f"expected at least 4 scrape intervals ({interval} {config.monitoring.prometheus.scrape_interval}: "
+                          f"a window holds enough samples for one missed scrape), but {config.alerts.count_window!r} was provided")
     managed = ok("pfsense.manage_softflowd") and config.pfsense.manage_softflowd
     if managed and ok("pfsense.ssh_host_key") and not config.pfsense.ssh_host_key:
         yield ("pfsense.ssh_host_key", "missing required value with pfsense.manage_softflowd = true "

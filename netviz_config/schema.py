@@ -64,6 +64,13 @@ class Host:
 
     name: str = setting(doc="Display name, e.g. `truenas`.", check=checks.label_value)
     address: str = setting(doc="Its IP address.", check=checks.ip_address)
+    internet_volume_limit: str = setting(
+        "",
+        doc="NetvizFlowInternetVolume: this host's own limit on its bytes with the internet within "
+        "[alerts] internet_volume_window (e.g. `500GB` for a NAS that backs up to the cloud; 0: never). "
+        "Empty: [alerts] internet_volume_limit.",
+        check=checks.optional_byte_size,
+    )
 
 
 # `proto` label values of the flow exporter (flow_exporter/aggregate.py KNOWN_PROTOCOLS): what a
@@ -212,6 +219,9 @@ SERIES_FAMILIES = (
                  "Open-ended like external_peers (a flood makes a conversation per spoofed source): a full "
                  "family evicts its least recently updated conversations, never another family's series.",
                  open_ended=True),
+    SeriesFamily("internet_usage", 1, 2000,
+                 "Series of netviz_host_internet_bytes_total: one per local address and direction, its traffic "
+                 "with external addresses (the internet). Bounded by your hosts, like hosts."),
     SeriesFamily("policy_violations", 1, 1000,
                  "Series of netviz_policy_violation_bytes_total: one per (policy rule, source host, destination host, "
                  "proto, service port) that broke it; an external end counts as one (`external`). Bounded by your "
@@ -457,6 +467,35 @@ class Alerts:
         doc="NetvizFlowUnmappedInterface: records with an interface index no subnet's netflow_if_index "
         "names arriving for this long.",
         check=checks.duration,
+    )
+    count_window: str = setting(
+        "",
+        doc="Window of the counting alerts' increase() (rejected, unmapped, untrusted, evicted, policy...). "
+        "Empty: 5 minutes or 4 scrape intervals, whichever is longer. At least 4 scrape intervals.",
+        check=checks.optional_duration,
+    )
+    new_device_lookback: str = setting(
+        "7d",
+        doc="NetvizFlowNewDevice: an address of your subnets (not in [[hosts]]) counts as new when it was not "
+        "seen for this long before new_device_window.",
+        check=checks.positive_duration,
+    )
+    new_device_window: str = setting(
+        "1h",
+        doc="NetvizFlowNewDevice: how long after its first record a device counts as new (and the alert fires).",
+        check=checks.positive_duration,
+    )
+    internet_volume_limit: str = setting(
+        "50GB",
+        doc="NetvizFlowInternetVolume: a local host that sent plus received more than this to and from the "
+        "internet (external addresses) within internet_volume_window; a [[hosts]] entry's own "
+        "internet_volume_limit overrides it. 0: no limit but the hosts' own.",
+        check=checks.byte_size,
+    )
+    internet_volume_window: str = setting(
+        "1d",
+        doc="NetvizFlowInternetVolume: the window its volume is counted over (1d: the last 24 hours).",
+        check=checks.positive_duration,
     )
     policy_violation_for: str = setting(
         "0m",

@@ -67,6 +67,7 @@ class Goflow2Stack(NetvizStack):
             DashboardConfig(
                 goflow2_selector=collector.collector_scrape_target.job_selector,
                 flow_exporter_selector=collector.exporter_scrape_target.job_selector,
+                new_device_lookback=config.alerts.new_device_lookback,
             )
         )
         DashboardConfigMap(

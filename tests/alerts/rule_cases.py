@@ -48,27 +48,29 @@ def every_10_minutes(until: int = MINUTES) -> str:
     return " ".join(f"{600 * i}x9" for i in range(until // 10)) + f" {600 * (until // 10)}"
 
 
-def healthy() -> dict[str, str]:
-    """{series: values} of a quiet, healthy network over an hour."""
+def healthy(hours: int = 0) -> dict[str, str]:
+    """{series: values} of a quiet, healthy network over an hour, a sample a minute; with `hours`,
+    over that many hours, a sample an hour (HOURLY cases: a record every hour)."""
+    n = hours or MINUTES
     s = {
-        f"up{_labels(COLLECTOR)}": f"1x{MINUTES}",
-        f"up{_labels(EXPORTER)}": f"1x{MINUTES}",
-        f"netviz_flow_exporter_last_record_timestamp_seconds{_labels(EXPORTER)}": every_10_minutes(),
-        f"netviz_flow_exporter_records_total{_labels(EXPORTER)}": " ".join(f"{i}x9" for i in range(6)) + " 6",
-        f"netviz_flow_exporter_records_unmapped_interface_total{_labels(EXPORTER)}": f"0x{MINUTES}",
-        f"netviz_flow_exporter_records_untrusted_total{_labels(EXPORTER)}": f"0x{MINUTES}",
-        f"netviz_flow_exporter_series{_labels(EXPORTER)}": f"30x{MINUTES}",
-        f"netviz_flow_exporter_series_limit{_labels(EXPORTER)}": f"{sum(f.default_budget for f in SERIES_FAMILIES)}x{MINUTES}",
-        f"netviz_flow_exporter_evictions_total{_labels(EXPORTER)}": f"0x{MINUTES}",
+        f"up{_labels(COLLECTOR)}": f"1x{n}",
+        f"up{_labels(EXPORTER)}": f"1x{n}",
+        f"netviz_flow_exporter_last_record_timestamp_seconds{_labels(EXPORTER)}": f"0+3600x{n}" if hours else every_10_minutes(),
+        f"netviz_flow_exporter_records_total{_labels(EXPORTER)}": f"0+1x{n}" if hours else " ".join(f"{i}x9" for i in range(6)) + " 6",
+        f"netviz_flow_exporter_records_unmapped_interface_total{_labels(EXPORTER)}": f"0x{n}",
+        f"netviz_flow_exporter_records_untrusted_total{_labels(EXPORTER)}": f"0x{n}",
+        f"netviz_flow_exporter_series{_labels(EXPORTER)}": f"30x{n}",
+        f"netviz_flow_exporter_series_limit{_labels(EXPORTER)}": f"{sum(f.default_budget for f in SERIES_FAMILIES)}x{n}",
+        f"netviz_flow_exporter_evictions_total{_labels(EXPORTER)}": f"0x{n}",
     }
     for f in SERIES_FAMILIES:  # every family present from the start, with the default budgets
-        s[family_series("netviz_flow_exporter_family_series", f.name)] = f"6x{MINUTES}"
-        s[family_series("netviz_flow_exporter_family_series_limit", f.name)] = f"{f.default_budget}x{MINUTES}"
-        s[family_series("netviz_flow_exporter_family_evictions_total", f.name)] = f"0x{MINUTES}"
+        s[family_series("netviz_flow_exporter_family_series", f.name)] = f"6x{n}"
+        s[family_series("netviz_flow_exporter_family_series_limit", f.name)] = f"{f.default_budget}x{n}"
+        s[family_series("netviz_flow_exporter_family_evictions_total", f.name)] = f"0x{n}"
     for reason in REASONS:  # all present from the start (CONTRACTS)
-        s[f"netviz_flow_exporter_records_rejected_total{_labels({**EXPORTER, 'reason': reason})}"] = f"0x{MINUTES}"
+        s[f"netviz_flow_exporter_records_rejected_total{_labels({**EXPORTER, 'reason': reason})}"] = f"0x{n}"
     for i in range(NODES):
-        s[f"up{_labels(agent(i))}"] = f"1x{MINUTES}"
+        s[f"up{_labels(agent(i))}"] = f"1x{n}"
     return s
 
 
@@ -93,9 +95,11 @@ def alert(name: str, labels: dict, summary: str, description: str) -> dict:
     }
 
 
-def case(name: str, series: dict[str, str], expect: dict[int, dict[str, list]]) -> dict:
-    """`expect`: {eval minute: {alert name: its firing alerts}}; alerts not named must not fire."""
-    return {"name": name, "series": series, "expect": expect}
+def case(name: str, series: dict[str, str], expect: dict[int, dict[str, list]], interval: str = "1m") -> dict:
+    """`expect`: {eval time: {alert name: its firing alerts}}; alerts not named must not fire.
+    `interval`: of the series' samples and of the rules' evaluations, "1m" or "1h" (cases of a
+    week); eval times count it (minutes, or hours)."""
+    return {"name": name, "series": series, "expect": expect, "interval": interval}
 
 
 COLLECTOR_DOWN = alert(
@@ -248,6 +252,7 @@ def _until(values: str, minute: int) -> str:
 
 
 def _cases() -> list[dict]:
+    """Cases of an hour, a sample a minute."""
     up_collector, up_exporter = f"up{_labels(COLLECTOR)}", f"up{_labels(EXPORTER)}"
     newest = exporter_series("netviz_flow_exporter_last_record_timestamp_seconds")
     exporter_metrics = [k for k in healthy() if k.startswith("netviz_")]
@@ -422,32 +427,176 @@ def _cases() -> list[dict]:
     return cases
 
 
-CASES = _cases()
+# ---- new devices: a week and more of history, a sample an hour ---------------------------------
+
+WEEK_AND_A_DAY = 8 * 24  # hours of the hourly cases
+PRINTER, PHONE, KNOWN = "10.0.20.150", "10.0.20.151", "10.0.20.120"
+
+
+def host_series(address: str, subnet: str = "kubernetes") -> str:
+    return f"netviz_host_bytes_total{_labels({**EXPORTER, 'subnet': subnet, 'host': address, 'name': address, 'direction': 'sent'})}"
+
+
+def host_info(address: str, name: str, source: str) -> str:
+    return f"netviz_host_info{_labels({**EXPORTER, 'host': address, 'name': name, 'source': source})}"
+
+
+def new_device(address: str, name: str) -> dict:
+    return alert(
+        "NetvizFlowNewDevice",
+        {"host": address, "name": name, "subnet": "kubernetes", "severity": "warning"},
+        f"New device {address} ({name}) in kubernetes.",
+        f"{address} in subnet kubernetes (name {name}: from reverse DNS, else its address) sent or received traffic "
+        "in the last 1h and not in the 7d before, and it is not in network.toml's [[hosts]]. If you know it, name it "
+        "there; if you do not, find it (pfSense's DHCP leases, the switch port).",
+    )
+
+
+def internet_series(address: str, direction: str, subnet: str = "kubernetes", name: str = "") -> str:
+    return ("netviz_host_internet_bytes_total"
+            + _labels({**EXPORTER, "subnet": subnet, "host": address, "name": name or address, "direction": direction}))
+
+
+def internet_volume(address: str, name: str, subnet: str, used: str, limit: int, limit_text: str) -> dict:
+    return alert(
+        "NetvizFlowInternetVolume",
+        {"host": address, "name": name, "subnet": subnet, "limit": str(limit), "severity": "warning"},
+        f"{address} ({name}) used {used}B of internet in 1d.",
+        f"{address} ({name}) in subnet {subnet} sent and received {used}B to and from external addresses in the last "
+        f"1d, above its limit of {limit_text}B (network.toml: its [[hosts]] entry's internet_volume_limit, else "
+        "[alerts] internet_volume_limit). A backup, an update or a stream, or a device that should not talk that "
+        "much: the Internet usage row of Network Flows shows when.",
+    )
+
+
+def _per_hour(gigabytes: float, hours: int) -> str:
+    """A counter growing by `gigabytes` (10^9 bytes) an hour."""
+    return f"0+{int(gigabytes * 10**9)}x{hours}"
+
+
+def _internet_cases() -> list[dict]:
+    """Internet usage per host over a day (the default 50GB; truenas 500GB and proxmox none in the
+    shipped network.toml). At hour 10 a day's window holds 10 hours: below every limit."""
+    h, truenas, proxmox = 48, "10.0.10.15", "192.168.1.127"
+    day = healthy(hours=h)
+    return [
+        case(
+            "a device's internet usage, sent plus received, above the default limit over a day (either alone is not)",
+            {**day, internet_series(PHONE, "sent"): _per_hour(1, h), internet_series(PHONE, "received"): _per_hour(1.5, h)},
+            {10: {}, 30: {"NetvizFlowInternetVolume": [internet_volume(PHONE, PHONE, "kubernetes", "60G", 50 * 10**9, "50G")]}},
+            interval="1h",
+        ),
+        case(
+            "two devices of one subnet, each under the default limit and above it together: neither",
+            {**day, internet_series(PHONE, "sent"): _per_hour(1.2, h), internet_series(PRINTER, "sent"): _per_hour(1.2, h)},
+            {10: {}, 30: {}},
+            interval="1h",
+        ),
+        case(
+            "hosts with their own limit: truenas at 60GB a day is under its 500GB, at 600GB above; proxmox has none",
+            {**day, host_info(truenas, "truenas", "config"): f"1x{h}", host_info(proxmox, "proxmox", "config"): f"1x{h}",
+             internet_series(truenas, "received", "storage", "truenas"): "0+2500000000x24 85000000000+25000000000x23",
+             internet_series(proxmox, "received", "home", "proxmox"): _per_hour(30, h)},
+            {23: {}, 47: {"NetvizFlowInternetVolume": [internet_volume(truenas, "truenas", "storage", "600G", 500 * 10**9, "500G")]}},
+            interval="1h",
+        ),
+    ]
+
+
+def _appearing(at_hour: int, total: int = WEEK_AND_A_DAY) -> str:
+    """Absent until `at_hour`, then a counter growing each hour."""
+    return f"_x{at_hour} " + f"100+100x{total - at_hour}"
+
+
+def _hourly_cases() -> list[dict]:
+    h = WEEK_AND_A_DAY
+    week = healthy(hours=h)
+    always = {host_series(KNOWN): f"0+500x{h}"}
+    return [
+        case(
+            "a device never seen before, after a week of history: new for an hour, named by DNS or by its address",
+            {**week, **always, host_series(PRINTER): _appearing(190), host_info(PRINTER, "printer.home.arpa", "dns"): f"1x{h}",
+             host_series(PHONE): _appearing(191)},
+            {189: {}, 190: {"NetvizFlowNewDevice": [new_device(PRINTER, "printer.home.arpa")]},
+             191: {"NetvizFlowNewDevice": [new_device(PHONE, PHONE)]}, 193: {}},
+            interval="1h",
+        ),
+        case(
+            "the exporter restarts: every host series goes for an hour and comes back from 0; no device is new",
+            {**week, host_series(KNOWN): f"0+500x169 _ 0+500x{h - 171}"},
+            {169: {}, 171: {}, 172: {}},
+            interval="1h",
+        ),
+        case(
+            "Prometheus restarts: a gap in every series; no device is new",
+            {**{k: _gap(v, h) for k, v in week.items()}, host_series(KNOWN): f"0+500x169 _x2 0+500x{h - 172}"},
+            {173: {}, 175: {}},
+            interval="1h",
+        ),
+        case(
+            "a new install: two days of history cannot say what is new, so nothing is",
+            {**healthy(hours=48), host_series(KNOWN): "0+500x48", host_series(PRINTER): _appearing(30, 48)},
+            {30: {}, 31: {}},
+            interval="1h",
+        ),
+        case(
+            "a host named in network.toml is never new",
+            {**week, **always, host_series("10.0.20.100"): _appearing(190), host_info("10.0.20.100", "k8s-node-0", "config"): f"1x{h}"},
+            {190: {}, 191: {}},
+            interval="1h",
+        ),
+    ]
+
+
+def _gap(values: str, hours: int) -> str:
+    """A healthy hourly series with hours 170 and 171 missing (Prometheus down), same values after."""
+    return f"{_head(values, 170)} _x2 {_tail(values, 172, hours)}"
+
+
+def _head(values: str, n: int) -> str:
+    start, step = _start_step(values)
+    return f"{start}+{step}x{n - 1}"
+
+
+def _tail(values: str, first: int, hours: int) -> str:
+    start, step = _start_step(values)
+    return f"{start + step * first}+{step}x{hours - first}"
+
+
+def _start_step(values: str) -> tuple[float, float]:
+    """(start, step) of a healthy hourly series: `A+BxN` or `AxN`."""
+    body = values.split("x", 1)[0]
+    start, _, step = body.partition("+")
+    return float(start), float(step or 0)
+
+
+CASES = _cases() + _hourly_cases() + _internet_cases()
 
 
 def alert_names(rules_text: str) -> list[str]:
     return [r["alert"] for g in yaml.safe_load(rules_text)["groups"] for r in g["rules"] if "alert" in r]
 
 
-def unit_tests(rule_file: str, names: Iterable[str], cases: Optional[list[dict]] = None) -> dict:
-    """The promtool test file: every case, every alert of `names` checked at each eval time."""
+def unit_tests(rule_file: str, names: Iterable[str], cases: list[dict], interval: str = "1m") -> dict:
+    """The promtool test file: every case (all of `interval`), every alert of `names` checked at
+    each eval time."""
     tests = []
-    for c in cases or CASES:
+    for c in cases:
         checks = []
         for minute, firing in sorted(c["expect"].items()):
             unknown = set(firing) - set(names)
             assert not unknown, f"case {c['name']!r} expects alerts the rule file lacks: {sorted(unknown)}"
-            for name in names:
-                checks.append({"eval_time": f"{minute}m", "alertname": name, "exp_alerts": firing.get(name, [])})
+            for name in names:  # eval times count the case's interval (minutes, or hours)
+                checks.append({"eval_time": f"{minute}{interval[-1]}", "alertname": name, "exp_alerts": firing.get(name, [])})
         tests.append(
             {
                 "name": c["name"],
-                "interval": "1m",
+                "interval": interval,
                 "input_series": [{"series": k, "values": v} for k, v in c["series"].items()],
                 "alert_rule_test": checks,
             }
         )
-    return {"rule_files": [rule_file], "evaluation_interval": "1m", "tests": tests}
+    return {"rule_files": [rule_file], "evaluation_interval": interval, "tests": tests}
 
 
 def run(rules_text: str, cases: Optional[list[dict]] = None, *, check: bool = True):
@@ -461,7 +610,15 @@ def run(rules_text: str, cases: Optional[list[dict]] = None, *, check: bool = Tr
         if check:
             count = len(alert_names(rules_text))
             assert re.search(rf"SUCCESS: {count} rules found", checked.stdout), checked.stdout + checked.stderr
-        tests = os.path.join(work, "tests.yml")
-        with open(tests, "w") as f:
-            json.dump(unit_tests("rules.yml", alert_names(rules_text), cases), f, indent=1)  # JSON is YAML
-        return promtool("test", "rules", tests, check=check)
+        # One promtool run per interval: the evaluation interval is the test file's.
+        by_interval: dict[str, list] = {}
+        for c in cases or CASES:
+            by_interval.setdefault(c.get("interval", "1m"), []).append(c)
+        outputs = []
+        for interval, group in by_interval.items():
+            tests = os.path.join(work, f"tests-{interval}.yml")
+            with open(tests, "w") as f:
+                json.dump(unit_tests("rules.yml", alert_names(rules_text), group, interval), f, indent=1)  # JSON is YAML
+            outputs.append(promtool("test", "rules", tests, check=check))
+        failed = [p for p in outputs if p.returncode != 0]
+        return failed[0] if failed else outputs[-1]

@@ -29,6 +29,8 @@ FOR_SETTINGS = {
     "NetvizFlowRecordsRejected": "records_rejected_for",
     "NetvizFlowUnmappedInterface": "unmapped_interface_for",
     "NetvizFlowPolicyViolation": "policy_violation_for",
+    "NetvizFlowNewDevice": None,  # fires while a device is new (alerts.new_device_window), no `for`
+    "NetvizFlowInternetVolume": None,  # fires while its window holds more than the limit, no `for`
     "NetvizFlowUntrustedSender": "untrusted_sender_for",
     "NetvizFlowSeriesBudgetFull": "series_budget_for",
     "NetvizFlowSeriesEvicted": "series_evicted_for",
@@ -127,10 +129,11 @@ def test_rules_with_other_selectors_still_pass_promtool(tmp_path, selectors):
 
 
 def test_every_for_duration_is_its_setting():
-    durations = [f"{n}m" for n in range(21, 21 + len(FOR_SETTINGS))]
-    settings = Alerts(**dict(zip(FOR_SETTINGS.values(), durations)))
+    with_for = {name: setting for name, setting in FOR_SETTINGS.items() if setting}
+    durations = [f"{n}m" for n in range(21, 21 + len(with_for))]
+    settings = Alerts(**dict(zip(with_for.values(), durations)))
     found = rules(AlertRulesConfig(settings=settings))
-    for name, setting in FOR_SETTINGS.items():
+    for name, setting in with_for.items():
         assert found[name]["for"] == getattr(settings, setting), name
 
 
@@ -159,8 +162,17 @@ def test_the_node_count_comes_from_the_config(tmp_path):
 @pytest.mark.parametrize("interval, window", [("30s", "5m"), ("1m", "5m"), ("1m30s", "6m"), ("2m", "8m"), ("100s", "400s")])
 def test_rate_windows_hold_four_scrapes_and_five_minutes(interval, window):
     found = rules(AlertRulesConfig(scrape_interval=interval))
-    windows = {w for rule in found.values() for w in re.findall(r"increase\([^\[]*\[([^\]]+)\]", rule["expr"])}
+    counting = {name: rule for name, rule in found.items() if name != "NetvizFlowInternetVolume"}  # a volume per day
+    windows = {w for rule in counting.values() for w in re.findall(r"increase\([^\[]*\[([^\]]+)\]", rule["expr"])}
     assert windows == {window}
+
+
+def test_the_counting_window_and_the_internet_volume_window_are_their_settings():
+    found = rules(AlertRulesConfig(settings=Alerts(count_window="10m", internet_volume_window="30d")))
+    for name, rule in found.items():
+        windows = set(re.findall(r"increase\([^\[]*\[([^\]]+)\]", rule["expr"]))
+        assert windows <= ({"30d"} if name == "NetvizFlowInternetVolume" else {"10m"}), (name, windows)
+    assert "[30d]" in found["NetvizFlowInternetVolume"]["expr"]
 
 
 def test_alerts_can_be_switched_off():

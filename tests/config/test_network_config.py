@@ -243,8 +243,9 @@ def test_series_budgets_default_per_family_and_each_can_be_set(tmp_path):
 
     c = netviz_config.load(str(DEFAULT_CONFIG))
     assert c.flow_exporter.series_budgets.as_dict() == {f.name: f.default_budget for f in SERIES_FAMILIES}
-    # the former max_series default (10000), now split, and the conversations' 4000 + 4000 beside it
-    assert c.flow_exporter.series_budgets.total == 10000 + 4000 + 4000 + 1000
+    # the former max_series default (10000), now split, and beside it the conversations' 4000 + 4000,
+    # internet usage's 2000 and policy violations' 1000
+    assert c.flow_exporter.series_budgets.total == 10000 + 4000 + 4000 + 2000 + 1000
     text = DEFAULT_CONFIG.read_text() + "\n[flow_exporter.series_budgets]\nexternal_peers = 500\nhosts = 9\n"
     budgets = load_text(tmp_path, text).flow_exporter.series_budgets
     assert (budgets.external_peers, budgets.hosts, budgets.subnet_pairs) == (500, 9, 1500)
@@ -271,7 +272,7 @@ def test_an_unknown_family_is_refused_with_the_known_ones(tmp_path):
     text = DEFAULT_CONFIG.read_text() + "\n[flow_exporter.series_budgets]\ntalkers = 100\n"
     assert problems_of(tmp_path, text) == [
         "flow_exporter.series_budgets.talkers: unknown key (expected one of: external_conversations, external_peers, "
-        "hosts, local_conversations, policy_violations, services, subnet_pairs)"
+        "hosts, internet_usage, local_conversations, policy_violations, services, subnet_pairs)"
     ]
 
 
@@ -280,7 +281,7 @@ def test_the_former_max_series_says_what_replaced_it(tmp_path):
     assert problems_of(tmp_path, text) == [
         "flow_exporter.max_series: no longer a setting: replaced by the per-family "
         "[flow_exporter.series_budgets] table (subnet_pairs = 1500, hosts = 2000, services = 500, external_peers = 6000, "
-        "local_conversations = 4000, external_conversations = 4000, policy_violations = 1000)"
+        "local_conversations = 4000, external_conversations = 4000, internet_usage = 2000, policy_violations = 1000)"
     ]
 
 
@@ -503,3 +504,39 @@ def test_policy_rules_load_with_their_narrowing(tmp_path):
 ])
 def test_bad_policy_rules_are_refused_by_name(tmp_path, rule, problem):
     assert problems_of(tmp_path, DEFAULT_CONFIG.read_text() + rule) == [problem]
+
+
+# ---- new devices and internet usage ----------------------------------------------------------------
+
+STRANGER = '\n[[hosts]]\nname = "cloud-box"\naddress = "203.0.113.9"\n'
+
+
+def test_the_internet_limits_and_the_device_windows_load(tmp_path):
+    from netviz_config import checks
+
+    c = netviz_config.load(str(DEFAULT_CONFIG))
+    limits = {h.name: h.internet_volume_limit for h in c.hosts}
+    assert limits["truenas"] == "500GB" and limits["proxmox"] == "0" and limits["pfsense"] == ""
+    assert checks.byte_count(c.alerts.internet_volume_limit) == 50 * 10**9
+    assert [checks.byte_count(v) for v in ("1.5TB", "500MiB", "0", "12")] == [15 * 10**11, 500 * 2**20, 0, 12]
+    text = DEFAULT_CONFIG.read_text() + '\n[alerts]\nnew_device_lookback = "2w"\ncount_window = "3m"\n'
+    alerts = load_text(tmp_path, text).alerts
+    assert (checks.seconds(alerts.new_device_lookback), alerts.count_window) == (14 * 86400, "3m")
+
+
+@pytest.mark.parametrize("extra, problem", [
+    ('\n[alerts]\ninternet_volume_limit = "lots"\n',
+     "alerts.internet_volume_limit: expected a size such as 50GB, 500MiB or 0 (none), but 'lots' was provided"),
+    ('\n[alerts]\nnew_device_lookback = "7x"\n',
+     "alerts.new_device_lookback: expected a Prometheus duration above 0 such as 15m, but '7x' was provided"),
+    ('\n[alerts]\ncount_window = "1m"\n',
+     "alerts.count_window: expected at least 4 scrape intervals (monitoring.prometheus.scrape_interval 30s: a window "
+     "holds enough samples for one missed scrape), but '1m' was provided"),
+    (STRANGER + 'internet_volume_limit = "1GB"\n',
+     "hosts[4].internet_volume_limit: expected no limit for '203.0.113.9' (cloud-box): the flow exporter counts "
+     "internet usage of addresses inside a configured subnet only, and it is in none"),
+    (STRANGER + 'internet_volume_limit = "1 gig"\n',
+     "hosts[4].internet_volume_limit: expected empty, or a size such as 50GB, 500MiB or 0 (none), but '1 gig' was provided"),
+])
+def test_bad_device_settings_are_refused_by_name(tmp_path, extra, problem):
+    assert problems_of(tmp_path, DEFAULT_CONFIG.read_text() + extra) == [problem]

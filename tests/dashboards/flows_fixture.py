@@ -99,7 +99,7 @@ POLICY_VIOLATIONS = {("home-not-to-storage", "192.168.1.127", "10.0.10.15", "TCP
 
 
 def truth(flows: list[Flow]) -> dict[str, dict]:
-    out = {k: defaultdict(float) for k in ("pair", "proto", "host", "peer", "sent", "received", "conversation")}
+    out = {k: defaultdict(float) for k in ("pair", "proto", "host", "peer", "sent", "received", "conversation", "internet")}
     for f in flows:
         if not counted(f):
             continue
@@ -116,5 +116,10 @@ def truth(flows: list[Flow]) -> dict[str, dict]:
             out["peer"][f.src] += b
         if d == "external":
             out["peer"][f.dst] += b
+        # internet usage: (name, host, subnet, direction) of the local end of a flow with one external end
+        if s != "external" and d == "external":
+            out["internet"][(NAMES.get(f.src, f.src), f.src, s, "sent")] += b
+        if s == "external" and d != "external":
+            out["internet"][(NAMES.get(f.dst, f.dst), f.dst, d, "received")] += b
         out["conversation"][(f.src, f.dst, f.proto)] += b  # who sent to whom: one direction a key
     return out

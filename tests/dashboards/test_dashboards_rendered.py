@@ -115,7 +115,7 @@ def test_network_flows_has_the_panels_of_issue_4_with_their_units():
     grouping = [t for t in matrix["transformations"] if t["id"] == "groupingToMatrix"]
     assert grouping and grouping[0]["options"]["rowField"] == "src_subnet" and grouping[0]["options"]["columnField"] == "dst_subnet"
     rows = [p for p in board["panels"] if p["type"] == "row"]
-    assert [r["title"] for r in rows] == ["Collector health", "Policy"]
+    assert [r["title"] for r in rows] == ["Collector health", "Policy", "Devices"]
     after_row = board["panels"][board["panels"].index(rows[0]) + 1 : board["panels"].index(rows[1])]
     health = " ".join(t["expr"] for p in after_row for t in p.get("targets", []))
     for metric in (
@@ -129,8 +129,17 @@ def test_network_flows_has_the_panels_of_issue_4_with_their_units():
         "netviz_flow_exporter_records_untrusted_total",
     ):
         assert metric in health, f"Collector health row does not show {metric}"
-    policy = board["panels"][board["panels"].index(rows[1]) + 1 :]
+    policy = board["panels"][board["panels"].index(rows[1]) + 1 : board["panels"].index(rows[2])]
     assert [p["title"] for p in policy] == ["Policy violations"]
+    devices = {p["title"]: p for p in board["panels"][board["panels"].index(rows[2]) + 1 :]}
+    assert list(devices) == ["New devices", "Internet usage by device", "Internet usage by device today"]
+    # the internet usage tables: this calendar month so far and today so far (Grafana's relative ranges)
+    assert devices["Internet usage by device"]["timeFrom"] == "now/M"
+    assert devices["Internet usage by device today"]["timeFrom"] == "now/d"
+    for title in ("Internet usage by device", "Internet usage by device today"):
+        assert units[title] == "bytes"
+        assert [t["refId"] for t in devices[title]["targets"]] == ["A", "B", "C"]
+        assert "merge" in [t["id"] for t in devices[title]["transformations"]]
     assert "netviz_policy_violation_bytes_total" in policy[0]["targets"][0]["expr"]
 
 

@@ -47,7 +47,7 @@ def test_a_missing_config_is_named(tmp_path):
     (("--series-budget", "subnet_pairs=2"), "expected a whole number of at least 3 for subnet_pairs, but 'subnet_pairs=2' was provided"),
     (("--series-budget", "hosts=many"), "expected a whole number of at least 1 for hosts, but 'hosts=many' was provided"),
     (("--series-budget", "talkers=9"), "expected FAMILY=N with FAMILY one of subnet_pairs, hosts, services, "
-                                       "external_peers, local_conversations, external_conversations, policy_violations, but 'talkers=9' "
+                                       "external_peers, local_conversations, external_conversations, internet_usage, policy_violations, but 'talkers=9' "
                                        "was provided"),
     (("--listen", "localhost"), "expected HOST:PORT such as 0.0.0.0:9108, but 'localhost' was provided"),
     (("--listen", "1.2.3.4:99999"), "but '1.2.3.4:99999' was provided"),
@@ -99,7 +99,7 @@ def test_stdin_records_are_served_and_the_exporter_outlives_its_input(tmp_path):
         # the budgets: the config's, the command line's over it
         assert value(m, "netviz_flow_exporter_family_series_limit", family="hosts") == 40
         assert value(m, "netviz_flow_exporter_family_series_limit", family="services") == 7
-        assert value(m, "netviz_flow_exporter_series_limit") == 1500 + 40 + 7 + 6000 + 4000 + 4000 + 1000
+        assert value(m, "netviz_flow_exporter_series_limit") == 1500 + 40 + 7 + 6000 + 4000 + 4000 + 2000 + 1000
         assert get(port, "/healthz") == b"ok\n"
         with pytest.raises(urllib.error.HTTPError) as e:
             get(port, "/nothing")

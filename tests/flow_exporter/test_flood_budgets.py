@@ -15,7 +15,8 @@ import pytest
 
 import netviz_config
 from flow_exporter.reader import CHUNK_BYTES, LineSplitter
-from flow_exporter.series import EXTERNAL_CONVERSATION, EXTERNAL_PEER, FLOW, HOST, LOCAL_CONVERSATION, POLICY, SERVICE, label_values
+from flow_exporter.series import (EXTERNAL_CONVERSATION, EXTERNAL_PEER, FLOW, HOST, INTERNET, LOCAL_CONVERSATION, POLICY, SERVICE,
+                                  label_values)
 from tests.flow_exporter.helpers import REPO, aggregator
 from tests.support import flood
 
@@ -91,7 +92,7 @@ def test_the_external_peers_and_conversations_stay_within_their_budgets_and_only
     assert conversations == conversation_budget == 4000
     assert conversation_evictions >= 2 * truth.flood_sources - conversation_budget
     assert {name: f[2] for name, f in families.items() if name not in (EXTERNAL_PEER, EXTERNAL_CONVERSATION)} == {
-        FLOW: 0, HOST: 0, SERVICE: 0, LOCAL_CONVERSATION: 0, POLICY: 0}
+        FLOW: 0, HOST: 0, SERVICE: 0, LOCAL_CONVERSATION: 0, INTERNET: 0, POLICY: 0}
     assert snap.evictions == evictions + conversation_evictions
     assert snap.series_count == sum(f[0] for f in families.values())
     # the peers held are the most recent ones, each at exactly its one record's bytes

@@ -134,16 +134,17 @@ def test_scrapes_show_every_family_at_zero_for_the_configs_window_and_the_self_m
     first = parse_exposition(render(agg.scrape_snapshot()))
     clock.advance(59.9)
     later = parse_exposition(render(agg.scrape_snapshot()))
-    # every family has series (flow, host, external peer, service, conversation, policy), all at 0 in both scrapes
+    # every family has series (flow, host, internet usage, external peer, service, conversation, policy), all at 0
+    # in both scrapes
     assert {name for name, _labels in flow_samples(real)} == FLOW_NAMES
     for scrape in (first, later):
         assert set(flow_samples(scrape)) == set(flow_samples(real))
         assert set(flow_samples(scrape).values()) == {0}
         # the self metrics are not held back: records, rejects, duplicates, series counts are real
         assert value(scrape, "netviz_flow_exporter_records_total") == 5
-        # 2 pairs x3, 2 hosts, 1 peer, 2 services, 2 conversations x2, 1 policy violation
-        assert value(scrape, "netviz_flow_exporter_series") == 2 * 3 + 2 + 1 + 2 + 2 * 2 + 1
-        assert value(scrape, "netviz_flow_exporter_new_series") == 16
+        # 2 pairs x3, 2 hosts, 1 host's internet usage, 1 peer, 2 services, 2 conversations x2, 1 policy violation
+        assert value(scrape, "netviz_flow_exporter_series") == 2 * 3 + 2 + 1 + 1 + 2 + 2 * 2 + 1
+        assert value(scrape, "netviz_flow_exporter_new_series") == 17
     # once the window has passed: the real values
     clock.advance(0.1)
     grown = parse_exposition(render(agg.scrape_snapshot()))

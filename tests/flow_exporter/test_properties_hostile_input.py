@@ -144,8 +144,10 @@ def expected_metrics(records: list[dict]) -> dict:
             out[("netviz_host_bytes_total", (("direction", "received"), ("host", dst), ("name", names.get(dst, dst)), ("subnet", d_net)))] += nbytes
         if s_net != "external" and d_net == "external":
             out[("netviz_external_bytes_total", (("direction", "outbound"), ("peer", dst)))] += nbytes
+            out[("netviz_host_internet_bytes_total", (("direction", "sent"), ("host", src), ("name", names.get(src, src)), ("subnet", s_net)))] += nbytes
         if s_net == "external" and d_net != "external":
             out[("netviz_external_bytes_total", (("direction", "inbound"), ("peer", src)))] += nbytes
+            out[("netviz_host_internet_bytes_total", (("direction", "received"), ("host", dst), ("name", names.get(dst, dst)), ("subnet", d_net)))] += nbytes
         port = "other"
         if proto in PORT_PROTOCOLS:
             for p in (r["dst_port"], r["src_port"]):
@@ -174,7 +176,7 @@ def feed(agg, lines: list[bytes], cuts: list[int]) -> None:
 
 
 FLOW_FAMILIES = ("netviz_flow_bytes_total", "netviz_flow_packets_total", "netviz_flows_total",
-                 "netviz_host_bytes_total", "netviz_external_bytes_total", "netviz_service_bytes_total",
+                 "netviz_host_bytes_total", "netviz_host_internet_bytes_total", "netviz_external_bytes_total", "netviz_service_bytes_total",
                  "netviz_conversation_bytes_total", "netviz_conversation_packets_total")
 
 

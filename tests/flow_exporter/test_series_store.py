@@ -7,12 +7,12 @@ import pytest
 
 from flow_exporter.exposition import FAMILY_METRICS, FLOW_METRICS, render
 from flow_exporter.series import (
-    EXTERNAL_CONVERSATION, EXTERNAL_PEER, FLOW, HOST, LOCAL_CONVERSATION, POLICY, SERIES_PER_KEY, SERVICE, SeriesStore,
+    EXTERNAL_CONVERSATION, EXTERNAL_PEER, FLOW, HOST, INTERNET, LOCAL_CONVERSATION, POLICY, SERIES_PER_KEY, SERVICE, SeriesStore,
 )
 from netviz_config.schema import SERIES_FAMILIES
 from tests.flow_exporter.helpers import aggregator, family, goflow2_line, metrics, parse_exposition, value
 
-SMALL = {FLOW: 6, HOST: 3, SERVICE: 2, EXTERNAL_PEER: 4, LOCAL_CONVERSATION: 4, EXTERNAL_CONVERSATION: 4, POLICY: 2}
+SMALL = {FLOW: 6, HOST: 3, SERVICE: 2, EXTERNAL_PEER: 4, LOCAL_CONVERSATION: 4, EXTERNAL_CONVERSATION: 4, INTERNET: 2, POLICY: 2}
 
 
 def keys(store, name=None):
@@ -46,8 +46,9 @@ def test_a_full_family_evicts_only_its_own_series():
     assert snap[(SERVICE, "TCP", "443", "https")] == (7,)
     assert keys(store, EXTERNAL_PEER) == [(EXTERNAL_PEER, f"198.51.3.{i}", "inbound") for i in range(246, 250)]
     assert store.families() == [(FLOW, 3, 6, 0), (HOST, 1, 3, 0), (SERVICE, 1, 2, 0), (EXTERNAL_PEER, 4, 4, 996),
-                                (LOCAL_CONVERSATION, 0, 4, 0), (EXTERNAL_CONVERSATION, 0, 4, 0), (POLICY, 0, 2, 0)]
-    assert (store.series, store.limit, store.evictions) == (9, 25, 996)
+                                (LOCAL_CONVERSATION, 0, 4, 0), (EXTERNAL_CONVERSATION, 0, 4, 0), (INTERNET, 0, 2, 0),
+                                (POLICY, 0, 2, 0)]
+    assert (store.series, store.limit, store.evictions) == (9, 27, 996)
 
 
 def test_a_subnet_pair_key_weighs_three_series_of_its_budget():
@@ -83,9 +84,10 @@ def test_the_families_are_the_configs_and_each_has_its_metrics():
 
 
 def test_each_family_holds_to_its_budget_and_reports_it():
-    # GIVEN small budgets and traffic from one host to 100 external peers (a pair, a host, a
-    # service and a peer series per record, and an external conversation's two)
-    budgets = {FLOW: 3, HOST: 1, SERVICE: 1, EXTERNAL_PEER: 15, LOCAL_CONVERSATION: 2, EXTERNAL_CONVERSATION: 20, POLICY: 2}
+    # GIVEN small budgets and traffic from one host to 100 external peers (a pair, a host, its internet
+    # usage, a service and a peer series per record, and an external conversation's two)
+    budgets = {FLOW: 3, HOST: 1, SERVICE: 1, EXTERNAL_PEER: 15, LOCAL_CONVERSATION: 2, EXTERNAL_CONVERSATION: 20,
+               INTERNET: 1, POLICY: 2}
     agg = aggregator(budgets)
     for i in range(100):
         agg.ingest([goflow2_line(src_addr="10.0.20.100", dst_addr=f"203.0.113.{i}", dst_port=443, in_if=1)])
@@ -96,19 +98,19 @@ def test_each_family_holds_to_its_budget_and_reports_it():
         frozenset({("family", FLOW)}): 3, frozenset({("family", HOST)}): 1,
         frozenset({("family", SERVICE)}): 1, frozenset({("family", EXTERNAL_PEER)}): 15,
         frozenset({("family", LOCAL_CONVERSATION)}): 0, frozenset({("family", EXTERNAL_CONVERSATION)}): 20,
-        frozenset({("family", POLICY)}): 0}
+        frozenset({("family", INTERNET)}): 1, frozenset({("family", POLICY)}): 0}
     assert by_family["netviz_flow_exporter_family_series_limit"] == {
         frozenset({("family", f)}): b for f, b in budgets.items()}
     assert by_family["netviz_flow_exporter_family_evictions_total"] == {
         frozenset({("family", FLOW)}): 0, frozenset({("family", HOST)}): 0,
         frozenset({("family", SERVICE)}): 0, frozenset({("family", EXTERNAL_PEER)}): 85,
         frozenset({("family", LOCAL_CONVERSATION)}): 0, frozenset({("family", EXTERNAL_CONVERSATION)}): 2 * (100 - 10),
-        frozenset({("family", POLICY)}): 0}
+        frozenset({("family", INTERNET)}): 0, frozenset({("family", POLICY)}): 0}
     # the totals the alerts and dashboards read: sums over the families
     exported = sum(1 for (name, _), _v in m.items()
                    if name.startswith("netviz_") and not name.startswith("netviz_flow_exporter_"))
-    assert exported == value(m, "netviz_flow_exporter_series") == 40
-    assert value(m, "netviz_flow_exporter_series_limit") == 44
+    assert exported == value(m, "netviz_flow_exporter_series") == 41
+    assert value(m, "netviz_flow_exporter_series_limit") == 45
     assert value(m, "netviz_flow_exporter_evictions_total") == 85 + 180
     # the newest 15 peers are held, exactly
     assert value(m, "netviz_external_bytes_total", peer="203.0.113.99", direction="outbound") == 1000

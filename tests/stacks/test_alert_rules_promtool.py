@@ -55,19 +55,24 @@ def test_operator_prometheus_rules_pass_check_and_unit_tests(tmp_path):
 
 def test_every_alert_fires_in_a_case_and_stays_quiet_in_others(managed_rule_file):
     names = alert_names(managed_rule_file)
-    assert len(names) == 11
+    assert len(names) == 13
     fired = {name for c in CASES for firing in c["expect"].values() for name in firing}
     assert fired == set(names)
     for name in names:  # `run` checks every alert at every eval time: quiet wherever not expected
         assert any(name not in firing for c in CASES for firing in c["expect"].values()), name
 
 
-def _broken(text: str, alert_name: str, **changes) -> str:
+def _broken(text: str, alert_name: str, replace: tuple = (), **changes) -> str:
+    """The rule file with `alert_name` changed: keys replaced (`changes`), and in its expression each
+    (old, new) of `replace` (every old must be there)."""
     rules = yaml.safe_load(text)
     for group in rules["groups"]:
         for rule in group["rules"]:
             if rule.get("alert") == alert_name:
                 rule.update(changes)
+                for old, new in replace:
+                    assert old in rule["expr"], (alert_name, old)
+                    rule["expr"] = rule["expr"].replace(old, new)
     return yaml.safe_dump(rules, sort_keys=False)
 
 
@@ -77,6 +82,14 @@ def _broken(text: str, alert_name: str, **changes) -> str:
         ("NetvizCarettaAgentsMissing", {"expr": '(count(up{job="caretta"} == 1) or vector(0)) < 4'}),
         ("NetvizFlowRecordsStopped", {"for": "0s"}),
         ("NetvizFlowCollectorDown", {"labels": {"severity": "warning"}}),
+        # the rules of issue 20, each with the wrong direction, subnet or host:
+        ("NetvizFlowPolicyViolation", {"replace": [("sum by (rule, src, src_subnet, dst, dst_subnet)", "sum by (rule, src_subnet, dst_subnet)")]}),
+        ("NetvizFlowNewDevice", {"replace": [("[7d] offset 1h", "[1h] offset 1h")]}),  # a short memory: restarts look new
+        ("NetvizFlowNewDevice", {"replace": [(' unless on (host) group by (host) (netviz_host_info{job="flow-exporter", source="config"})', "")]}),
+        ("NetvizFlowNewDevice", {"replace": [(" and on () group (present_over_time(netviz_flow_exporter_records_total", " or on () group (present_over_time(netviz_flow_exporter_records_total")]}),
+        ("NetvizFlowInternetVolume", {"replace": [('netviz_host_internet_bytes_total{job="flow-exporter"', 'netviz_host_internet_bytes_total{job="flow-exporter", direction="received"')]}),
+        ("NetvizFlowInternetVolume", {"replace": [("sum by (host, subnet) (increase(netviz_host_internet_bytes_total{job=\"flow-exporter\", host!~", "sum by (subnet) (increase(netviz_host_internet_bytes_total{job=\"flow-exporter\", host!~")]}),
+        ("NetvizFlowInternetVolume", {"replace": [(", host!~", ", host=~")]}),  # the default for the hosts with their own
     ],
 )
 def test_the_unit_tests_fail_on_a_changed_rule(managed_rule_file, alert_name, changes):

@@ -318,6 +318,11 @@ class PrometheusServer:
     def rules(self) -> list[dict]:
         return self._request("/api/v1/rules")["groups"]
 
+    def alerts(self) -> list[dict]:
+        """`/api/v1/alerts`: the alerts pending or firing now (a resolved one is gone), each with its
+        labels, annotations, state and value."""
+        return self._request("/api/v1/alerts")["alerts"]
+
     def buildinfo(self) -> dict:
         """`/api/v1/status/buildinfo`: version, revision, goVersion ... of the running server."""
         return self._request("/api/v1/status/buildinfo")

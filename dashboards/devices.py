@@ -1,0 +1,67 @@
+"""Your devices in PromQL: which are new, and how much each uses the internet. One expression each,
+for both the Network Flows panels and the alerts (NetvizFlowNewDevice, NetvizFlowInternetVolume).
+
+A device is an address of your subnets (a `netviz_host_bytes_total` series). It is new when it
+has series within `window` (now back), had none in the `lookback` before that, and is not named in
+network.toml (`netviz_host_info{source="config"}`: [[hosts]] and the Kubernetes nodes). Presence
+is what counts, not values, so the things that restart never make an old device look new:
+- an exporter restart drops every series and brings back the same ones (their counters reset):
+  they were there in the look-back;
+- a Prometheus restart leaves a gap in every series, and the look-back still holds their samples
+  from before it;
+- Prometheus without its history (a new install, storage lost) cannot tell old from new: the
+  expression says nothing until the flow exporter's own series reach back over the whole
+  look-back (`and on () ...offset lookback`), rather than call every device new.
+
+Internet usage is `netviz_host_internet_bytes_total` (the exporter's `internet_usage` family: each
+local host's bytes with external addresses, sent and received).
+
+Every row carries the device's name (`names.with_name`: DNS or network.toml, else its address).
+"""
+
+from __future__ import annotations
+
+from .config import selector
+from .names import HOST_INFO, with_name
+
+HOSTS = "netviz_host_bytes_total"
+INTERNET = "netviz_host_internet_bytes_total"
+CONFIGURED = 'source="config"'
+
+
+def new_devices(sel: str, window: str, lookback: str) -> str:
+    """(host, subnet, name) of each device first seen within `window` and not in the `lookback` before it."""
+    hosts = f"{HOSTS}{selector(sel)}"
+    seen_now = f"group by (host, subnet) (present_over_time({hosts}[{window}]))"
+    seen_before = f"group by (host) (present_over_time({hosts}[{lookback}] offset {window}))"
+    configured = f"group by (host) ({HOST_INFO}{selector(sel, CONFIGURED)})"
+    history = f"group (present_over_time(netviz_flow_exporter_records_total{selector(sel)}[{window}] offset {lookback}))"
+    return with_name(sel, f"(({seen_now} unless on (host) {seen_before}) unless on (host) {configured}) and on () {history}")
+
+
+def internet_total(sel: str, window: str, *matchers: str) -> str:
+    """Bytes each local host exchanged with external addresses within `window`, sent plus received."""
+    return f"sum by (host, subnet) (increase({INTERNET}{selector(sel, *matchers)}[{window}]))"
+
+
+def internet_over_limit(sel: str, window: str, default_limit: int, limits: dict[str, int]) -> str:
+    """Hosts whose internet usage within `window` is above their limit: `limits` {address: bytes}
+    for those with their own (0: none), `default_limit` for the rest (0: none). A `limit` label
+    says which applied (in bytes)."""
+    clauses = []
+    own = sorted(limits)
+    if default_limit:
+        others = f'host!~"{"|".join(_regex_escape(a) for a in own)}"' if own else ""
+        clauses.append((internet_total(sel, window, others), default_limit))
+    for address in own:
+        if limits[address]:
+            clauses.append((internet_total(sel, window, f'host="{address}"'), limits[address]))
+    if not clauses:
+        return ""
+    over = " or ".join(f'label_replace({usage} > {limit}, "limit", "{limit}", "", "")' for usage, limit in clauses)
+    return with_name(sel, over)
+
+
+def _regex_escape(address: str) -> str:
+    """An address inside a PromQL regex (a double-quoted string): dots literal."""
+    return address.replace(".", "\\\\.")
