@@ -18,6 +18,7 @@ from netviz_config.schema import SERIES_FAMILIES
 
 from . import style
 from .config import DashboardConfig, copy_labels, selector
+from .devices import HOSTS as HOST_BYTES
 from .devices import internet_total, new_devices
 from .names import with_name
 
@@ -25,7 +26,6 @@ TITLE = "Network Flows"
 FILENAME = "netviz-network-flows.json"
 
 FLOW_BYTES = "netviz_flow_bytes_total"
-HOST_BYTES = "netviz_host_bytes_total"
 EXTERNAL_BYTES = "netviz_external_bytes_total"
 SERVICE_BYTES = "netviz_service_bytes_total"
 CONVERSATION_BYTES = "netviz_conversation_bytes_total"
@@ -547,5 +547,4 @@ def build(cfg: DashboardConfig):
     )
     layout.panel(_internet_usage_table(cfg, "Internet usage by device", "this calendar month so far", "now/M"))
     layout.panel(_internet_usage_table(cfg, "Internet usage by device today", "today so far", "now/d"))
-    return board
     return board

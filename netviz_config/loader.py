@@ -273,12 +273,19 @@ def _whole_network_problems(config: NetworkConfig, ok) -> Iterable[Problem]:
                            f"scraper must scrape a new series at least once while it reads 0), but "
                            f"{config.flow_exporter.new_series_zero_window!r} was provided")
 
-    count = "alerts.count_window"
-    if ok(count, interval) and config.alerts.count_window:
-        least = 4 * checks.seconds(config.monitoring.prometheus.scrape_interval)
-        if checks.seconds(config.alerts.count_window) < least:
-            yield (count, f"expected at least 4 scrape intervals ({interval} {config.monitoring.prometheus.scrape_interval}: "
-                          f"a window holds enough samples for one missed scrape), but {config.alerts.count_window!r} was provided")
+    # The alerts' windows must hold enough samples for one missed scrape.
+    for key in ("count_window", "new_device_window", "internet_volume_window"):
+        field, value = f"alerts.{key}", getattr(config.alerts, key)
+        if ok(field, interval) and value:
+            least = 4 * checks.seconds(config.monitoring.prometheus.scrape_interval)
+            if checks.seconds(value) < least:
+                yield (field, f"expected at least 4 scrape intervals ({interval} {config.monitoring.prometheus.scrape_interval}: "
+                              f"a window holds enough samples for one missed scrape), but {value!r} was provided")
+    if ok("alerts.new_device_window", "alerts.new_device_lookback") and \
+            checks.seconds(config.alerts.new_device_lookback) <= checks.seconds(config.alerts.new_device_window):
+        yield ("alerts.new_device_lookback", f"expected longer than alerts.new_device_window "
+                                             f"({config.alerts.new_device_window}: a device is new for that long), but "
+                                             f"{config.alerts.new_device_lookback!r} was provided")
     managed = ok("pfsense.manage_softflowd") and config.pfsense.manage_softflowd
     if managed and ok("pfsense.ssh_host_key") and not config.pfsense.ssh_host_key:
         yield ("pfsense.ssh_host_key", "missing required value with pfsense.manage_softflowd = true "

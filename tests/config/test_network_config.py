@@ -532,6 +532,12 @@ def test_the_internet_limits_and_the_device_windows_load(tmp_path):
     ('\n[alerts]\ncount_window = "1m"\n',
      "alerts.count_window: expected at least 4 scrape intervals (monitoring.prometheus.scrape_interval 30s: a window "
      "holds enough samples for one missed scrape), but '1m' was provided"),
+    ('\n[alerts]\nnew_device_window = "1m"\n',
+     "alerts.new_device_window: expected at least 4 scrape intervals (monitoring.prometheus.scrape_interval 30s: a "
+     "window holds enough samples for one missed scrape), but '1m' was provided"),
+    ('\n[alerts]\nnew_device_lookback = "1h"\n',
+     "alerts.new_device_lookback: expected longer than alerts.new_device_window (1h: a device is new for that long), "
+     "but '1h' was provided"),
     (STRANGER + 'internet_volume_limit = "1GB"\n',
      "hosts[4].internet_volume_limit: expected no limit for '203.0.113.9' (cloud-box): the flow exporter counts "
      "internet usage of addresses inside a configured subnet only, and it is in none"),
