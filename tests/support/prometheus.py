@@ -63,6 +63,8 @@ class PrometheusServer:
         (only when `config` is a dict).
     scrape_interval: when `config` is a dict without `global.scrape_interval`, this one is set (1s,
         so tests wait little). Evaluation interval likewise.
+    storage_path: an existing TSDB folder to serve (benchmarks/dashboard_bench.py's), kept on stop;
+        default: a fresh one in the server's temp folder.
     """
 
     def __init__(
@@ -73,12 +75,14 @@ class PrometheusServer:
         scrape_interval: str = "1s",
         extra_args: Iterable[str] = (),
         start_timeout: float = DEFAULT_TIMEOUT,
+        storage_path: Optional[str] = None,
     ):
         self._config = deepcopy(config)
         self._rule_files = dict(rule_files or {})
         self._scrape_interval = scrape_interval
         self._extra_args = list(extra_args)
         self._start_timeout = start_timeout
+        self._storage_path = storage_path
         self._proc: Optional[subprocess.Popen] = None
         self._dir: Optional[str] = None
         self._log_path: Optional[str] = None
@@ -119,7 +123,7 @@ class PrometheusServer:
             args = [
                 exe,
                 f"--config.file={self.config_path}",
-                f"--storage.tsdb.path={os.path.join(self._dir, 'data')}",
+                f"--storage.tsdb.path={self._storage_path or os.path.join(self._dir, 'data')}",
                 f"--web.listen-address=127.0.0.1:{self.port}",
                 "--web.enable-lifecycle",
                 "--web.enable-admin-api",
