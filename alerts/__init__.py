@@ -17,6 +17,7 @@ from .rules import (
     CARETTA_GROUP,
     FLOW_ALERTS_PREFIX,
     FLOW_GROUP,
+    ROLLUP_GROUP,
     AlertRulesConfig,
     alert_names,
     anchor,
@@ -32,6 +33,7 @@ __all__ = [
     "anchor",
     "FLOW_GROUP",
     "CARETTA_GROUP",
+    "ROLLUP_GROUP",
     "FLOW_ALERTS_PREFIX",
     "CARETTA_ALERTS_PREFIX",
 ]

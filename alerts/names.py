@@ -5,6 +5,9 @@ FLOW_GROUP = "netviz-flows"
 """Rule group of the flow pipeline's alerts (GoFlow2 and the flow exporter)."""
 CARETTA_GROUP = "netviz-caretta"
 """Rule group of the Caretta agents' alert."""
+ROLLUP_GROUP = "netviz-rollups"
+"""Rule group of the hourly rollups the Network Flows dashboard reads over long ranges
+(dashboards/rollups.py): recording rules, shipped beside the flow alerts."""
 
 FLOW_ALERTS_PREFIX = "NetvizFlow"
 """Every alert of FLOW_GROUP is named so: the Network Flows dashboard lists them by this text."""

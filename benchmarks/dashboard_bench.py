@@ -11,18 +11,24 @@ sends it, over a TSDB the size of a network that fills netviz's series budgets.
 2. A TSDB of `--days` of them, a sample every `monitoring.prometheus.scrape_interval`, written by
    benchmarks/tsdbgen (Prometheus' own tsdb package, built by `make go-tools`), ending now. With
    `--keep DIR` it is written there once and reused while the spec is the same.
-3. The real Prometheus the chart deploys (3.14.0), with its default query limits (2 minutes,
-   50,000,000 samples), serving that TSDB and nothing else.
-4. Each range of `--ranges`: every panel query of Network Flows and K8s Pod Topology, one at a
-   time, as Grafana sends it: instant queries at the end of the range with `$__range` the range
+3. netviz's hourly rollups (dashboards/rollups.py) over those days, evaluated by the real
+   `promtool tsdb create-blocks-from rules` from the rule group every monitoring mode ships, as a
+   Prometheus that had run the rules all along would hold them (reused with `--keep` too).
+4. The real Prometheus the chart deploys (3.14.0), with its default query limits (2 minutes,
+   50,000,000 samples), serving that TSDB and nothing else. The rollup group's cost: its rules
+   run once as instant queries (what one hourly evaluation does), timed, and the series they add.
+5. Each range of `--ranges`: every panel query of Network Flows, raw (`DashboardConfig(rollups=False)`:
+   `increase()` over the range) and from the rollups, and of K8s Pod Topology, one at a time, as
+   Grafana sends it: instant queries at the end of the range with `$__range` the range
    (a panel's own relative time, `now/M` or `now/d`, taken as Grafana takes it), range queries
    of 500 points with `$__interval` the step and `$__rate_interval` max(step + scrape interval,
-   4 scrape intervals), variables at All. A query that fails (timeout, too many samples) is
-   counted and named.
+   4 scrape intervals), `${__from:date:seconds}` the range's start, variables at All. A query that
+   fails (timeout, too many samples) is counted and named; its panel is left out of the sums.
 
 Printed per range and dashboard: the whole dashboard (its queries' times added: Grafana runs a
 panel's queries at once, so this is the Prometheus time it costs) and the slowest panel; the last
-line: `range=... network_flows_s=... slowest_panel_s=... pod_topology_s=... failed=...` per range.
+lines: `range=... raw_s=... raw_slowest_panel_s=... rollups_s=... rollups_slowest_panel_s=...
+pod_topology_s=... failed=...` per range.
 """
 
 from __future__ import annotations
@@ -49,9 +55,12 @@ import netviz_config  # noqa: E402
 from dashboards.config import DashboardConfig  # noqa: E402
 from flow_exporter.services import WELL_KNOWN_PORTS  # noqa: E402
 from netviz_config import checks  # noqa: E402
+from alerts.rules import AlertRulesConfig, rule_file_yaml  # noqa: E402
+from dashboards import rollups  # noqa: E402
 from tests.dashboards.dashboard_exprs import leftover_variables, panels, substitute  # noqa: E402
 from tests.support import go_tools  # noqa: E402
 from tests.support.prometheus import PrometheusError, PrometheusServer  # noqa: E402
+from tests.support.tools import require_tool  # noqa: E402
 
 POINTS = 500  # a range query's points, as the issue measured
 PROTOCOLS = ("TCP", "UDP", "ICMP")
@@ -158,7 +167,7 @@ def series_spec(config, fill: float, seed: int) -> list[dict]:
                  "netviz_flow_exporter_records_unmapped_interface_total", "netviz_flow_exporter_records_untrusted_total",
                  "netviz_flow_exporter_input_reopens_total", "netviz_flow_exporter_evictions_total"):
         add(name, {}, rate=10)
-    add("netviz_flow_exporter_last_record_timestamp_seconds", {}, "gauge", time.time())
+    add("netviz_flow_exporter_last_record_timestamp_seconds", {}, "gauge", 0)  # its value costs nothing to read
     add("netviz_flow_exporter_new_series", {}, "gauge", 0)
     for reason in ("empty_line", "invalid_json", "missing_field", "wrong_type"):
         add("netviz_flow_exporter_records_rejected_total", {"reason": reason}, rate=0.01)
@@ -192,13 +201,17 @@ def series_spec(config, fill: float, seed: int) -> list[dict]:
     return out
 
 
-def write_tsdb(directory: str, spec: dict) -> None:
-    """The TSDB of `spec` in `directory`, by tsdbgen; reused when the same spec wrote it."""
-    stamp = os.path.join(directory, "netviz-spec.sha256")
-    digest = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
-    if os.path.exists(stamp) and open(stamp).read() == digest:
-        print(f"reusing the TSDB in {directory}", flush=True)
-        return
+def write_tsdb(directory: str, spec: dict) -> dict:
+    """The TSDB of `spec` in `directory`, by tsdbgen; reused (with the times it was written for)
+    when the same spec, but for its times, wrote it. Returns the spec it holds."""
+    stamp = os.path.join(directory, "netviz-spec.json")
+    timeless = {k: v for k, v in spec.items() if k not in ("start_ms", "end_ms")}
+    digest = hashlib.sha256(json.dumps(timeless, sort_keys=True).encode()).hexdigest()
+    if os.path.exists(stamp):
+        held = json.load(open(stamp))
+        if held["digest"] == digest and held["end_ms"] - held["start_ms"] == spec["end_ms"] - spec["start_ms"]:
+            print(f"reusing the TSDB in {directory}", flush=True)
+            return {**spec, "start_ms": held["start_ms"], "end_ms": held["end_ms"]}
     shutil.rmtree(directory, ignore_errors=True)
     os.makedirs(directory)
     exe, tool = go_tools.binary("tsdbgen")
@@ -210,7 +223,46 @@ def write_tsdb(directory: str, spec: dict) -> None:
         raise SystemExit(f"dashboard_bench: tsdbgen failed: {done.stderr.strip()}")
     print(f"wrote {done.stdout.strip()} in {time.monotonic() - started:.0f}s into {directory}", flush=True)
     with open(stamp, "w") as f:
+        json.dump({"digest": digest, "start_ms": spec["start_ms"], "end_ms": spec["end_ms"]}, f)
+    return spec
+
+
+def write_rollups(storage: str, start_ms: int, end_ms: int, server_args: dict) -> None:
+    """The rollup group's series over the TSDB's days, by `promtool tsdb create-blocks-from rules`
+    against a Prometheus serving the raw series; reused while the rules are the same."""
+    text = rule_file_yaml([rollups.group(AlertRulesConfig().selectors.flow_exporter_selector)])
+    stamp = os.path.join(storage, "netviz-rollups.sha256")
+    digest = hashlib.sha256(text.encode()).hexdigest()
+    if os.path.exists(stamp) and open(stamp).read() == digest:
+        print("reusing the rollups' blocks", flush=True)
+        return
+    work = tempfile.mkdtemp(prefix="netviz-rollup-blocks-")
+    try:
+        rules = os.path.join(work, "rollups.yml")
+        with open(rules, "w") as f:
+            f.write(text)
+        started = time.monotonic()
+        with PrometheusServer({"scrape_configs": []}, storage_path=storage, **server_args) as prom:
+            done = subprocess.run([require_tool("promtool"), "tsdb", "create-blocks-from", "rules", "-q",
+                                   f"--url={prom.url}", f"--start={start_ms // 1000}", f"--end={end_ms // 1000}",
+                                   f"--output-dir={os.path.join(work, 'blocks')}", rules], capture_output=True, text=True)
+        if done.returncode != 0:
+            raise SystemExit(f"dashboard_bench: promtool could not backfill the rollups: {done.stderr.strip()[-2000:]}")
+        for block in os.listdir(os.path.join(work, "blocks")):
+            shutil.move(os.path.join(work, "blocks", block), os.path.join(storage, block))
+        print(f"backfilled the rollups in {time.monotonic() - started:.0f}s", flush=True)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    with open(stamp, "w") as f:
         f.write(digest)
+
+
+def rollup_cost(prom: PrometheusServer, end: float) -> str:
+    """One evaluation of the rollup group, as instant queries at `end`: seconds, and series written."""
+    started, written = time.perf_counter(), 0
+    for rule in rollups.group(AlertRulesConfig().selectors.flow_exporter_selector)["rules"]:
+        written += len(prom.query(rule["expr"], time=end))
+    return f"rollup_eval_s={time.perf_counter() - started:.2f} rollup_series={written}"
 
 
 def _panel_range(panel: dict, range_s: int, end: float) -> int:
@@ -231,7 +283,8 @@ def run_dashboard(prom: PrometheusServer, board: dict, range_s: int, end: float,
             own = _panel_range(panel, range_s, end)
             is_range = target.get("range") and not target.get("instant")
             step = max(1, own // POINTS)
-            values = {"__range": f"{own}s", "__interval": f"{step}s" if is_range else f"{max(1, own // POINTS)}s",
+            values = {"__range": f"{own}s", "__from": f"{end - own:.3f}",
+                      "__interval": f"{step}s" if is_range else f"{max(1, own // POINTS)}s",
                       "__rate_interval": f"{int(max(step + scrape_s, 4 * scrape_s))}s" if is_range else f"{int(4 * scrape_s)}s",
                       "subnet": ".*", "proto": ".*", "namespace": ".*", "kind": ".*", "workload": ".*", "port": ".*"}
             expr = substitute(target["expr"], values)
@@ -259,6 +312,9 @@ def main() -> int:
     parser.add_argument("--config", default=os.path.join(ROOT, "network.toml"))
     parser.add_argument("--days", type=int, default=30, help="days of samples in the TSDB (the longest range)")
     parser.add_argument("--ranges", default="24h,7d,30d", help="dashboard ranges, Prometheus durations")
+    parser.add_argument("--raw-ranges", default="24h,7d",
+                        help="ranges at which the raw dashboard runs too (30 days of raw queries take an hour, "
+                             "most past Prometheus' 2-minute timeout)")
     parser.add_argument("--fill", type=float, default=0.7, help="share of each family's budget filled")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--keep", metavar="DIR", help="write the TSDB here and reuse it (else a temporary folder)")
@@ -280,33 +336,40 @@ def main() -> int:
           f"samples={len(series) * args.days * 86400 // int(scrape_s)}", flush=True)
     print(" ".join(f"{name}={n}" for name, n in sorted(families.items()) if n > 20), flush=True)
     directory = args.keep or tempfile.mkdtemp(prefix="netviz-dashboard-bench-")
+    server_args = {"start_timeout": 600, "request_timeout": 300, "extra_args": ["--storage.tsdb.retention.time=400d"]}
     try:
-        write_tsdb(os.path.join(directory, "data") if not args.keep else directory, spec)
         storage = os.path.join(directory, "data") if not args.keep else directory
-        boards = {"network_flows": dashboards.render_network_flows(), "pod_topology": dashboards.render_pod_topology()}
+        spec = write_tsdb(storage, spec)
+        end_ms = spec["end_ms"]
+        write_rollups(storage, spec["start_ms"], end_ms, server_args)
+        boards = {"raw": dashboards.render_network_flows(DashboardConfig(rollups=False)),
+                  "rollups": dashboards.render_network_flows(),
+                  "pod_topology": dashboards.render_pod_topology()}
         end = end_ms / 1000 - scrape_s  # the newest samples
         summary = []
-        with PrometheusServer({"scrape_configs": []}, storage_path=storage, start_timeout=600,
-                              extra_args=["--storage.tsdb.retention.time=400d"]) as prom:
+        with PrometheusServer({"scrape_configs": []}, storage_path=storage, **server_args) as prom:
             prom.query("up", time=end)  # the index opened before the first measured query
+            summary.append(rollup_cost(prom, end))
             for name, range_s in ranges:
                 line = [f"range={name}"]
                 failed = 0
                 for key, board in boards.items():
+                    if key == "raw" and name not in args.raw_ranges.split(","):
+                        continue
                     result = run_dashboard(prom, board, range_s, end, scrape_s)
                     measured = {t: s for t, s in result["times"].items() if s is not None}
                     whole = sum(measured.values())
                     slowest = max(measured, key=measured.get)
                     failed += len(result["failures"])
-                    print(f"{name} {board['title']}: whole dashboard {whole:.2f}s, slowest panel {slowest!r} "
+                    print(f"{name} {board['title']} ({key}): whole dashboard {whole:.2f}s, slowest panel {slowest!r} "
                           f"{measured[slowest]:.2f}s, {len(result['failures'])} failed", flush=True)
                     for title, took in sorted(measured.items(), key=lambda kv: -kv[1])[:5]:
                         print(f"    {took:7.2f}s  {title}", flush=True)
                     for failure in result["failures"]:
                         print(f"    FAILED {failure}", flush=True)
                     line.append(f"{key}_s={whole:.2f}")
-                    if key == "network_flows":
-                        line.append(f"slowest_panel_s={measured[slowest]:.2f}")
+                    if key != "pod_topology":
+                        line.append(f"{key}_slowest_panel_s={measured[slowest]:.2f}")
                 line.append(f"failed={failed}")
                 summary.append(" ".join(line))
         for line in summary:

@@ -58,6 +58,11 @@ class DashboardConfig:
     """Conversations with external peers drawn on "Network map": the busiest over the range, so the
     busiest external peers are on it and a scan of thousands of addresses is not."""
 
+    rollups: bool = True
+    """Read what Network Flows sums over its range from the hourly rollups netviz's rule group
+    `netviz-rollups` records (dashboards/rollups.py), so a week costs about what an hour does. False:
+    raw `increase()` only, for a Prometheus that does not load netviz's rules."""
+
     new_device_lookback: str = "7d"
     """"New devices" lists hosts first seen in the range and not in this long before it
     (network.toml `alerts.new_device_lookback`, as NetvizFlowNewDevice)."""

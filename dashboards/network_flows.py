@@ -1,8 +1,9 @@
 """"Network Flows": what crosses the router, from pfSense's NetFlow via GoFlow2 and the flow exporter.
 
 GoFlow2 has no per-flow metrics (FACTS): netviz's flow exporter turns GoFlow2's JSON records into
-bounded counters (tests/CONTRACTS.md). Bytes over the selected range are `increase(...[$__range])`
-of those counters; rates over time are `rate(...[$__rate_interval]) * 8` in bits/s. The
+bounded counters (tests/CONTRACTS.md). Bytes over the selected range come from hourly rollups of
+those counters (dashboards/rollups.py: recording rules joined to the raw series at both ends);
+rates over time are `rate(...[$__rate_interval]) * 8` in bits/s. The
 "Collector health" row reads GoFlow2's own metrics (netsampler/goflow2 metrics/metrics.go:
 `goflow2_flow_traffic_packets_total{remote_ip,local_ip,local_port,type}`,
 `goflow2_flow_decoder_error_total{router,name}`, `goflow2_flow_process_nf_errors_total{router,error}`,
@@ -16,10 +17,10 @@ from grafana_foundation_sdk.models import dashboard
 from alerts.names import FLOW_ALERTS_PREFIX
 from netviz_config.schema import SERIES_FAMILIES
 
-from . import style
+from . import rollups, style
 from .config import DashboardConfig, copy_labels, selector
 from .devices import HOSTS as HOST_BYTES
-from .devices import internet_total, new_devices
+from .devices import INTERNET, new_devices
 from .names import with_name
 
 TITLE = "Network Flows"
@@ -34,6 +35,10 @@ EXTERNAL = "external"  # the subnet label of an address in no configured subnet 
 
 
 def _over_range(cfg: DashboardConfig, metric: str, *matchers: str) -> str:
+    """Bytes per series of `metric` over the range: from the hourly rollups for the flow metrics
+    (dashboards/rollups.py), raw `increase()` for the exporter's own counters."""
+    if cfg.rollups and metric in rollups.ROLLED_UP:
+        return rollups.over_range(cfg.flow_exporter_selector, metric, *matchers)
     return f"increase({metric}{selector(cfg.flow_exporter_selector, *matchers)}[$__range])"
 
 
@@ -174,7 +179,8 @@ def internet_usage(cfg: DashboardConfig, direction: str = "") -> str:
     """Bytes each local host exchanged with the internet over the panel's range, with its name:
     sent, received, or (no direction) both."""
     matcher = f'direction="{direction}"' if direction else ""
-    return _with_name(cfg, f"{internet_total(cfg.flow_exporter_selector, '$__range', matcher)} > 0", "host", "name")
+    usage = f"sum by (host, subnet) ({_over_range(cfg, INTERNET, matcher)}) > 0"
+    return _with_name(cfg, usage, "host", "name")
 
 
 def _internet_usage_table(cfg: DashboardConfig, title: str, period: str, time_from: str):

@@ -65,6 +65,7 @@ class PrometheusServer:
         so tests wait little). Evaluation interval likewise.
     storage_path: an existing TSDB folder to serve (benchmarks/dashboard_bench.py's), kept on stop;
         default: a fresh one in the server's temp folder.
+    request_timeout: seconds an API call may take (the benchmark's raw queries take minutes).
     """
 
     def __init__(
@@ -76,6 +77,7 @@ class PrometheusServer:
         extra_args: Iterable[str] = (),
         start_timeout: float = DEFAULT_TIMEOUT,
         storage_path: Optional[str] = None,
+        request_timeout: float = 30,
     ):
         self._config = deepcopy(config)
         self._rule_files = dict(rule_files or {})
@@ -83,6 +85,7 @@ class PrometheusServer:
         self._extra_args = list(extra_args)
         self._start_timeout = start_timeout
         self._storage_path = storage_path
+        self._request_timeout = request_timeout
         self._proc: Optional[subprocess.Popen] = None
         self._dir: Optional[str] = None
         self._log_path: Optional[str] = None
@@ -247,7 +250,7 @@ class PrometheusServer:
         if data is not None:
             req.add_header("Content-Type", "application/x-www-form-urlencoded")
         try:
-            with urllib.request.urlopen(req, timeout=30) as r:
+            with urllib.request.urlopen(req, timeout=self._request_timeout) as r:
                 body = r.read()
         except urllib.error.HTTPError as e:
             body = e.read().decode(errors="replace")

@@ -1,0 +1,117 @@
+"""Hourly rollups: what the dashboards read over long ranges, pre-aggregated by recording rules.
+
+`increase(counter[$__range])` reads every raw sample of the range: a week of the conversation and
+peer families is 260 million samples (issue 21: 61 s of Prometheus time for Network Flows). So for
+each flow metric a panel sums over its range, one rule group (`netviz-rollups`, every
+`monitoring.prometheus.rollup_interval`, 1h) records two series per key (the metric's own labels,
+plus the labels the scrape-job selector names, so the dashboards' selectors still match them):
+
+- `netviz:<metric>:rollup_increase`: `increase()` over the interval before each evaluation.
+  Consecutive evaluations tile time exactly (Prometheus 3's ranges are left-open), and
+  `increase()` handles counter resets (exporter restarts, evicted series that come back) within
+  a tile;
+- `netviz:<metric>:rollup_last`: the raw value at each evaluation, to join the tiles to the raw
+  series at both ends of a range (and to tell which hosts were seen, dashboards/devices.py).
+
+`over_range` is bytes per key over the dashboard's range, (from, to], built from three cheap parts:
+
+    tiles   the increases evaluated within the range: they cover (first evaluation - interval,
+            last evaluation], one sample per key and interval;
+    recent  raw now minus the last evaluation's value: (last evaluation, to];
+    head    raw at `from` minus the value at the evaluation before it: (first evaluation - interval,
+            from], taken off again.
+
+A counter reset within `recent` or `head` (at most an interval each) counts only what that series
+added since the reset there; everything in the tiles is exact up to `increase()`'s own
+extrapolation. A key without tiles in the range (a new install, a series younger than the last
+evaluation) falls back to raw now minus raw at `from` (or raw now, after a reset, or for a series
+born in the range: it starts at 0, flow_exporter/series.py); a key whose series ended within the
+range has no value now, so it shows only once the rollups cover it. Every part reads one sample per key, or one per key and
+hour: the whole expression costs about what an hour of raw samples does, whatever the range.
+PromQL evaluates both sides of every `or` (promql/engine.go rangeEval), so no part may read the
+raw range: that is why the ends are differences of instant values, not `increase()`.
+
+`from` is Grafana's `${__from:date:seconds}` (an instant query runs at `to`).
+"""
+
+from __future__ import annotations
+
+from flow_exporter.exposition import FLOW_METRICS
+
+from alerts.names import ROLLUP_GROUP
+
+from .config import _split_matchers, selector
+
+FROM = "${__from:date:seconds}"
+# How far back the newest snapshot is looked for: past an evaluation Prometheus missed (a restart),
+# whose hour the raw difference then covers instead.
+SNAPSHOT_LOOKBACK = "1d"
+
+# The flow metrics a panel sums over its range, and each one's labels (the exporter's own list).
+ROLLED_UP = ("netviz_flow_bytes_total", "netviz_host_bytes_total", "netviz_host_internet_bytes_total",
+             "netviz_external_bytes_total", "netviz_service_bytes_total", "netviz_conversation_bytes_total",
+             "netviz_policy_violation_bytes_total")
+LABELS = {name: labels for _families, _index, name, labels, _help in FLOW_METRICS if name in ROLLED_UP}
+assert set(LABELS) == set(ROLLED_UP), "a rolled-up metric the exporter does not export"
+
+
+def _base(metric: str) -> str:
+    return metric.removeprefix("netviz_").removesuffix("_total")
+
+
+def increase_name(metric: str) -> str:
+    """The tiles: `increase()` over each rollup interval."""
+    return f"netviz:{_base(metric)}:rollup_increase"
+
+
+def last_name(metric: str) -> str:
+    """The snapshots: the raw sum at each evaluation."""
+    return f"netviz:{_base(metric)}:rollup_last"
+
+
+def _keys(sel: str, metric: str) -> str:
+    """The labels a rollup keeps: the metric's own, and those the selector matches on."""
+    selected = [m.split("=")[0].rstrip("!~").strip() for m in _split_matchers(sel)]
+    return ", ".join(dict.fromkeys([*selected, *LABELS[metric]]))
+
+
+def rules(sel: str, interval: str) -> list[dict]:
+    """The recording rules of the rollup group, for the flow exporter's selector `sel`, evaluated
+    every `interval` (monitoring.prometheus.rollup_interval)."""
+    out = []
+    for metric in ROLLED_UP:
+        raw, keys = f"{metric}{selector(sel)}", _keys(sel, metric)
+        out.append({"record": increase_name(metric), "expr": f"sum by ({keys}) (increase({raw}[{interval}]))"})
+        out.append({"record": last_name(metric), "expr": f"sum by ({keys}) ({raw})"})
+    return out
+
+
+def group(sel: str, interval: str = "1h") -> dict:
+    return {"name": ROLLUP_GROUP, "interval": interval, "rules": rules(sel, interval)}
+
+
+def over_range(sel: str, metric: str, *matchers: str) -> str:
+    """Bytes per key of `metric` over the dashboard's range, from the rollups (module docstring)."""
+    keys, m = _keys(sel, metric), selector(sel, *matchers)
+    now = f"sum by ({keys}) ({metric}{m})"
+    at_from = f"sum by ({keys}) ({metric}{m} @ {FROM})"
+    last = f"last_over_time({last_name(metric)}{m}[{SNAPSHOT_LOOKBACK}])"
+    last_at_from = f"last_over_time({last_name(metric)}{m}[{SNAPSHOT_LOOKBACK}] @ {FROM})"
+    # The parts, each once, told apart by a `part` label and added up: a key missing from a part
+    # (no tiles yet, no value at `from`) simply adds nothing.
+    parts = " or ".join(f'label_replace({expr}, "part", "{name}", "", "")' for name, expr in (
+        ("tiles", f"sum_over_time({increase_name(metric)}{m}[$__range])"),
+        ("recent", _since(now, last)),
+        ("head", f"-{_since(at_from, last_at_from)}"),
+    ))
+    rolled = f"sum without (part) ({parts})"
+    # Rollups that do not reach back to `from` (a new install, rules added to a running
+    # Prometheus): the raw ends alone, for every key.
+    history = f"count(last_over_time({last_name(metric)}{selector(sel)}[{SNAPSHOT_LOOKBACK}] @ {FROM})) > 0"
+    return f"(({rolled}) and on () ({history})) or (({_since(now, at_from)}) unless on () ({history}))"
+
+
+def _since(later: str, earlier: str) -> str:
+    """What a counter added from `earlier` to `later`: their difference, or, where it dropped (the
+    exporter restarted) or had no earlier value (a new series, from 0), the later value."""
+    return f"((({later} - {earlier}) >= 0) or {later})"
