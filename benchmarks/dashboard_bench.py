@@ -11,9 +11,13 @@ sends it, over a TSDB the size of a network that fills netviz's series budgets.
 2. A TSDB of `--days` of them, a sample every `monitoring.prometheus.scrape_interval`, written by
    benchmarks/tsdbgen (Prometheus' own tsdb package, built by `make go-tools`), ending now. With
    `--keep DIR` it is written there once and reused while the spec is the same.
-3. netviz's hourly rollups (dashboards/rollups.py) over those days, evaluated by the real
-   `promtool tsdb create-blocks-from rules` from the rule group every monitoring mode ships, as a
-   Prometheus that had run the rules all along would hold them (reused with `--keep` too).
+3. netviz's rollups (dashboards/rollups.py) over those days, as a Prometheus that had run the
+   rules all along holds them: written by tsdbgen beside the raw samples, every
+   `monitoring.prometheus.rollup_interval`, each key's growth since the previous rollup and its
+   value (what the rules record; tests/dashboards/test_rollups.py has the real rules evaluated by
+   the real `promtool tsdb create-blocks-from rules` and checks the dashboards' sums on them;
+   backfilled blocks of 2 hours overlap the raw ones and would not measure what a running
+   Prometheus reads).
 4. The real Prometheus the chart deploys (3.14.0), with its default query limits (2 minutes,
    50,000,000 samples), serving that TSDB and nothing else. The rollup group's cost: its rules
    run once as instant queries (what one hourly evaluation does), timed, and the series they add.
@@ -55,12 +59,11 @@ import netviz_config  # noqa: E402
 from dashboards.config import DashboardConfig  # noqa: E402
 from flow_exporter.services import WELL_KNOWN_PORTS  # noqa: E402
 from netviz_config import checks  # noqa: E402
-from alerts.rules import AlertRulesConfig, rule_file_yaml  # noqa: E402
+from alerts.rules import AlertRulesConfig  # noqa: E402
 from dashboards import rollups  # noqa: E402
 from tests.dashboards.dashboard_exprs import leftover_variables, panels, substitute  # noqa: E402
 from tests.support import go_tools  # noqa: E402
 from tests.support.prometheus import PrometheusError, PrometheusServer  # noqa: E402
-from tests.support.tools import require_tool  # noqa: E402
 
 POINTS = 500  # a range query's points, as the issue measured
 PROTOCOLS = ("TCP", "UDP", "ICMP")
@@ -87,8 +90,11 @@ def series_spec(config, fill: float, seed: int) -> list[dict]:
     out: list[dict] = []
 
     def add(name: str, labels: dict, kind: str = "counter", rate: float | None = None, job: dict = flow) -> None:
-        out.append({"labels": {"__name__": name, **job, **labels}, "kind": kind,
-                    "rate": rnd.choice(RATES) if rate is None else rate})
+        series = {"labels": {"__name__": name, **job, **labels}, "kind": kind,
+                  "rate": rnd.choice(RATES) if rate is None else rate}
+        if name in rollups.ROLLED_UP:  # what the rollup rules record for it
+            series["rollup"] = [rollups.increase_name(name), rollups.last_name(name)]
+        out.append(series)
 
     def filled(family: str) -> int:
         return int(fill * budgets[family])
@@ -227,40 +233,10 @@ def write_tsdb(directory: str, spec: dict) -> dict:
     return spec
 
 
-def write_rollups(storage: str, start_ms: int, end_ms: int, server_args: dict) -> None:
-    """The rollup group's series over the TSDB's days, by `promtool tsdb create-blocks-from rules`
-    against a Prometheus serving the raw series; reused while the rules are the same."""
-    text = rule_file_yaml([rollups.group(AlertRulesConfig().selectors.flow_exporter_selector)])
-    stamp = os.path.join(storage, "netviz-rollups.sha256")
-    digest = hashlib.sha256(text.encode()).hexdigest()
-    if os.path.exists(stamp) and open(stamp).read() == digest:
-        print("reusing the rollups' blocks", flush=True)
-        return
-    work = tempfile.mkdtemp(prefix="netviz-rollup-blocks-")
-    try:
-        rules = os.path.join(work, "rollups.yml")
-        with open(rules, "w") as f:
-            f.write(text)
-        started = time.monotonic()
-        with PrometheusServer({"scrape_configs": []}, storage_path=storage, **server_args) as prom:
-            done = subprocess.run([require_tool("promtool"), "tsdb", "create-blocks-from", "rules", "-q",
-                                   f"--url={prom.url}", f"--start={start_ms // 1000}", f"--end={end_ms // 1000}",
-                                   f"--output-dir={os.path.join(work, 'blocks')}", rules], capture_output=True, text=True)
-        if done.returncode != 0:
-            raise SystemExit(f"dashboard_bench: promtool could not backfill the rollups: {done.stderr.strip()[-2000:]}")
-        for block in os.listdir(os.path.join(work, "blocks")):
-            shutil.move(os.path.join(work, "blocks", block), os.path.join(storage, block))
-        print(f"backfilled the rollups in {time.monotonic() - started:.0f}s", flush=True)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    with open(stamp, "w") as f:
-        f.write(digest)
-
-
-def rollup_cost(prom: PrometheusServer, end: float) -> str:
+def rollup_cost(prom: PrometheusServer, end: float, interval: str) -> str:
     """One evaluation of the rollup group, as instant queries at `end`: seconds, and series written."""
     started, written = time.perf_counter(), 0
-    for rule in rollups.group(AlertRulesConfig().selectors.flow_exporter_selector)["rules"]:
+    for rule in rollups.group(AlertRulesConfig().selectors.flow_exporter_selector, interval)["rules"]:
         written += len(prom.query(rule["expr"], time=end))
     return f"rollup_eval_s={time.perf_counter() - started:.2f} rollup_series={written}"
 
@@ -330,8 +306,10 @@ def main() -> int:
         families[s["labels"]["__name__"]] = families.get(s["labels"]["__name__"], 0) + 1
     hour_ms = 3_600_000
     end_ms = int(time.time() * 1000) // hour_ms * hour_ms
+    rollup_interval = config.monitoring.prometheus.rollup_interval
     spec = {"start_ms": end_ms - args.days * 86_400_000, "end_ms": end_ms, "interval_ms": int(scrape_s * 1000),
-            "block_ms": 86_400_000, "seed": args.seed, "series": series}
+            "block_ms": 86_400_000, "rollup_ms": int(checks.seconds(rollup_interval) * 1000), "seed": args.seed,
+            "series": series}
     print(f"series={len(series)} days={args.days} scrape_interval={scrape_s:g}s "
           f"samples={len(series) * args.days * 86400 // int(scrape_s)}", flush=True)
     print(" ".join(f"{name}={n}" for name, n in sorted(families.items()) if n > 20), flush=True)
@@ -341,7 +319,6 @@ def main() -> int:
         storage = os.path.join(directory, "data") if not args.keep else directory
         spec = write_tsdb(storage, spec)
         end_ms = spec["end_ms"]
-        write_rollups(storage, spec["start_ms"], end_ms, server_args)
         boards = {"raw": dashboards.render_network_flows(DashboardConfig(rollups=False)),
                   "rollups": dashboards.render_network_flows(),
                   "pod_topology": dashboards.render_pod_topology()}
@@ -349,7 +326,7 @@ def main() -> int:
         summary = []
         with PrometheusServer({"scrape_configs": []}, storage_path=storage, **server_args) as prom:
             prom.query("up", time=end)  # the index opened before the first measured query
-            summary.append(rollup_cost(prom, end))
+            summary.append(rollup_cost(prom, end, rollup_interval))
             for name, range_s in ranges:
                 line = [f"range={name}"]
                 failed = 0

@@ -21,15 +21,19 @@ plus the labels the scrape-job selector names, so the dashboards' selectors stil
     head    raw at `from` minus the value at the evaluation before it: (first evaluation - interval,
             from], taken off again.
 
-A counter reset within `recent` or `head` (at most an interval each) counts only what that series
-added since the reset there; everything in the tiles is exact up to `increase()`'s own
-extrapolation. A key without tiles in the range (a new install, a series younger than the last
-evaluation) falls back to raw now minus raw at `from` (or raw now, after a reset, or for a series
-born in the range: it starts at 0, flow_exporter/series.py); a key whose series ended within the
-range has no value now, so it shows only once the rollups cover it. Every part reads one sample per key, or one per key and
-hour: the whole expression costs about what an hour of raw samples does, whatever the range.
-PromQL evaluates both sides of every `or` (promql/engine.go rangeEval), so no part may read the
-raw range: that is why the ends are differences of instant values, not `increase()`.
+The parts are added up as one vector (each told apart by a `part` label), so a key missing
+from a part adds nothing: a series born after `from` has no head, one that ended before now no
+recent part. A counter reset within `recent` or `head` (at most an interval each) counts what
+that series added since the reset there; the tiles are exact up to `increase()`'s own
+extrapolation. Until the rollups reach back to `from` (a new install, rules added to a running
+Prometheus), every key takes the raw ends alone: raw now minus raw at `from` (or raw now, after a
+reset or for a series born in the range: it starts at 0, flow_exporter/series.py); a key whose
+series ended within the range has no value now, so it shows only once the rollups cover it.
+
+Every part reads one sample per key, or one per key and interval: the whole expression costs
+about what an interval of raw samples does, whatever the range. PromQL evaluates both sides of
+every `or` (promql/engine.go rangeEval), so no part may read the raw range: that is why the ends
+are differences of instant values, not `increase()`.
 
 `from` is Grafana's `${__from:date:seconds}` (an instant query runs at `to`).
 """

@@ -9,6 +9,9 @@
 //	 "series": [{"labels": {"__name__": "...", "job": "..."}, "kind": "counter", "rate": 1000}, ...]}
 //
 // A counter grows by rate x interval x (0.5 to 1.5, at random) each sample; a gauge holds `rate`.
+// With `rollup_ms`, a series that names two rollup metrics ("rollup": [increase, last]) also gets,
+// every rollup_ms, what netviz's rollup rules record for it (dashboards/rollups.py): its growth
+// since the previous rollup, and its value, under those names and its own other labels.
 // Built by tests/support/go_tools.py against the Prometheus module netviz pins (its tsdb package is
 // what Prometheus itself writes blocks with), into the git-ignored .tools/ folder.
 package main
@@ -30,6 +33,7 @@ type series struct {
 	Labels map[string]string `json:"labels"`
 	Kind   string            `json:"kind"`
 	Rate   float64           `json:"rate"`
+	Rollup []string          `json:"rollup"`
 }
 
 type spec struct {
@@ -38,6 +42,7 @@ type spec struct {
 	EndMs      int64    `json:"end_ms"`
 	IntervalMs int64    `json:"interval_ms"`
 	BlockMs    int64    `json:"block_ms"`
+	RollupMs   int64    `json:"rollup_ms"`
 	Seed       int64    `json:"seed"`
 	Series     []series `json:"series"`
 }
@@ -55,11 +60,23 @@ func main() {
 	}
 	sets := make([]labels.Labels, len(s.Series))
 	values := make([]float64, len(s.Series))
+	// Per series with rollups: the two rollup series' labels, and the value at the last rollup.
+	rollupSets := make([][2]labels.Labels, len(s.Series))
+	atRollup := make([]float64, len(s.Series))
 	for i, se := range s.Series {
 		if se.Kind != "counter" && se.Kind != "gauge" {
 			fail("series %d: kind must be counter or gauge, not %q", i, se.Kind)
 		}
 		sets[i] = labels.FromMap(se.Labels)
+		if len(se.Rollup) == 2 {
+			for j, name := range se.Rollup {
+				b := labels.NewBuilder(sets[i])
+				b.Set(labels.MetricName, name)
+				rollupSets[i][j] = b.Labels()
+			}
+		} else if len(se.Rollup) != 0 {
+			fail("series %d: rollup must name two metrics (increase, last)", i)
+		}
 	}
 	rnd := rand.New(rand.NewSource(s.Seed))
 	samples := 0
@@ -73,6 +90,7 @@ func main() {
 		ctx := context.Background()
 		app := w.Appender(ctx)
 		refs := make([]storage.SeriesRef, len(s.Series))
+		rollupRefs := make([][2]storage.SeriesRef, len(s.Series))
 		held := 0
 		for t := block; t < upper; t += s.IntervalMs {
 			for i, se := range s.Series {
@@ -87,6 +105,17 @@ func main() {
 				}
 				refs[i] = ref
 				held++
+				if s.RollupMs > 0 && len(se.Rollup) == 2 && t > s.StartMs && (t-s.StartMs)%s.RollupMs == 0 {
+					for j, v := range [2]float64{values[i] - atRollup[i], values[i]} {
+						ref, err := app.Append(rollupRefs[i][j], rollupSets[i][j], t, v)
+						if err != nil {
+							fail("append %s at %d: %v", rollupSets[i][j], t, err)
+						}
+						rollupRefs[i][j] = ref
+						held++
+					}
+					atRollup[i] = values[i]
+				}
 				if held >= perCommit {
 					if err := app.Commit(); err != nil {
 						fail("commit: %v", err)
