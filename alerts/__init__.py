@@ -16,6 +16,7 @@ from .rules import (
     CARETTA_ALERTS_PREFIX,
     CARETTA_GROUP,
     FLOW_ALERTS_PREFIX,
+    DEVICE_GROUP,
     FLOW_GROUP,
     AlertRulesConfig,
     alert_names,
@@ -32,6 +33,7 @@ __all__ = [
     "anchor",
     "FLOW_GROUP",
     "CARETTA_GROUP",
+    "DEVICE_GROUP",
     "FLOW_ALERTS_PREFIX",
     "CARETTA_ALERTS_PREFIX",
 ]
