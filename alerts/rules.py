@@ -18,7 +18,7 @@ from typing import Any, Sequence
 
 import yaml
 
-from .names import CARETTA_ALERTS_PREFIX, CARETTA_GROUP, FLOW_ALERTS_PREFIX, FLOW_GROUP, ROLLUP_GROUP  # noqa: F401 (first: see names)
+from .names import CARETTA_ALERTS_PREFIX, CARETTA_GROUP, DEVICE_GROUP, FLOW_ALERTS_PREFIX, FLOW_GROUP, ROLLUP_GROUP  # noqa: F401 (first: see names)
 
 from dashboards import rollups
 from dashboards.config import DashboardConfig, selector
@@ -208,20 +208,6 @@ def flow_alerts(cfg: AlertRulesConfig) -> list[dict]:
                 "firewall rule is missing, or a device is in the wrong VLAN."
             ),
         ),
-        _alert(
-            cfg,
-            "NetvizFlowNewDevice",
-            expr=new_devices(f, s.new_device_window, s.new_device_lookback),
-            for_="0m",
-            severity="warning",
-            summary="New device {{ $labels.host }} ({{ $labels.name }}) in {{ $labels.subnet }}.",
-            description=(
-                "{{ $labels.host }} in subnet {{ $labels.subnet }} (name {{ $labels.name }}: from reverse DNS, else its "
-                f"address) sent or received traffic in the last {s.new_device_window} and not in the "
-                f"{s.new_device_lookback} before, and it is not in network.toml's [[hosts]]. If you know it, name it "
-                "there; if you do not, find it (pfSense's DHCP leases, the switch port)."
-            ),
-        ),
         _internet_volume(cfg),
         _alert(
             cfg,
@@ -298,6 +284,32 @@ def flow_alerts(cfg: AlertRulesConfig) -> list[dict]:
     return [a for a in alerts if a is not None]  # None: switched off by its settings
 
 
+def device_interval(cfg: AlertRulesConfig) -> str:
+    """How often DEVICE_GROUP is evaluated: every 10 minutes, or twice per alerts.new_device_window
+    when that is shorter (a device is new for that long: the alert must see it)."""
+    return _duration(min(600, checks.seconds(cfg.settings.new_device_window) / 2))
+
+
+def device_alerts(cfg: AlertRulesConfig) -> list[dict]:
+    """NetvizFlowNewDevice, in a group of its own (DEVICE_GROUP): its look-back reads a week of the
+    hosts' series, which an evaluation every scrape interval would repeat for nothing."""
+    s, f = cfg.settings, cfg.selectors.flow_exporter_selector
+    return [_alert(
+        cfg,
+        "NetvizFlowNewDevice",
+        expr=new_devices(f, s.new_device_window, s.new_device_lookback),
+        for_="0m",
+        severity="warning",
+        summary="New device {{ $labels.host }} ({{ $labels.name }}) in {{ $labels.subnet }}.",
+        description=(
+            "{{ $labels.host }} in subnet {{ $labels.subnet }} (name {{ $labels.name }}: from reverse DNS, else its "
+            f"address) sent or received traffic in the last {s.new_device_window} and not in the "
+            f"{s.new_device_lookback} before, and it is not in network.toml's [[hosts]]. If you know it, name it "
+            "there; if you do not, find it (pfSense's DHCP leases, the switch port)."
+        ),
+    )]
+
+
 def caretta_alerts(cfg: AlertRulesConfig) -> list[dict]:
     s, c, n = cfg.settings, cfg.selectors.caretta_selector, cfg.expected_caretta_agents
     return [
@@ -351,6 +363,7 @@ def rule_groups(cfg: AlertRulesConfig) -> list[dict[str, Any]]:
     return [
         {"name": FLOW_GROUP, "rules": flow_alerts(cfg)},
         {"name": CARETTA_GROUP, "rules": caretta_alerts(cfg)},
+        {"name": DEVICE_GROUP, "interval": device_interval(cfg), "rules": device_alerts(cfg)},
         rollup,
     ]
 

@@ -296,6 +296,14 @@ def budget(value: str) -> tuple[str, int]:
     return family, int(number)
 
 
+def _rates(r: dict, prefix: str) -> str:
+    """A case's figures as the last lines print them: flows/s, the same run's json.loads/s, their
+    ratio and peak memory, each name after `prefix`."""
+    flows, loads = r["records"] / r["seconds"], r["loads_n"] / r["loads_s"]
+    return (f"{prefix}flows_per_s={flows:.0f} {prefix}json_loads_per_s={loads:.0f} "
+            f"{prefix}ratio={flows / loads:.2f} {prefix}peak_rss_mib={r['peak_rss_mib']:.1f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--case", choices=("homelab", "mix", "flood", "all"), default="all")
@@ -320,19 +328,14 @@ def main() -> None:
             r = run_case("homelab", data, budgets, None, reference=False)
             os.unlink(data)
             evicted = sum(e for _n, _s, _b, e in r["families"])
-            lines.append(f"homelab_flows_per_s={r['records'] / r['seconds']:.0f} "
-                         f"homelab_json_loads_per_s={r['loads_n'] / r['loads_s']:.0f} "
-                         f"homelab_ratio={(r['records'] / r['seconds']) / (r['loads_n'] / r['loads_s']):.2f} "
-                         f"homelab_peak_rss_mib={r['peak_rss_mib']:.1f} homelab_evicted={evicted}")
+            lines.append(f"{_rates(r, 'homelab_')} homelab_evicted={evicted}")
         if args.case in ("mix", "all"):
             data = os.path.join(tmp, "mix.jsonl")
             n = generate(data, args.records, args.seed)
             print(f"mix: generated {n} lines, {os.path.getsize(data) / n:.0f} bytes per line on average")
             r = run_case("mix", data, budgets, None, reference=True)
             os.unlink(data)
-            lines.append(f"flows_per_s={r['records'] / r['seconds']:.0f} json_loads_per_s={r['loads_n'] / r['loads_s']:.0f} "
-                         f"ratio={(r['records'] / r['seconds']) / (r['loads_n'] / r['loads_s']):.2f} "
-                         f"peak_rss_mib={r['peak_rss_mib']:.1f}")
+            lines.append(_rates(r, ""))
         if args.case in ("flood", "all"):
             sys.path.insert(0, ROOT)
             from tests.support.flood import write_corpus_and_flood

@@ -10,9 +10,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from netviz_config import checks
+
 _MATCHER = re.compile(r'^[a-zA-Z_][a-zA-Z0-9_]*\s*(=|!=|=~|!~)\s*"(?:[^"\\]|\\.)*"$')
 _UID = re.compile(r"^[a-zA-Z0-9_-]{1,40}$")
-_DURATION = re.compile(r"^(\d+(ms|s|m|h|d|w|y))+$")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -90,7 +91,7 @@ class DashboardConfig:
         for name in ("map_local_conversations", "map_external_conversations"):
             if not 1 <= getattr(self, name) <= 500:
                 problems.append(f"{name} must be between 1 and 500, but {getattr(self, name)} was provided")
-        if not _DURATION.match(self.new_device_lookback):
+        if checks.duration(self.new_device_lookback):  # netviz_config's check: Prometheus' units
             problems.append(f"new_device_lookback must be a Prometheus duration such as 7d, but {self.new_device_lookback!r} was provided")
         steps = self.edge_thickness_bytes
         if len(steps) != 3 or any(b <= a for a, b in zip(steps, steps[1:])) or steps[0] <= 0:

@@ -199,9 +199,8 @@ def byte_size(value: str):
 
 
 def optional_byte_size(value: str):
-    if value == "" or byte_size(value) is None:
-        return None
-    return "empty, or " + byte_size(value)
+    problem = None if value == "" else byte_size(value)
+    return problem and "empty, or " + problem
 
 
 def byte_count(value: str) -> int:

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from alerts import (CARETTA_ALERTS_PREFIX, CARETTA_GROUP, FLOW_ALERTS_PREFIX, FLOW_GROUP, ROLLUP_GROUP, AlertRulesConfig,
-                    rule_groups)
+from alerts import (CARETTA_ALERTS_PREFIX, CARETTA_GROUP, DEVICE_GROUP, FLOW_ALERTS_PREFIX, FLOW_GROUP, ROLLUP_GROUP,
+                    AlertRulesConfig, rule_groups)
 from dashboards import DashboardConfig, rollups
 from netviz_config.schema import Alerts
 from tests.support.prometheus import promtool
@@ -61,7 +61,7 @@ def test_the_alerts_the_issue_asks_for():
 
 def test_names_say_which_dashboard_lists_them():
     for name, rule in rules().items():
-        prefix = {FLOW_GROUP: FLOW_ALERTS_PREFIX, CARETTA_GROUP: CARETTA_ALERTS_PREFIX}[rule["group"]]
+        prefix = {FLOW_GROUP: FLOW_ALERTS_PREFIX, DEVICE_GROUP: FLOW_ALERTS_PREFIX, CARETTA_GROUP: CARETTA_ALERTS_PREFIX}[rule["group"]]
         assert name.startswith(prefix), name
 
 
@@ -199,3 +199,12 @@ def test_config_errors_name_the_bad_value(kwargs, message):
 def test_settings_are_frozen():
     with pytest.raises(dataclasses.FrozenInstanceError):
         AlertRulesConfig().scrape_interval = "1m"  # type: ignore[misc]
+
+
+def test_the_new_device_alert_runs_in_a_group_of_its_own_every_ten_minutes_or_twice_per_window():
+    # its look-back reads a week of the hosts' series: not at every evaluation interval
+    groups = {g["name"]: g for g in rule_groups(AlertRulesConfig())}
+    assert [r["alert"] for r in groups[DEVICE_GROUP]["rules"]] == ["NetvizFlowNewDevice"]
+    assert groups[DEVICE_GROUP]["interval"] == "10m" and "interval" not in groups[FLOW_GROUP]
+    short = {g["name"]: g for g in rule_groups(AlertRulesConfig(settings=Alerts(new_device_window="10m")))}
+    assert short[DEVICE_GROUP]["interval"] == "5m"

@@ -11,12 +11,12 @@ from __future__ import annotations
 import pytest
 
 import dashboards
-from alerts import CARETTA_GROUP, FLOW_GROUP, AlertRulesConfig, alert_names
+from alerts import CARETTA_GROUP, DEVICE_GROUP, FLOW_GROUP, AlertRulesConfig, alert_names
 from tests.dashboards.dashboard_exprs import panels
 
 BOARDS = {
-    "netviz-network-flows": (dashboards.render_network_flows, "Collector health", FLOW_GROUP),
-    "netviz-pod-topology": (dashboards.render_pod_topology, "Caretta health", CARETTA_GROUP),
+    "netviz-network-flows": (dashboards.render_network_flows, "Collector health", (FLOW_GROUP, DEVICE_GROUP)),
+    "netviz-pod-topology": (dashboards.render_pod_topology, "Caretta health", (CARETTA_GROUP,)),
 }
 
 
@@ -46,14 +46,14 @@ def test_the_alert_list_is_in_the_health_row(uid):
 
 @pytest.mark.parametrize("uid", sorted(BOARDS))
 def test_the_alert_list_shows_its_groups_firing_and_pending_alerts_only(uid):
-    render, _, group = BOARDS[uid]
+    render, _, groups = BOARDS[uid]
     options = alert_list(render())["options"]
     names = alert_names(AlertRulesConfig())
-    assert names[group]
+    assert all(names[g] for g in groups)
     for g, members in names.items():
         for name in members:
-            assert grafana_lists(options, name, "firing") == (g == group), (uid, name)
-            assert grafana_lists(options, name, "pending") == (g == group), (uid, name)
+            assert grafana_lists(options, name, "firing") == (g in groups), (uid, name)
+            assert grafana_lists(options, name, "pending") == (g in groups), (uid, name)
             assert not grafana_lists(options, name, "inactive"), (uid, name)
     # Every rules source: netviz's rules live in a Prometheus, not in Grafana.
     assert options["datasource"] is None and options["dashboardAlerts"] is False and options["alertInstanceLabelFilter"] == ""

@@ -14,7 +14,7 @@ import re
 import pytest
 import yaml
 
-from alerts import CARETTA_GROUP, FLOW_GROUP, ROLLUP_GROUP
+from alerts import CARETTA_GROUP, DEVICE_GROUP, FLOW_GROUP, ROLLUP_GROUP
 from netviz_constructs.alerting_rules import RULE_FILE, RULE_FILE_PATH
 from netviz_constructs.operator_crd import PROMETHEUS_RULE_CRD
 from tests.alerts import rule_cases
@@ -79,7 +79,7 @@ def prometheus_rules(out) -> dict[str, dict]:
 
 def test_managed_rule_file_holds_netvizs_groups(synthesized):
     files = render_synthesized_files(synthesized)
-    assert [g["name"] for g in groups_of(files[RULE_FILE])] == [FLOW_GROUP, CARETTA_GROUP, ROLLUP_GROUP]
+    assert [g["name"] for g in groups_of(files[RULE_FILE])] == [FLOW_GROUP, CARETTA_GROUP, DEVICE_GROUP, ROLLUP_GROUP]
     assert files["recording_rules.yml"] == "{}\n"  # the chart's other rule files stay empty
 
 
@@ -101,7 +101,7 @@ def test_rules_select_the_jobs_the_stack_scrapes(synthesized):
         g["name"]: {job for r in g["rules"] for job in re.findall(r'job="([^"]+)"', r["expr"])}
         for g in values["serverFiles"][RULE_FILE]["groups"]
     }
-    assert by_group == {FLOW_GROUP: {"goflow2", "flow-exporter"}, CARETTA_GROUP: {"caretta"}, ROLLUP_GROUP: {"flow-exporter"}}
+    assert by_group == {FLOW_GROUP: {"goflow2", "flow-exporter"}, CARETTA_GROUP: {"caretta"}, DEVICE_GROUP: {"flow-exporter"}, ROLLUP_GROUP: {"flow-exporter"}}
     assert set().union(*by_group.values()) <= scraped
 
 
@@ -123,7 +123,7 @@ def test_alerts_can_be_switched_off_and_the_rollups_stay(tmp_path):
 def test_adopt_keeps_the_users_groups_first_as_written(adopted):
     out, files = adopted
     groups = groups_of(files[RULE_FILE])
-    assert [g["name"] for g in groups] == ["homelab", FLOW_GROUP, CARETTA_GROUP, ROLLUP_GROUP]
+    assert [g["name"] for g in groups] == ["homelab", FLOW_GROUP, CARETTA_GROUP, DEVICE_GROUP, ROLLUP_GROUP]
     theirs = yaml.safe_load(USER_VALUES)["serverFiles"]
     assert groups[0] == theirs[RULE_FILE]["groups"][0]  # their {{ $labels.instance }} too
     assert yaml.safe_load(files["recording_rules.yml"]) == theirs["recording_rules.yml"]
@@ -199,9 +199,10 @@ def operated(tmp_path_factory):
 
 def test_operator_rules_are_prometheus_rules_beside_their_components(operated):
     rules = prometheus_rules(operated)
-    assert set(rules) == {FLOW_GROUP, CARETTA_GROUP, ROLLUP_GROUP}
+    assert set(rules) == {FLOW_GROUP, CARETTA_GROUP, DEVICE_GROUP, ROLLUP_GROUP}
     namespaces = {name: r["manifest"]["metadata"]["namespace"] for name, r in rules.items()}
-    assert namespaces == {FLOW_GROUP: "goflow2", CARETTA_GROUP: "caretta", ROLLUP_GROUP: "goflow2"}
+    assert namespaces == {FLOW_GROUP: "goflow2", CARETTA_GROUP: "caretta", DEVICE_GROUP: "goflow2",
+                          ROLLUP_GROUP: "goflow2"}
     for name, r in rules.items():
         manifest = r["manifest"]
         assert (manifest["apiVersion"], manifest["kind"]) == ("monitoring.coreos.com/v1", "PrometheusRule")
