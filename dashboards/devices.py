@@ -31,12 +31,20 @@ INTERNET = "netviz_host_internet_bytes_total"
 CONFIGURED = 'source="config"'
 
 
-def new_devices(sel: str, window: str, lookback: str) -> str:
-    """(host, subnet, name) of each device first seen within `window` and not in the `lookback` before it."""
-    seen_now = f"group by (host, subnet) (present_over_time({HOSTS}{selector(sel)}[{window}]))"
+def new_devices(sel: str, window: str, lookback: str, recent: str = "") -> str:
+    """(host, subnet, name) of each device first seen within `window` and not in the `lookback` before it.
+
+    Seen within `window` is read from the raw series; for a long window (a dashboard's range) give
+    `recent` (the rollup interval): the window is then read from the hosts' hourly snapshots, and
+    only `recent` from the raw series."""
+    raw = f"{HOSTS}{selector(sel)}"
     # The look-back reads the hosts' rollup snapshots, one sample per host and rollup interval (a
-    # week of raw samples would be read at every evaluation of the alert).
+    # week of raw samples would be read at every evaluation).
     snapshots = f"{rollups.last_name(HOSTS)}{selector(sel)}"
+    if recent:
+        seen_now = f"group by (host, subnet) (present_over_time({snapshots}[{window}]) or present_over_time({raw}[{recent}]))"
+    else:
+        seen_now = f"group by (host, subnet) (present_over_time({raw}[{window}]))"
     seen_before = f"group by (host) (present_over_time({snapshots}[{lookback}] offset {window}))"
     configured = f"group by (host) ({HOST_INFO}{selector(sel, CONFIGURED)})"
     history = f"group (present_over_time({snapshots}[{rollups.SNAPSHOT_LOOKBACK}] offset {lookback}))"

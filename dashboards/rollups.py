@@ -94,25 +94,34 @@ def group(sel: str, interval: str = "1h") -> dict:
     return {"name": ROLLUP_GROUP, "interval": interval, "rules": rules(sel, interval)}
 
 
+def history(sel: str, metric: str) -> str:
+    """Non-empty when the rollups of `metric` reach back to the range's start: a key has a
+    snapshot at or before `from`."""
+    return f"count(last_over_time({last_name(metric)}{selector(sel)}[{SNAPSHOT_LOOKBACK}] @ {FROM})) > 0"
+
+
 def over_range(sel: str, metric: str, *matchers: str) -> str:
     """Bytes per key of `metric` over the dashboard's range, from the rollups (module docstring)."""
     keys, m = _keys(sel, metric), selector(sel, *matchers)
     now = f"sum by ({keys}) ({metric}{m})"
     at_from = f"sum by ({keys}) ({metric}{m} @ {FROM})"
-    last = f"last_over_time({last_name(metric)}{m}[{SNAPSHOT_LOOKBACK}])"
+    # Without history at `from` the tiles and the newest snapshots are left out, so the parts add up
+    # to the raw ends alone: now minus `from` (the `and` costs one instant of the snapshots, not a second copy
+    # of the expression, as `or` would: PromQL evaluates both sides of either).
+    reaches = history(sel, metric)
+    tiles = f"sum_over_time({increase_name(metric)}{m}[$__range]) and on () {reaches}"
+    last = f"last_over_time({last_name(metric)}{m}[{SNAPSHOT_LOOKBACK}]) and on () {reaches}"
     last_at_from = f"last_over_time({last_name(metric)}{m}[{SNAPSHOT_LOOKBACK}] @ {FROM})"
     # The parts, each once, told apart by a `part` label and added up: a key missing from a part
     # (no tiles yet, no value at `from`) simply adds nothing.
     parts = " or ".join(f'label_replace({expr}, "part", "{name}", "", "")' for name, expr in (
-        ("tiles", f"sum_over_time({increase_name(metric)}{m}[$__range])"),
+        ("tiles", tiles),
         ("recent", _since(now, last)),
         ("head", f"-{_since(at_from, last_at_from)}"),
     ))
-    rolled = f"sum without (part) ({parts})"
-    # Rollups that do not reach back to `from` (a new install, rules added to a running
-    # Prometheus): the raw ends alone, for every key.
-    history = f"count(last_over_time({last_name(metric)}{selector(sel)}[{SNAPSHOT_LOOKBACK}] @ {FROM})) > 0"
-    return f"(({rolled}) and on () ({history})) or (({_since(now, at_from)}) unless on () ({history}))"
+    # Below 0 only for a key that ended within the range while the rollups do not reach back to
+    # `from`: it had a value then and none now, and shows once the rollups cover it.
+    return f"sum without (part) ({parts}) >= 0"
 
 
 def _since(later: str, earlier: str) -> str:
