@@ -85,8 +85,16 @@ def rules(sel: str, interval: str) -> list[dict]:
     out = []
     for metric in ROLLED_UP:
         raw, keys = f"{metric}{selector(sel)}", _keys(sel, metric)
-        out.append({"record": increase_name(metric), "expr": f"sum by ({keys}) (increase({raw}[{interval}]))"})
-        out.append({"record": last_name(metric), "expr": f"sum by ({keys}) ({raw})"})
+        value = f"last_over_time({raw}[{interval}])"
+        before = f"last_over_time({raw}[{interval}] offset {interval})"
+        # The difference of the two newest values, per raw series (a reset is a series' own), then
+        # summed per key: consecutive tiles add up to the snapshots' difference exactly. Where that
+        # is not a growth (a reset) or there is no value an interval before (a series born, or a
+        # scrape gap longer than the interval, which would count the whole counter), increase()
+        # within the interval instead.
+        grown = f"(({value} - {before}) >= 0) or increase({raw}[{interval}])"
+        out.append({"record": increase_name(metric), "expr": f"sum by ({keys}) ({grown})"})
+        out.append({"record": last_name(metric), "expr": f"sum by ({keys}) ({value})"})
     return out
 
 

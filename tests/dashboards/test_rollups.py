@@ -157,9 +157,8 @@ def _close(raw: dict, rolled: dict, where, truth: dict | None = None) -> None:
     for key, value in raw.items():
         if key != BURSTY:
             assert rolled[key] == pytest.approx(value, rel=0.01), (where, key, value, rolled[key])
-        if truth is not None:  # a burst inside an hour's tile: increase() extrapolates that hour's rate at its edges
-            tolerance = 0.02 if key == BURSTY else 0.01
-            assert rolled[key] == pytest.approx(truth[key], rel=tolerance, abs=1), (where, key, truth[key], rolled[key])
+        if truth is not None:
+            assert rolled[key] == pytest.approx(truth[key], rel=0.01, abs=1), (where, key, truth[key], rolled[key])
 
 
 def test_the_rule_blocks_hold_both_rollups_of_every_metric(served):
@@ -180,9 +179,8 @@ def test_the_bursts_at_both_ends_of_a_day_are_counted(served):
     for range_s in (3600, 86400):  # the last burst; and both, the first just inside the day
         rolled = _compare(prom, end)[(range_s, end)][1]
         assert _truth(end, end, range_s)[BURSTY] == (500_000 if range_s == 3600 else 900_000)
-        # exact where the raw ends count it (the last hour); within increase()'s extrapolation where a tile does
-        tolerance = 0 if range_s == 3600 else 0.02
-        assert rolled[BURSTY] == pytest.approx(_truth(end, end, range_s)[BURSTY], rel=tolerance)
+        # exact: the raw ends count what is outside the tiles, and the tiles are differences of values
+        assert rolled[BURSTY] == _truth(end, end, range_s)[BURSTY]
 
 
 ENDED = ("10.0.20.103", "9.9.9.9")
