@@ -9,12 +9,14 @@ sends it, over a TSDB the size of a network that fills netviz's series budgets.
    "careful new user", 12,000-13,000 flow series), plus what the other panels read (GoFlow2's and
    the exporter's own metrics, names, Caretta's links).
 2. A TSDB of `--days` of them, a sample every `monitoring.prometheus.scrape_interval`, written by
-   benchmarks/tsdbgen (Prometheus' own tsdb package, built by `make go-tools`), ending now. With
-   `--keep DIR` it is written there once and reused while the spec is the same.
+   benchmarks/tsdbgen (Prometheus' own tsdb package, built by `make go-tools`), ending now, in
+   blocks as long as Prometheus' compactor makes them with a retention of `--days` + 1 (54 hours
+   for 30 days: a query reads each series once per block). With `--keep DIR` it is written there
+   once and reused while the spec is the same.
 3. netviz's rollups (dashboards/rollups.py) over those days, as a Prometheus that had run the
    rules all along holds them: written by tsdbgen beside the raw samples, every
    `monitoring.prometheus.rollup_interval`, each key's growth since the previous rollup and its
-   value (what the rules record; tests/dashboards/test_rollups.py has the real rules evaluated by
+   value, and the group's heartbeat (what the rules record; tests/dashboards/test_rollups.py has the real rules evaluated by
    the real `promtool tsdb create-blocks-from rules` and checks the dashboards' sums on them;
    backfilled blocks of 2 hours overlap the raw ones and would not measure what a running
    Prometheus reads).
@@ -190,6 +192,9 @@ def series_spec(config, fill: float, seed: int) -> list[dict]:
         rate=0.001, job=goflow2)
     for job in (flow, goflow2):
         add("up", {}, "gauge", 1, job=job)
+    # The rollup group's heartbeat (written beside a series of its own that no panel reads).
+    out.append({"labels": {"__name__": "netviz_bench_heartbeat"}, "kind": "gauge", "rate": 1,
+                "rollup": ["", rollups.HEARTBEAT]})
 
     # Caretta: one agent per node, each with the links of the workloads on it.
     workloads = [(f"app-{i}", f"ns-{i % 6}", rnd.choice(("Deployment", "StatefulSet", "DaemonSet")))
@@ -305,16 +310,22 @@ def main() -> int:
     for s in series:
         families[s["labels"]["__name__"]] = families.get(s["labels"]["__name__"], 0) + 1
     hour_ms = 3_600_000
+    # Blocks as Prometheus' compactor leaves them with a retention that holds the longest range:
+    # the longest of 2h, 6h, 18h, 54h ... within a tenth of the retention (its max block duration).
+    retention_s = (args.days + 1) * 86400
+    block_ms = 2 * hour_ms
+    while block_ms * 3 <= min(retention_s * 100, 31 * 86_400_000):
+        block_ms *= 3
     end_ms = int(time.time() * 1000) // hour_ms * hour_ms
     rollup_interval = config.monitoring.prometheus.rollup_interval
     spec = {"start_ms": end_ms - args.days * 86_400_000, "end_ms": end_ms, "interval_ms": int(scrape_s * 1000),
-            "block_ms": 86_400_000, "rollup_ms": int(checks.seconds(rollup_interval) * 1000), "seed": args.seed,
+            "block_ms": block_ms, "rollup_ms": int(checks.seconds(rollup_interval) * 1000), "seed": args.seed,
             "series": series}
-    print(f"series={len(series)} days={args.days} scrape_interval={scrape_s:g}s "
+    print(f"series={len(series)} days={args.days} scrape_interval={scrape_s:g}s block={block_ms // hour_ms}h "
           f"samples={len(series) * args.days * 86400 // int(scrape_s)}", flush=True)
     print(" ".join(f"{name}={n}" for name, n in sorted(families.items()) if n > 20), flush=True)
     directory = args.keep or tempfile.mkdtemp(prefix="netviz-dashboard-bench-")
-    server_args = {"start_timeout": 600, "request_timeout": 300, "extra_args": ["--storage.tsdb.retention.time=400d"]}
+    server_args = {"start_timeout": 600, "request_timeout": 300, "extra_args": [f"--storage.tsdb.retention.time={args.days + 1}d"]}
     try:
         storage = os.path.join(directory, "data") if not args.keep else directory
         spec = write_tsdb(storage, spec)

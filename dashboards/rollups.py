@@ -59,6 +59,11 @@ LABELS = {name: labels for _families, _index, name, labels, _help in FLOW_METRIC
 assert set(LABELS) == set(ROLLED_UP), "a rolled-up metric the exporter does not export"
 
 
+HEARTBEAT = "netviz:rollups:evaluated"
+"""1 at each evaluation of the group: tells the dashboards whether the rollups reach back to a
+range's start. No labels: it says the same whichever scrape job a panel selects."""
+
+
 def _base(metric: str) -> str:
     return metric.removeprefix("netviz_").removesuffix("_total")
 
@@ -82,7 +87,7 @@ def _keys(sel: str, metric: str) -> str:
 def rules(sel: str, interval: str) -> list[dict]:
     """The recording rules of the rollup group, for the flow exporter's selector `sel`, evaluated
     every `interval` (monitoring.prometheus.rollup_interval)."""
-    out = []
+    out = [{"record": HEARTBEAT, "expr": "vector(1)"}]
     for metric in ROLLED_UP:
         raw, keys = f"{metric}{selector(sel)}", _keys(sel, metric)
         value = f"last_over_time({raw}[{interval}])"
@@ -102,10 +107,11 @@ def group(sel: str, interval: str = "1h") -> dict:
     return {"name": ROLLUP_GROUP, "interval": interval, "rules": rules(sel, interval)}
 
 
-def history(sel: str, metric: str) -> str:
-    """Non-empty when the rollups of `metric` reach back to the range's start: a key has a
-    snapshot at or before `from`."""
-    return f"count(last_over_time({last_name(metric)}{selector(sel)}[{SNAPSHOT_LOOKBACK}] @ {FROM})) > 0"
+def history() -> str:
+    """Non-empty when the rollups reach back to the range's start: the group's heartbeat has a
+    sample at or before `from` (one series, where the keys' snapshots would be thousands, read by
+    every copy of every panel's expression)."""
+    return f"count(last_over_time({HEARTBEAT}[{SNAPSHOT_LOOKBACK}] @ {FROM})) > 0"
 
 
 def over_range(sel: str, metric: str, *matchers: str) -> str:
@@ -116,9 +122,9 @@ def over_range(sel: str, metric: str, *matchers: str) -> str:
     # Without history at `from` the tiles and the newest snapshots are left out, so the parts add up
     # to the raw ends alone: now minus `from` (the `and` costs one instant of the snapshots, not a second copy
     # of the expression, as `or` would: PromQL evaluates both sides of either).
-    reaches = history(sel, metric)
-    tiles = f"sum_over_time({increase_name(metric)}{m}[$__range]) and on () {reaches}"
-    last = f"last_over_time({last_name(metric)}{m}[{SNAPSHOT_LOOKBACK}]) and on () {reaches}"
+    reaches = f"({history()})"
+    tiles = f"(sum_over_time({increase_name(metric)}{m}[$__range]) and on () {reaches})"
+    last = f"(last_over_time({last_name(metric)}{m}[{SNAPSHOT_LOOKBACK}]) and on () {reaches})"
     last_at_from = f"last_over_time({last_name(metric)}{m}[{SNAPSHOT_LOOKBACK}] @ {FROM})"
     # The parts, each once, told apart by a `part` label and added up: a key missing from a part
     # (no tiles yet, no value at `from`) simply adds nothing.

@@ -11,7 +11,8 @@
 // A counter grows by rate x interval x (0.5 to 1.5, at random) each sample; a gauge holds `rate`.
 // With `rollup_ms`, a series that names two rollup metrics ("rollup": [increase, last]) also gets,
 // every rollup_ms, what netviz's rollup rules record for it (dashboards/rollups.py): its growth
-// since the previous rollup, and its value, under those names and its own other labels.
+// since the previous rollup, and its value, under those names and its own other labels (a name
+// left "" is not written).
 // Built by tests/support/go_tools.py against the Prometheus module netviz pins (its tsdb package is
 // what Prometheus itself writes blocks with), into the git-ignored .tools/ folder.
 package main
@@ -80,8 +81,9 @@ func main() {
 	}
 	rnd := rand.New(rand.NewSource(s.Seed))
 	samples := 0
-	for block := s.StartMs; block < s.EndMs; block += s.BlockMs {
-		upper := min(block+s.BlockMs, s.EndMs)
+	// Blocks aligned to multiples of their length, as Prometheus' compactor makes them.
+	for block := s.StartMs; block < s.EndMs; block = (block/s.BlockMs + 1) * s.BlockMs {
+		upper := min((block/s.BlockMs+1)*s.BlockMs, s.EndMs)
 		// A block writer takes samples up to half its size behind the newest: twice the block, as promtool's backfill does.
 		w, err := tsdb.NewBlockWriter(slog.New(slog.DiscardHandler), s.Dir, 2*s.BlockMs)
 		if err != nil {
@@ -107,6 +109,9 @@ func main() {
 				held++
 				if s.RollupMs > 0 && len(se.Rollup) == 2 && t > s.StartMs && (t-s.StartMs)%s.RollupMs == 0 {
 					for j, v := range [2]float64{values[i] - atRollup[i], values[i]} {
+						if se.Rollup[j] == "" {
+							continue // not recorded (the rollups' heartbeat has a value only)
+						}
 						ref, err := app.Append(rollupRefs[i][j], rollupSets[i][j], t, v)
 						if err != nil {
 							fail("append %s at %d: %v", rollupSets[i][j], t, err)

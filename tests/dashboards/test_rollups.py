@@ -166,6 +166,8 @@ def test_the_rule_blocks_hold_both_rollups_of_every_metric(served):
     for name in (rollups.increase_name(METRIC), rollups.last_name(METRIC)):
         # an hourly series: an instant query finds it only within 5 minutes of an evaluation
         assert prom.query_value(f"count(last_over_time({name}[{DAYS}d]))", time=end) == 5, f"no {name} in the backfilled blocks"
+    # what tells the panels that the rollups reach back to a range's start
+    assert prom.query_value(f"count_over_time({rollups.HEARTBEAT}[{DAYS}d])", time=end) >= DAYS * 24 - 1
 
 
 def test_rolled_up_totals_equal_raw_increase_within_one_percent_at_every_range(served):
