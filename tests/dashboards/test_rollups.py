@@ -102,7 +102,7 @@ def served(tmp_path_factory):
         fresh["results"] = _compare(prom, end)  # a new install: no rule has run
         out = work / "rule-blocks"
         done = subprocess.run([promtool, "tsdb", "create-blocks-from", "rules", "-q", f"--url={prom.url}",
-                               f"--start={end - DAYS * 86400}", f"--end={end}", f"--output-dir={out}",
+                               f"--start={_rules_start(end)}", f"--end={end}", f"--output-dir={out}",
                                str(work / "rules.yml")], capture_output=True, text=True)
         assert done.returncode == 0, done.stdout + done.stderr
     for block in out.iterdir():
@@ -113,6 +113,11 @@ def served(tmp_path_factory):
 
 
 RANGES = [600, 3600, 5 * 3600 + 37 * 60, 86400, 2 * 86400 + 7 * 3600, 7 * 86400]
+
+
+def _rules_start(end: int) -> int:
+    """The rules began 12 hours into the data, as rules added to a Prometheus that has history."""
+    return end - DAYS * 86400 + 12 * 3600
 
 
 def _over_range(prom, expr_text: str, at: float, range_s: int) -> dict:
@@ -167,7 +172,7 @@ def test_the_rule_blocks_hold_both_rollups_of_every_metric(served):
         # an hourly series: an instant query finds it only within 5 minutes of an evaluation
         assert prom.query_value(f"count(last_over_time({name}[{DAYS}d]))", time=end) == 5, f"no {name} in the backfilled blocks"
     # what tells the panels that the rollups reach back to a range's start
-    assert prom.query_value(f"count_over_time({rollups.HEARTBEAT}[{DAYS}d])", time=end) >= DAYS * 24 - 1
+    assert prom.query_value(f"count_over_time({rollups.HEARTBEAT}[{DAYS}d])", time=end) >= DAYS * 24 - 13
 
 
 def test_rolled_up_totals_equal_raw_increase_within_one_percent_at_every_range(served):
@@ -183,6 +188,18 @@ def test_the_bursts_at_both_ends_of_a_day_are_counted(served):
         assert _truth(end, end, range_s)[BURSTY] == (500_000 if range_s == 3600 else 900_000)
         # exact: the raw ends count what is outside the tiles, and the tiles are differences of values
         assert rolled[BURSTY] == _truth(end, end, range_s)[BURSTY]
+
+
+def test_a_range_that_starts_before_the_first_rollup_takes_the_raw_ends(served):
+    """The rules began after the range's start: the first tile also covers time before it, and no
+    snapshot at `from` would take that off, so the raw ends alone count (no reset in this range)."""
+    prom, end, _ = served
+    at, range_s = _rules_start(end) + 3 * 3600 + 600, 6 * 3600
+    raw = f"sum by (src, dst) (increase({METRIC}{{{SEL}}}[$__range]))"
+    rolled = f"sum by (src, dst) ({rollups.over_range(SEL, METRIC)})"
+    got = _over_range(prom, rolled, at, range_s)
+    assert got, "no key"
+    _close(_over_range(prom, raw, at, range_s), got, ("before the first rollup", range_s), _truth(end, at, range_s))
 
 
 ENDED = ("10.0.20.103", "9.9.9.9")
