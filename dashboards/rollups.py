@@ -6,34 +6,39 @@ each flow metric a panel sums over its range, one rule group (`netviz-rollups`, 
 `monitoring.prometheus.rollup_interval`, 1h) records two series per key (the metric's own labels,
 plus the labels the scrape-job selector names, so the dashboards' selectors still match them):
 
-- `netviz:<metric>:rollup_increase`: `increase()` over the interval before each evaluation.
-  Consecutive evaluations tile time exactly (Prometheus 3's ranges are left-open), and
-  `increase()` handles counter resets (exporter restarts, evicted series that come back) within
-  a tile;
-- `netviz:<metric>:rollup_last`: the raw value at each evaluation, to join the tiles to the raw
-  series at both ends of a range (and to tell which hosts were seen, dashboards/devices.py).
+- `netviz:<metric>:rollup_increase` (the tiles): what each key grew by since the previous
+  evaluation, the difference of the newest values an interval apart, per raw series (a reset is a
+  series' own); `increase()` within the interval where that is no growth (a reset) or there is no
+  value an interval before (a series born, or a scrape gap longer than the interval, which would
+  otherwise count the whole counter). Consecutive tiles add up to the difference of the values
+  at their ends exactly: no `increase()` extrapolation;
+- `netviz:<metric>:rollup_last` (the snapshots): each key's newest value within the interval, to
+  join the tiles to the raw series at both ends of a range (and to tell which hosts were seen,
+  dashboards/devices.py);
 
-`over_range` is bytes per key over the dashboard's range, (from, to], built from three cheap parts:
+and one heartbeat, `netviz:rollups:evaluated` (1 at each evaluation).
 
-    tiles   the increases evaluated within the range: they cover (first evaluation - interval,
-            last evaluation], one sample per key and interval;
-    recent  raw now minus the last evaluation's value: (last evaluation, to];
-    head    raw at `from` minus the value at the evaluation before it: (first evaluation - interval,
-            from], taken off again.
+`over_range` is bytes per key over the dashboard's range, (from, to], built from three parts:
 
-The parts are added up as one vector (each told apart by a `part` label), so a key missing
-from a part adds nothing: a series born after `from` has no head, one that ended before now no
-recent part. A counter reset within `recent` or `head` (at most an interval each) counts what
-that series added since the reset there; the tiles are exact up to `increase()`'s own
-extrapolation. Until the rollups reach back to `from` (a new install, rules added to a running
-Prometheus), every key takes the raw ends alone: raw now minus raw at `from` (or raw now, after a
-reset or for a series born in the range: it starts at 0, flow_exporter/series.py); a key whose
-series ended within the range has no value now, so it shows only once the rollups cover it.
+    tiles   the tiles evaluated within the range: they cover (t0, tN], t0 the evaluation before
+            `from` and tN the newest, one sample per key and interval;
+    recent  raw now minus the snapshot at tN: (tN, to];
+    head    raw at `from` minus the snapshot at t0: (t0, from], taken off again.
 
-Every part reads one sample per key, or one per key and interval: the whole expression costs
-about what an interval of raw samples does, whatever the range. PromQL evaluates both sides of
-every `or` (promql/engine.go rangeEval), so no part may read the raw range: that is why the ends
-are differences of instant values, not `increase()`.
+The parts are added up as one vector (each told apart by a `part` label), so a key missing from
+a part adds nothing: a series born after `from` has no head, one that ended before now no recent
+part. A counter reset within `recent` or `head` (at most an interval each) counts what that
+series added since the reset there. Until the rollups reach back to `from` (a new install, rules
+added to a running Prometheus: no heartbeat at or before it), the tiles and the snapshots at tN
+are left out, and the parts are the raw ends alone: raw now minus raw at `from` (or raw now, after
+a reset or for a series born in the range: it starts at 0, flow_exporter/series.py); a key whose
+series ended within the range then has no value now, so it shows once the rollups cover it.
+
+Cost: the tiles read one sample per key and interval, the rest one per key, so a week costs a
+fraction of a week of raw samples; what stays is a per-series cost in each TSDB block the range
+spans. PromQL evaluates both sides of every `or` (promql/engine.go rangeEval) and shares no
+subexpression, so no part may read the raw range, and the fallback for a new install is an `and`
+on the one-series heartbeat, not an `or` with a second copy of the expression.
 
 `from` is Grafana's `${__from:date:seconds}` (an instant query runs at `to`).
 """
@@ -47,8 +52,8 @@ from alerts.names import ROLLUP_GROUP
 from .config import _split_matchers, selector
 
 FROM = "${__from:date:seconds}"
-# How far back the newest snapshot is looked for: past an evaluation Prometheus missed (a restart),
-# whose hour the raw difference then covers instead.
+# How far back the newest snapshot (and the heartbeat) is looked for: past evaluations Prometheus
+# missed (a restart), whose hours the raw difference then covers instead.
 SNAPSHOT_LOOKBACK = "1d"
 
 # The flow metrics a panel sums over its range, and each one's labels (the exporter's own list).
