@@ -93,6 +93,7 @@ bench: setup go-tools
 	$(PY) benchmarks/flow_exporter_bench.py
 	$(PY) benchmarks/collector_bench.py
 	$(PY) benchmarks/http_bench.py
+	$(PY) benchmarks/dashboard_bench.py
 
 dashboards: setup
 	$(PY) -m dashboards

@@ -18,6 +18,7 @@ from .rules import (
     FLOW_ALERTS_PREFIX,
     DEVICE_GROUP,
     FLOW_GROUP,
+    ROLLUP_GROUP,
     AlertRulesConfig,
     alert_names,
     anchor,
@@ -34,6 +35,7 @@ __all__ = [
     "FLOW_GROUP",
     "CARETTA_GROUP",
     "DEVICE_GROUP",
+    "ROLLUP_GROUP",
     "FLOW_ALERTS_PREFIX",
     "CARETTA_ALERTS_PREFIX",
 ]

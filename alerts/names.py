@@ -8,6 +8,9 @@ CARETTA_GROUP = "netviz-caretta"
 DEVICE_GROUP = "netviz-devices"
 """Rule group of NetvizFlowNewDevice alone: its look-back reads a week of the hosts' series, so it
 is evaluated every few minutes (alerts.rules.device_interval), not at every evaluation interval."""
+ROLLUP_GROUP = "netviz-rollups"
+"""Rule group of the hourly rollups the Network Flows dashboard reads over long ranges
+(dashboards/rollups.py): recording rules, shipped beside the flow alerts."""
 
 FLOW_ALERTS_PREFIX = "NetvizFlow"
 """Every alert of FLOW_GROUP and DEVICE_GROUP is named so: the Network Flows dashboard lists them by

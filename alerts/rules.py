@@ -18,8 +18,9 @@ from typing import Any, Sequence
 
 import yaml
 
-from .names import CARETTA_ALERTS_PREFIX, CARETTA_GROUP, DEVICE_GROUP, FLOW_ALERTS_PREFIX, FLOW_GROUP  # noqa: F401 (first: see names)
+from .names import CARETTA_ALERTS_PREFIX, CARETTA_GROUP, DEVICE_GROUP, FLOW_ALERTS_PREFIX, FLOW_GROUP, ROLLUP_GROUP  # noqa: F401 (first: see names)
 
+from dashboards import rollups
 from dashboards.config import DashboardConfig, selector
 from dashboards.devices import internet_over_limit, new_devices
 from netviz_config import NetworkConfig, checks
@@ -43,6 +44,8 @@ class AlertRulesConfig:
     """One Caretta agent per node: how many kubernetes.nodes lists."""
     scrape_interval: str = "30s"
     """Interval of netviz's scrape jobs; windows of rate()/increase() are derived from it."""
+    rollup_interval: str = "1h"
+    """Interval of the rollup group (monitoring.prometheus.rollup_interval)."""
     internet_volume_limits: tuple[tuple[str, int], ...] = ()
     """(address, bytes) of each [[hosts]] entry with its own internet_volume_limit (0: none)."""
 
@@ -60,6 +63,7 @@ class AlertRulesConfig:
             settings=config.alerts,
             expected_caretta_agents=len(config.kubernetes.nodes),
             scrape_interval=config.monitoring.prometheus.scrape_interval,
+            rollup_interval=config.monitoring.prometheus.rollup_interval,
             internet_volume_limits=tuple(
                 (str(ipaddress.ip_address(h.address)), checks.byte_count(h.internet_volume_limit))
                 for h in config.hosts if h.internet_volume_limit
@@ -351,20 +355,22 @@ def _internet_volume(cfg: AlertRulesConfig):
 
 
 def rule_groups(cfg: AlertRulesConfig) -> list[dict[str, Any]]:
-    """The rule groups, as a Prometheus rule file's `groups` (and a PrometheusRule's spec) hold them;
-    none when `[alerts] enabled = false`."""
+    """The rule groups, as a Prometheus rule file's `groups` (and a PrometheusRule's spec) hold them:
+    the alerts (none when `[alerts] enabled = false`), and the rollups Network Flows reads, always."""
+    rollup = rollups.group(cfg.selectors.flow_exporter_selector, cfg.rollup_interval)
     if not cfg.settings.enabled:
-        return []
+        return [rollup]
     return [
         {"name": FLOW_GROUP, "rules": flow_alerts(cfg)},
         {"name": CARETTA_GROUP, "rules": caretta_alerts(cfg)},
         {"name": DEVICE_GROUP, "interval": device_interval(cfg), "rules": device_alerts(cfg)},
+        rollup,
     ]
 
 
 def alert_names(cfg: AlertRulesConfig = AlertRulesConfig()) -> dict[str, list[str]]:
     """{group name: its alert names}."""
-    return {g["name"]: [r["alert"] for r in g["rules"]] for g in rule_groups(cfg)}
+    return {g["name"]: [r["alert"] for r in g["rules"]] for g in rule_groups(cfg) if g["name"] != ROLLUP_GROUP}
 
 
 def rule_file_yaml(groups: Sequence[dict[str, Any]]) -> str:

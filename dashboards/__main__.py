@@ -8,6 +8,7 @@ Prometheus whose jobs have other names) it renders dashboards to import by hand,
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 
@@ -21,9 +22,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m dashboards", description=__doc__)
     parser.add_argument("--out", default=DEFAULT_OUT, help="folder to write into (default: dashboards/rendered)")
     parser.add_argument("--check", action="store_true", help="write nothing; exit 1 if a file differs from the code")
+    parser.add_argument("--no-rollups", action="store_true",
+                        help="sum over ranges with raw increase() only: for a Prometheus without netviz's rules "
+                             "(slow over long ranges; README \"Long ranges\")")
     add_selector_arguments(parser)
     args = parser.parse_args(argv)
-    config = config_from_arguments(parser, args)
+    config = dataclasses.replace(config_from_arguments(parser, args), rollups=not args.no_rollups)
     stale = []
     os.makedirs(args.out, exist_ok=True)
     for name, text in sorted(render_all(config).items()):

@@ -59,6 +59,15 @@ class DashboardConfig:
     """Conversations with external peers drawn on "Network map": the busiest over the range, so the
     busiest external peers are on it and a scan of thousands of addresses is not."""
 
+    rollups: bool = True
+    """Read what Network Flows sums over its range from the hourly rollups netviz's rule group
+    `netviz-rollups` records (dashboards/rollups.py), so a week costs about what an hour does. False:
+    raw `increase()` only, for a Prometheus that does not load netviz's rules."""
+
+    rollup_interval: str = "1h"
+    """The rollups' interval (network.toml `monitoring.prometheus.rollup_interval`): what "New
+    devices" reads from the raw series, the rest of its range coming from the rollups."""
+
     new_device_lookback: str = "7d"
     """"New devices" lists hosts first seen in the range and not in this long before it
     (network.toml `alerts.new_device_lookback`, as NetvizFlowNewDevice)."""
@@ -86,6 +95,8 @@ class DashboardConfig:
         for name in ("map_local_conversations", "map_external_conversations"):
             if not 1 <= getattr(self, name) <= 500:
                 problems.append(f"{name} must be between 1 and 500, but {getattr(self, name)} was provided")
+        if checks.duration(self.rollup_interval):
+            problems.append(f"rollup_interval must be a Prometheus duration such as 1h, but {self.rollup_interval!r} was provided")
         if checks.duration(self.new_device_lookback):  # netviz_config's check: Prometheus' units
             problems.append(f"new_device_lookback must be a Prometheus duration such as 7d, but {self.new_device_lookback!r} was provided")
         steps = self.edge_thickness_bytes

@@ -9,9 +9,10 @@ is what counts, not values, so the things that restart never make an old device 
   they were there in the look-back;
 - a Prometheus restart leaves a gap in every series, and the look-back still holds their samples
   from before it;
-- Prometheus without its history (a new install, storage lost) cannot tell old from new: the
-  expression says nothing until the flow exporter's own series reach back over the whole
-  look-back (`and on () ...offset lookback`), rather than call every device new.
+- Prometheus without its history (a new install, storage lost, netviz's rules just added) cannot
+  tell old from new: the expression says nothing until the hosts' rollup snapshots
+  (dashboards/rollups.py, which the look-back reads) reach back over the whole look-back
+  (`and on () ...offset lookback`), rather than call every device new.
 
 Internet usage is `netviz_host_internet_bytes_total` (the exporter's `internet_usage` family: each
 local host's bytes with external addresses, sent and received).
@@ -21,6 +22,7 @@ Every row carries the device's name (`names.with_name`: DNS or network.toml, els
 
 from __future__ import annotations
 
+from . import rollups
 from .config import selector
 from .names import HOST_INFO, with_name
 
@@ -29,13 +31,23 @@ INTERNET = "netviz_host_internet_bytes_total"
 CONFIGURED = 'source="config"'
 
 
-def new_devices(sel: str, window: str, lookback: str) -> str:
-    """(host, subnet, name) of each device first seen within `window` and not in the `lookback` before it."""
-    hosts = f"{HOSTS}{selector(sel)}"
-    seen_now = f"group by (host, subnet) (present_over_time({hosts}[{window}]))"
-    seen_before = f"group by (host) (present_over_time({hosts}[{lookback}] offset {window}))"
+def new_devices(sel: str, window: str, lookback: str, recent: str = "") -> str:
+    """(host, subnet, name) of each device first seen within `window` and not in the `lookback` before it.
+
+    Seen within `window` is read from the raw series; for a long window (a dashboard's range) give
+    `recent` (the rollup interval): the window is then read from the hosts' hourly snapshots, and
+    only `recent` from the raw series."""
+    raw = f"{HOSTS}{selector(sel)}"
+    # The look-back reads the hosts' rollup snapshots, one sample per host and rollup interval (a
+    # week of raw samples would be read at every evaluation).
+    snapshots = f"{rollups.last_name(HOSTS)}{selector(sel)}"
+    if recent:
+        seen_now = f"group by (host, subnet) (present_over_time({snapshots}[{window}]) or present_over_time({raw}[{recent}]))"
+    else:
+        seen_now = f"group by (host, subnet) (present_over_time({raw}[{window}]))"
+    seen_before = f"group by (host) (present_over_time({snapshots}[{lookback}] offset {window}))"
     configured = f"group by (host) ({HOST_INFO}{selector(sel, CONFIGURED)})"
-    history = f"group (present_over_time(netviz_flow_exporter_records_total{selector(sel)}[{window}] offset {lookback}))"
+    history = f"group (present_over_time({snapshots}[{rollups.SNAPSHOT_LOOKBACK}] offset {lookback}))"
     return with_name(sel, f"(({seen_now} unless on (host) {seen_before}) unless on (host) {configured}) and on () {history}")
 
 

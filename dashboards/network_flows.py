@@ -1,8 +1,9 @@
 """"Network Flows": what crosses the router, from pfSense's NetFlow via GoFlow2 and the flow exporter.
 
 GoFlow2 has no per-flow metrics (FACTS): netviz's flow exporter turns GoFlow2's JSON records into
-bounded counters (tests/CONTRACTS.md). Bytes over the selected range are `increase(...[$__range])`
-of those counters; rates over time are `rate(...[$__rate_interval]) * 8` in bits/s. The
+bounded counters (tests/CONTRACTS.md). Bytes over the selected range come from hourly rollups of
+those counters (dashboards/rollups.py: recording rules joined to the raw series at both ends);
+rates over time are `rate(...[$__rate_interval]) * 8` in bits/s. The
 "Collector health" row reads GoFlow2's own metrics (netsampler/goflow2 metrics/metrics.go:
 `goflow2_flow_traffic_packets_total{remote_ip,local_ip,local_port,type}`,
 `goflow2_flow_decoder_error_total{router,name}`, `goflow2_flow_process_nf_errors_total{router,error}`,
@@ -16,11 +17,11 @@ from grafana_foundation_sdk.models import dashboard
 from alerts.names import FLOW_ALERTS_PREFIX
 from netviz_config.schema import SERIES_FAMILIES
 
-from . import style
+from . import rollups, style
 from .config import DashboardConfig, copy_labels, selector
 from .devices import HOSTS as HOST_BYTES
-from .devices import internet_total, new_devices
-from .names import with_name
+from .devices import INTERNET, new_devices
+from .names import HOST_INFO, with_name
 
 TITLE = "Network Flows"
 FILENAME = "netviz-network-flows.json"
@@ -34,6 +35,10 @@ EXTERNAL = "external"  # the subnet label of an address in no configured subnet 
 
 
 def _over_range(cfg: DashboardConfig, metric: str, *matchers: str) -> str:
+    """Bytes per series of `metric` over the range: from the hourly rollups for the flow metrics
+    (dashboards/rollups.py), raw `increase()` for the exporter's own counters."""
+    if cfg.rollups and metric in rollups.ROLLED_UP:
+        return rollups.over_range(cfg.flow_exporter_selector, metric, *matchers)
     return f"increase({metric}{selector(cfg.flow_exporter_selector, *matchers)}[$__range])"
 
 
@@ -94,16 +99,29 @@ def _with_name(cfg: DashboardConfig, expr: str, address_label: str, name_label: 
 
 def _conversations(cfg: DashboardConfig, local: bool) -> str:
     """Bytes per conversation series over the range, protocols `$proto`, with an end in `$subnet`:
-    local = both ends in configured subnets, else exactly one end external."""
+    local = both ends in configured subnets, else exactly one end external. Each series is read
+    once (disjoint selectors), and "an end in `$subnet`" is a label mark, not a second read."""
     proto = 'proto=~"$proto"'
-    src_local, dst_local = f'src_subnet!="{EXTERNAL}"', f'dst_subnet!="{EXTERNAL}"'
-    src_in, dst_in = 'src_subnet=~"$subnet"', 'dst_subnet=~"$subnet"'
+    local_ends, external = (f'src_subnet!="{EXTERNAL}"', f'dst_subnet!="{EXTERNAL}"'), EXTERNAL
     if local:
-        ends = [(src_in, src_local, dst_local), (dst_in, src_local, dst_local)]
+        ends = [local_ends]
     else:
-        ends = [(f'src_subnet="{EXTERNAL}"', dst_in, dst_local), (src_in, src_local, f'dst_subnet="{EXTERNAL}"')]
-    parts = [_over_range(cfg, CONVERSATION_BYTES, proto, *matchers) for matchers in ends]
-    return f"({parts[0]} or {parts[1]})"
+        ends = [(f'src_subnet="{external}"', local_ends[1]), (local_ends[0], f'dst_subnet="{external}"')]
+    parts = " or ".join(_over_range(cfg, CONVERSATION_BYTES, proto, *matchers) for matchers in ends)
+    return _with_an_end_in("$subnet", f"({parts})")
+
+
+def _with_an_end_in(subnets: str, expr: str) -> str:
+    """The series of `expr` whose src_subnet or dst_subnet matches the regex `subnets`: each
+    matching end marks the series (label_replace leaves a series it does not match alone), and the
+    marked ones are kept. The mark goes with the caller's `sum by`."""
+    marked = expr
+    for end in ("src_subnet", "dst_subnet"):
+        marked = f'label_replace({marked}, "{MARK}", "1", "{end}", "{subnets}")'
+    return f'({marked} and on ({MARK}) label_replace(vector(1), "{MARK}", "1", "", ""))'
+
+
+MARK = "netviz_end_in_subnet"
 
 
 def map_conversations(cfg: DashboardConfig) -> str:
@@ -120,16 +138,21 @@ def map_nodes(cfg: DashboardConfig) -> str:
     """One row per address at an end of a drawn conversation: id and detail__address (the address),
     title (its name, else the address), subtitle (its subnet, or external), detail__kubernetes_node
     (the node name, for Kubernetes nodes only: the row's link to K8s Pod Topology); its value (the
-    node's main stat) is the bytes it sent and received in the drawn conversations over the range."""
+    node's main stat) is the bytes it sent and received in the drawn conversations over the range.
+    The name and the node come in one left join (each join repeats the conversations' expression)."""
     conversations = map_conversations(cfg)
     ends = [copy_labels(conversations, [("id", f"{end}"), ("subtitle", f"{end}_subnet")]) for end in ("src", "dst")]
     nodes = f"sum by (id, subtitle) ({ends[0]} or {ends[1]})"
-    nodes = copy_labels(_with_name(cfg, nodes, "id", "title"), [("detail__address", "id")])
-    k8s = copy_labels(f"max by (host, node) ({KUBERNETES_NODE_INFO}{selector(cfg.flow_exporter_selector)})", [("id", "host")])
-    return (
-        f"(({nodes}) * on (id) group_left (detail__kubernetes_node) {copy_labels(k8s, [('detail__kubernetes_node', 'node')])})"
-        f" or (({nodes}) unless on (id) {k8s})"
-    )
+    sel = selector(cfg.flow_exporter_selector)
+    names = f"max by (id, title) ({copy_labels(f'{HOST_INFO}{sel}', [('id', 'host'), ('title', 'name')])})"
+    k8s = copy_labels(f"max by (host, node) ({KUBERNETES_NODE_INFO}{sel})", [("id", "host"), ("detail__kubernetes_node", "node")])
+    k8s = f"max by (id, detail__kubernetes_node) ({k8s})"
+    # {id, title[, detail__kubernetes_node]} for each named address and each node.
+    known = (f"({names} * on (id) group_left (detail__kubernetes_node) {k8s}) or on (id) {names}"
+             f" or on (id) {copy_labels(k8s, [('title', 'id')])}")
+    named = (f"(({nodes}) * on (id) group_left (title, detail__kubernetes_node) ({known}))"
+             f' or label_replace(({nodes}) unless on (id) ({known}), "title", "$1", "id", "(.*)")')
+    return copy_labels(named, [("detail__address", "id")])
 
 
 def map_edges(cfg: DashboardConfig) -> str:
@@ -167,6 +190,8 @@ def policy_violations(cfg: DashboardConfig) -> str:
 
 
 def new_devices_in_range(cfg: DashboardConfig) -> str:
+    if cfg.rollups:
+        return new_devices(cfg.flow_exporter_selector, "$__range", cfg.new_device_lookback, cfg.rollup_interval)
     return new_devices(cfg.flow_exporter_selector, "$__range", cfg.new_device_lookback)
 
 
@@ -174,7 +199,8 @@ def internet_usage(cfg: DashboardConfig, direction: str = "") -> str:
     """Bytes each local host exchanged with the internet over the panel's range, with its name:
     sent, received, or (no direction) both."""
     matcher = f'direction="{direction}"' if direction else ""
-    return _with_name(cfg, f"{internet_total(cfg.flow_exporter_selector, '$__range', matcher)} > 0", "host", "name")
+    usage = f"sum by (host, subnet) ({_over_range(cfg, INTERNET, matcher)}) > 0"
+    return _with_name(cfg, usage, "host", "name")
 
 
 def _internet_usage_table(cfg: DashboardConfig, title: str, period: str, time_from: str):

@@ -273,6 +273,12 @@ def _whole_network_problems(config: NetworkConfig, ok) -> Iterable[Problem]:
                            f"scraper must scrape a new series at least once while it reads 0), but "
                            f"{config.flow_exporter.new_series_zero_window!r} was provided")
 
+    rollup = "monitoring.prometheus.rollup_interval"
+    if ok(rollup, interval):
+        value = config.monitoring.prometheus.rollup_interval
+        if not 4 * checks.seconds(config.monitoring.prometheus.scrape_interval) <= checks.seconds(value) <= 6 * 3600:
+            yield (rollup, f"expected at least 4 scrape intervals ({interval} {config.monitoring.prometheus.scrape_interval}) "
+                           f"and at most 6h (the dashboards look a day back for the newest rollup), but {value!r} was provided")
     # The alerts' windows must hold enough samples for one missed scrape.
     for key in ("count_window", "new_device_window", "internet_volume_window"):
         field, value = f"alerts.{key}", getattr(config.alerts, key)

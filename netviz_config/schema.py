@@ -339,6 +339,12 @@ class Prometheus:
         check=checks.version,
     )
     scrape_interval: str = setting("30s", doc="Interval of netviz's scrape jobs.", check=checks.duration)
+    rollup_interval: str = setting(
+        "1h",
+        doc="Interval of the rule group netviz-rollups: the tiles Network Flows adds up over long ranges "
+        "(dashboards/rollups.py). At least 4 scrape intervals, at most 6h.",
+        check=checks.positive_duration,
+    )
     values_file: str = setting(
         "",
         doc="Your own chart values (YAML), relative to this file; netviz's are merged on top and its "

@@ -68,6 +68,7 @@ class Goflow2Stack(NetvizStack):
                 goflow2_selector=collector.collector_scrape_target.job_selector,
                 flow_exporter_selector=collector.exporter_scrape_target.job_selector,
                 new_device_lookback=config.alerts.new_device_lookback,
+                rollup_interval=config.monitoring.prometheus.rollup_interval,
             )
         )
         DashboardConfigMap(

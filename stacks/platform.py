@@ -11,7 +11,7 @@ from typing import Any
 
 from constructs import Construct
 
-from alerts import CARETTA_GROUP, DEVICE_GROUP, FLOW_GROUP, AlertRulesConfig, rule_groups
+from alerts import CARETTA_GROUP, DEVICE_GROUP, FLOW_GROUP, ROLLUP_GROUP, AlertRulesConfig, rule_groups
 from dashboards import DashboardConfig
 from netviz_config import NetworkConfig
 from netviz_constructs.cdk import TerraformOutput, Token
@@ -53,7 +53,7 @@ class PlatformStack(NetvizStack):
             rule_crd = PrometheusRuleCrd(self, "prometheus-rule-crd") if check and groups else None
             # Each group beside its component's PodMonitors.
             namespaces = {FLOW_GROUP: goflow2.exporter_scrape_target.namespace, CARETTA_GROUP: caretta.scrape_target.namespace,
-                          DEVICE_GROUP: goflow2.exporter_scrape_target.namespace}
+                          DEVICE_GROUP: goflow2.exporter_scrape_target.namespace, ROLLUP_GROUP: goflow2.exporter_scrape_target.namespace}
             for group in groups:
                 PrometheusRule(
                     self,

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Iterator, Optional
 
-_VARIABLE = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)(?::[a-z]+)?\}|([A-Za-z_][A-Za-z0-9_]*))")
+_VARIABLE = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)(?::[a-z]+)*\}|([A-Za-z_][A-Za-z0-9_]*))")
 
 
 @dataclass(frozen=True)
@@ -94,6 +94,7 @@ PROMTOOL_VALUES = {
     "__range": "3600s",
     "__rate_interval": "2m",
     "__interval": "30s",
+    "__from": "1764000000",  # ${__from:date:seconds}: the range's start, Unix seconds (dashboards/rollups.py)
     "namespace": ".*",
     "kind": ".*",
     "workload": ".*",
@@ -122,6 +123,11 @@ RANGE_SLACK_MS = 1
 def window(span_ms: int) -> str:
     """The range to put in `$__range` / `$__rate_interval` for samples `span_ms` apart."""
     return f"{span_ms + RANGE_SLACK_MS}ms"
+
+
+def range_start(at: float, span_ms: int) -> str:
+    """`${__from:date:seconds}` of that window ending at `at`: its start, in Unix seconds."""
+    return f"{at - (span_ms + RANGE_SLACK_MS) / 1000:.3f}"
 
 
 def increase_over(delta: float, first: float, span_ms: int) -> float:

@@ -20,7 +20,7 @@ from collections import Counter
 import pytest
 
 import dashboards
-from tests.dashboards.dashboard_exprs import leftover_variables, substitute, target, window
+from tests.dashboards.dashboard_exprs import leftover_variables, range_start, substitute, target, window
 from tests.dashboards.test_network_flows_queries import REPO, _by, _samples, _wait_grown, _wait_http, _wait_value
 from tests.flow_exporter.helpers import with_netflow_senders, with_scrape_interval
 from tests.support.tools import free_port
@@ -71,7 +71,7 @@ def measured(flow_capture, tmp_path_factory):
 def _run(measured, title: str, ref_id: str = "A") -> list[dict]:
     prom, at, span_ms, _ = measured
     text = substitute(target(BOARD, title, ref_id)["expr"], {"__range": window(span_ms), "__rate_interval": window(span_ms),
-                                                             "subnet": ".*", "proto": ".*"})
+                                                             "__from": range_start(at, span_ms), "subnet": ".*", "proto": ".*"})
     assert not leftover_variables(text)
     return prom.query(text, time=at)
 

@@ -26,7 +26,7 @@ import pytest
 
 import dashboards
 from tests.dashboards import flows_fixture as ff
-from tests.dashboards.dashboard_exprs import leftover_variables, rate_over, substitute, target
+from tests.dashboards.dashboard_exprs import leftover_variables, range_start, rate_over, substitute, target
 from tests.dashboards.dashboard_exprs import window as range_window
 from tests.flow_exporter.helpers import with_scrape_interval
 from tests.support.prometheus import PrometheusError
@@ -131,7 +131,7 @@ def _run(flows, title: str, ref_id: str = "A", subnet: str = ".*", proto: str = 
     prom, (at, span_ms) = flows
     expr = target(BOARD, title, ref_id)["expr"]
     text = substitute(expr, {"__range": range_window(span_ms), "__rate_interval": range_window(span_ms),
-                             "subnet": subnet, "proto": proto})
+                             "__from": range_start(at, span_ms), "subnet": subnet, "proto": proto})
     assert not leftover_variables(text), leftover_variables(text)
     return prom.query(text, time=at)
 
@@ -301,6 +301,7 @@ def test_every_exporter_expression_of_the_dashboard_returns_data(flows):
     assert len(found) == 30, [e.where for e in found]
     for e in found:
         text = substitute(e.expr, {"__range": range_window(span_ms), "__rate_interval": range_window(span_ms),
+                                   "__from": range_start(at, span_ms),
                                    "subnet": ".*", "proto": ".*"})
         if "New devices" in e.where:  # a Prometheus without a week of history cannot tell new from old
             assert not prom.query(text, time=at), f"{e.where} calls devices new without the history to know"

@@ -5,8 +5,8 @@ The real flow exporter (`python -m flow_exporter`) follows a file of GoFlow2 JSO
 pfSense (tests/dashboards/flows_fixture.py); a real Prometheus 3.14 scrapes it every second and
 evaluates the rule file `python -m alerts` prints for the same network.toml. That file has the
 shipped network, the fixture's two [[policy]] rules and short windows, so a test takes a minute
-and not a week: counting window 8 s, new devices over a 20 s look-back and a 10 s window, internet
-volume 1 MB in 10 s.
+and not a week: counting window 8 s, new devices over a 20 s look-back and a 10 s window (the
+look-back reads the hosts' rollup snapshots, recorded every 4 s here), internet volume 1 MB in 10 s.
 
 1. Old traffic: a device nobody named (10.0.20.150) talks to a Kubernetes node from the start. While
    Prometheus holds less history than the look-back, no device is new, not even that one.
@@ -26,6 +26,7 @@ import time
 import pytest
 
 import dashboards
+from dashboards import rollups
 from dashboards.config import DashboardConfig
 from tests.dashboards import flows_fixture as ff
 from tests.dashboards.dashboard_exprs import substitute, target
@@ -36,6 +37,7 @@ OLD_DEVICE, PHONE, NODE, NAS, PROXMOX = "10.0.20.150", "10.0.20.151", "10.0.20.1
 # Windows long enough that the three alerts of one batch overlap (a new device is new for WINDOW;
 # the other two fire while their windows hold the batch) even on a loaded machine.
 LOOKBACK, WINDOW = "20s", "10s"
+ROLLUP_INTERVAL = "4s"  # the hosts' snapshots NetvizFlowNewDevice's look-back reads (4 scrape intervals)
 SETTINGS = f"""
 [names]
 enabled = false
@@ -68,7 +70,8 @@ def _ours(prom) -> dict[str, list[dict]]:
 def run(tmp_path_factory):
     work = tmp_path_factory.mktemp("network-rules")
     config = work / "network.toml"
-    config.write_text(with_scrape_interval(ff.NETWORK_TOML_PATH.read_text() + ff.POLICY_TOML + SETTINGS, "1s"))
+    toml = with_scrape_interval(ff.NETWORK_TOML_PATH.read_text() + ff.POLICY_TOML + SETTINGS, "1s")
+    config.write_text(toml + f'rollup_interval = "{ROLLUP_INTERVAL}"\n')
     rules = subprocess.run([sys.executable, "-m", "alerts", "--config", str(config)], cwd=REPO,
                            capture_output=True, text=True, check=True).stdout
     records = work / "flows.jsonl"
@@ -79,7 +82,8 @@ def run(tmp_path_factory):
         with PrometheusServer({"scrape_configs": [{"job_name": "flow-exporter",
                                                    "static_configs": [{"targets": [f"127.0.0.1:{exporter.port}"]}]}]},
                               rule_files={"netviz.yml": rules}) as prom:
-            history = f'group(present_over_time(netviz_flow_exporter_records_total{{job="flow-exporter"}}[{WINDOW}] offset {LOOKBACK}))'
+            snapshots = rollups.last_name("netviz_host_bytes_total")
+            history = f'group(present_over_time({snapshots}{{job="flow-exporter"}}[{WINDOW}] offset {LOOKBACK}))'
             new_device_rule = next(r["query"] for g in prom.rules() for r in g["rules"] if r["name"] == "NetvizFlowNewDevice")
             wait_until("the old device's series in Prometheus", lambda: prom.query(
                 f'netviz_host_bytes_total{{host="{OLD_DEVICE}"}}'), timeout=30)
@@ -99,7 +103,7 @@ def run(tmp_path_factory):
                 return set(seen["fired"]) == set(OURS)
 
             wait_until("all three alerts firing", all_firing, timeout=60)
-            board = dashboards.render_network_flows(DashboardConfig(new_device_lookback=LOOKBACK))
+            board = dashboards.render_network_flows(DashboardConfig(new_device_lookback=LOOKBACK, rollup_interval=ROLLUP_INTERVAL))
             panel = substitute(target(board, "New devices", "A")["expr"], {"__range": WINDOW})
             seen["panel"] = prom.query(panel, time=seen["fired_at"])
             # 3. no more traffic: each resolves

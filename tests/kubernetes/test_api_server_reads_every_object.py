@@ -237,7 +237,7 @@ def test_pod_monitors_and_rules_are_stored_as_written(cluster):
     if config_of(cluster).monitoring.mode != "prometheus-operator":
         assert manifests == []
         return
-    assert sorted(a.sent["kind"] for a in manifests) == ["PodMonitor"] * 3 + ["PrometheusRule"] * 3
+    assert sorted(a.sent["kind"] for a in manifests) == ["PodMonitor"] * 3 + ["PrometheusRule"] * 4  # 3 alert groups, the rollups
     for applied in manifests:
         assert stored(cluster, applied)["spec"] == applied.sent["spec"], applied.address
 

@@ -353,6 +353,6 @@ def test_the_operator_accepted_netviz_rules_and_prometheus_loads_them(scene):
         assert scene.rule_files == {}
         return
     groups = [g["name"] for text in scene.rule_files.values() for g in yaml.safe_load(text)["groups"]]
-    assert sorted(groups) == ["netviz-caretta", "netviz-devices", "netviz-flows"]
+    assert sorted(groups) == ["netviz-caretta", "netviz-devices", "netviz-flows", "netviz-rollups"]
     loaded = sorted(g["name"] for g in scene.prometheus.rules())
     assert loaded == sorted(groups)

@@ -14,7 +14,7 @@ import re
 import pytest
 import yaml
 
-from alerts import CARETTA_GROUP, DEVICE_GROUP, FLOW_GROUP
+from alerts import CARETTA_GROUP, DEVICE_GROUP, FLOW_GROUP, ROLLUP_GROUP
 from netviz_constructs.alerting_rules import RULE_FILE, RULE_FILE_PATH
 from netviz_constructs.operator_crd import PROMETHEUS_RULE_CRD
 from tests.alerts import rule_cases
@@ -79,7 +79,7 @@ def prometheus_rules(out) -> dict[str, dict]:
 
 def test_managed_rule_file_holds_netvizs_groups(synthesized):
     files = render_synthesized_files(synthesized)
-    assert [g["name"] for g in groups_of(files[RULE_FILE])] == [FLOW_GROUP, CARETTA_GROUP, DEVICE_GROUP]
+    assert [g["name"] for g in groups_of(files[RULE_FILE])] == [FLOW_GROUP, CARETTA_GROUP, DEVICE_GROUP, ROLLUP_GROUP]
     assert files["recording_rules.yml"] == "{}\n"  # the chart's other rule files stay empty
 
 
@@ -89,7 +89,7 @@ def test_helm_pastes_the_rules_without_evaluating_their_templates(synthesized):
     meant = yaml.safe_load(values_files(synthesized)[-1])["serverFiles"][RULE_FILE]
     rendered = yaml.safe_load(render_synthesized_files(synthesized)[RULE_FILE])
     assert rendered == meant
-    texts = [a for g in rendered["groups"] for r in g["rules"] for a in r["annotations"].values()]
+    texts = [a for g in rendered["groups"] for r in g["rules"] for a in r.get("annotations", {}).values()]
     assert any("{{ $labels.reason }}" in t for t in texts) and any("{{ $value | humanizePercentage }}" in t for t in texts)
 
 
@@ -101,7 +101,7 @@ def test_rules_select_the_jobs_the_stack_scrapes(synthesized):
         g["name"]: {job for r in g["rules"] for job in re.findall(r'job="([^"]+)"', r["expr"])}
         for g in values["serverFiles"][RULE_FILE]["groups"]
     }
-    assert by_group == {FLOW_GROUP: {"goflow2", "flow-exporter"}, CARETTA_GROUP: {"caretta"}, DEVICE_GROUP: {"flow-exporter"}}
+    assert by_group == {FLOW_GROUP: {"goflow2", "flow-exporter"}, CARETTA_GROUP: {"caretta"}, DEVICE_GROUP: {"flow-exporter"}, ROLLUP_GROUP: {"flow-exporter"}}
     assert set().union(*by_group.values()) <= scraped
 
 
@@ -111,10 +111,11 @@ def test_managed_grafana_datasource_shows_prometheus_alerts(synthesized):
     assert ds["jsonData"]["manageAlerts"] is True
 
 
-def test_alerts_can_be_switched_off(tmp_path):
+def test_alerts_can_be_switched_off_and_the_rollups_stay(tmp_path):
     out = synth(config_text() + "\n[alerts]\nenabled = false\n", outdir=str(tmp_path))
-    assert "serverFiles" not in yaml.safe_load(values_files(out)[-1])
-    assert render_synthesized_files(out)[RULE_FILE] == "{}\n"
+    values = yaml.safe_load(values_files(out)[-1])
+    assert [g["name"] for g in values["serverFiles"][RULE_FILE]["groups"]] == [ROLLUP_GROUP]
+    assert [g["name"] for g in groups_of(render_synthesized_files(out)[RULE_FILE])] == [ROLLUP_GROUP]
 
 
 # ---- adopt --------------------------------------------------------------------------------------
@@ -122,7 +123,7 @@ def test_alerts_can_be_switched_off(tmp_path):
 def test_adopt_keeps_the_users_groups_first_as_written(adopted):
     out, files = adopted
     groups = groups_of(files[RULE_FILE])
-    assert [g["name"] for g in groups] == ["homelab", FLOW_GROUP, CARETTA_GROUP, DEVICE_GROUP]
+    assert [g["name"] for g in groups] == ["homelab", FLOW_GROUP, CARETTA_GROUP, DEVICE_GROUP, ROLLUP_GROUP]
     theirs = yaml.safe_load(USER_VALUES)["serverFiles"]
     assert groups[0] == theirs[RULE_FILE]["groups"][0]  # their {{ $labels.instance }} too
     assert yaml.safe_load(files["recording_rules.yml"]) == theirs["recording_rules.yml"]
@@ -198,9 +199,10 @@ def operated(tmp_path_factory):
 
 def test_operator_rules_are_prometheus_rules_beside_their_components(operated):
     rules = prometheus_rules(operated)
-    assert set(rules) == {FLOW_GROUP, CARETTA_GROUP, DEVICE_GROUP}
+    assert set(rules) == {FLOW_GROUP, CARETTA_GROUP, DEVICE_GROUP, ROLLUP_GROUP}
     namespaces = {name: r["manifest"]["metadata"]["namespace"] for name, r in rules.items()}
-    assert namespaces == {FLOW_GROUP: "goflow2", CARETTA_GROUP: "caretta", DEVICE_GROUP: "goflow2"}
+    assert namespaces == {FLOW_GROUP: "goflow2", CARETTA_GROUP: "caretta", DEVICE_GROUP: "goflow2",
+                          ROLLUP_GROUP: "goflow2"}
     for name, r in rules.items():
         manifest = r["manifest"]
         assert (manifest["apiVersion"], manifest["kind"]) == ("monitoring.coreos.com/v1", "PrometheusRule")
@@ -225,7 +227,6 @@ def test_operator_rules_require_the_prometheus_rule_crd(operated):
         assert f"PrometheusRule CRD ({PROMETHEUS_RULE_CRD})" in precondition["error_message"]
 
 
-def test_operator_without_alerts_has_no_rules_nor_their_crd_lookup(tmp_path):
+def test_operator_without_alerts_has_only_the_rollups(tmp_path):
     out = synth(config_text() + OPERATOR + "\n[alerts]\nenabled = false\n", outdir=str(tmp_path))
-    assert prometheus_rules(out) == {}
-    assert set(out.stacks["platform"]["data"]["kubernetes_resources"]) == {"pod_monitor_crd_lookup"}
+    assert set(prometheus_rules(out)) == {ROLLUP_GROUP}

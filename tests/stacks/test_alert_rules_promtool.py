@@ -86,7 +86,7 @@ def _broken(text: str, alert_name: str, replace: tuple = (), **changes) -> str:
         ("NetvizFlowPolicyViolation", {"replace": [("sum by (rule, src, src_subnet, dst, dst_subnet)", "sum by (rule, src_subnet, dst_subnet)")]}),
         ("NetvizFlowNewDevice", {"replace": [("[7d] offset 1h", "[1h] offset 1h")]}),  # a short memory: restarts look new
         ("NetvizFlowNewDevice", {"replace": [(' unless on (host) group by (host) (netviz_host_info{job="flow-exporter", source="config"})', "")]}),
-        ("NetvizFlowNewDevice", {"replace": [(" and on () group (present_over_time(netviz_flow_exporter_records_total", " or on () group (present_over_time(netviz_flow_exporter_records_total")]}),
+        ("NetvizFlowNewDevice", {"replace": [(" and on () group (present_over_time(netviz:host_bytes:rollup_last", " or on () group (present_over_time(netviz:host_bytes:rollup_last")]}),
         ("NetvizFlowInternetVolume", {"replace": [('netviz_host_internet_bytes_total{job="flow-exporter"', 'netviz_host_internet_bytes_total{job="flow-exporter", direction="received"')]}),
         ("NetvizFlowInternetVolume", {"replace": [("sum by (host, subnet) (increase(netviz_host_internet_bytes_total{job=\"flow-exporter\", host!~", "sum by (subnet) (increase(netviz_host_internet_bytes_total{job=\"flow-exporter\", host!~")]}),
         ("NetvizFlowInternetVolume", {"replace": [(", host!~", ", host=~")]}),  # the default for the hosts with their own

@@ -142,7 +142,7 @@ def test_applied_alerting_rules_are_the_synthesized_ones_and_pass_promtool(deplo
         [out.resolve_json(r["manifest"]) for r in out.resources("platform", "kubernetes_manifest").values() if r["manifest"]["kind"] == "PrometheusRule"],
         release and values_files(out),
     )
-    assert sorted(g["name"] for g in applied) == ["netviz-caretta", "netviz-devices", "netviz-flows"]
+    assert sorted(g["name"] for g in applied) == ["netviz-caretta", "netviz-devices", "netviz-flows", "netviz-rollups"]
     assert applied == synthesized
     proc = rule_cases.run(yaml.safe_dump({"groups": applied}, sort_keys=False))
     assert "SUCCESS" in proc.stdout, proc.stdout + proc.stderr
@@ -200,7 +200,7 @@ def test_operator_crd_check_can_be_turned_off(tmp_path):
     platform = result.synthesized.stacks["platform"]
     assert "data" not in platform or "kubernetes_resources" not in platform["data"]
     kinds = sorted(v["input"]["manifest"]["kind"] for a, v in result.state("platform").items() if "kubernetes_manifest" in a)
-    assert kinds == ["PodMonitor"] * 3 + ["PrometheusRule"] * 3  # the flows', the devices' and Caretta's alerts
+    assert kinds == ["PodMonitor"] * 3 + ["PrometheusRule"] * 4  # the flows', the devices' and Caretta's alerts, the rollups
 
 
 def test_without_the_collector_node_the_goflow2_stack_stops_naming_it(tmp_path):

@@ -44,6 +44,11 @@ module from the proxy does not have. The wrapper replaces each such module with 
 release instead (`k8s.io/api => k8s.io/api v0.36.3` for Kubernetes v1.36.3; etcd's siblings at
 etcd's own version): `sibling_version`.
 
+tsdbgen (benchmarks/tsdbgen/, netviz's own code): writes a Prometheus TSDB of synthetic series for
+benchmarks/dashboard_bench.py, with the tsdb package of the Prometheus module above. It is built
+the same way as a wrapper module, with its own Go files in place of tools.go; its folder's name
+carries a hash of those files, so an edit rebuilds it.
+
 A missing `go`, or a module the proxy cannot serve, stops with a message naming it.
 Standard library only.
 """
@@ -51,6 +56,7 @@ Standard library only.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import re
@@ -110,10 +116,24 @@ class GoTool:
     sibling_version: str = ""
     """The version a replace directive of upstream's go.mod that points into upstream's own
     repository (`=> ./staging/...`, `=> ../api`) is resolved to: the same module at this version."""
+    own_source: str = ""
+    """A folder of netviz's own Go files (package main, relative to the repository) built against
+    `module`: the binary is that program, not one of upstream's commands."""
+
+    @property
+    def source_hash(self) -> str:
+        """The own source's files, hashed: part of the folder's name, so an edit is a new build."""
+        if not self.own_source:
+            return ""
+        digest = hashlib.sha256()
+        for path in sorted((REPO / self.own_source).glob("*.go")):
+            digest.update(path.name.encode() + b"\0" + path.read_bytes())
+        return digest.hexdigest()[:12]
 
     @property
     def directory(self) -> Path:
-        return TOOLS_DIR / f"{self.name}-{self.version}"
+        suffix = f"-{self.source_hash}" if self.own_source else ""
+        return TOOLS_DIR / f"{self.name}-{self.version}{suffix}"
 
     @property
     def binaries(self) -> dict[str, Path]:
@@ -121,6 +141,8 @@ class GoTool:
 
     def packages(self) -> dict[str, str]:
         """Binary name -> Go package path."""
+        if self.own_source:
+            return {binary: "." for _, binary in self.commands}
         return {binary: f"{self.module}/{path}" if path else self.module for path, binary in self.commands}
 
     def is_built(self) -> bool:
@@ -163,6 +185,19 @@ def prometheus() -> GoTool:
         commands=(("cmd/prometheus", "prometheus"), ("cmd/promtool", "promtool")),
         ldflags=f"-X {common}.Version={plain} -X {common}.Revision=module-{module_version} "
         f"-X {common}.Branch=release -X {common}.BuildUser=netviz -X {common}.BuildDate=unknown",
+    )
+
+
+def tsdbgen() -> GoTool:
+    prometheus_tool = prometheus()
+    return GoTool(
+        name="tsdbgen",
+        module=PROMETHEUS_MODULE,
+        version=prometheus_tool.version,
+        release=prometheus_tool.release,
+        commands=(("", "tsdbgen"),),
+        ldflags="-s -w",
+        own_source="benchmarks/tsdbgen",
     )
 
 
@@ -230,7 +265,7 @@ def prometheus_operator() -> GoTool:
 
 
 def tools() -> list[GoTool]:
-    return [goflow2(), prometheus(), helm(), etcd(), kube_apiserver(), prometheus_operator()]
+    return [goflow2(), prometheus(), tsdbgen(), helm(), etcd(), kube_apiserver(), prometheus_operator()]
 
 
 BINARY_TOOLS = {
@@ -241,6 +276,7 @@ BINARY_TOOLS = {
     "etcd": etcd,
     "kube-apiserver": kube_apiserver,
     "operator": prometheus_operator,
+    "tsdbgen": tsdbgen,
 }
 
 
@@ -439,7 +475,7 @@ def _build_into(tool: GoTool, go: str, out: Path) -> None:
     go_mod = upstream_go_mod(tool)
     replaces = replace_lines(go_mod)
     ldflags = f"-ldflags={tool.ldflags}"
-    if not replaces:
+    if not replaces and not tool.own_source:
         for package in tool.packages().values():
             _run([go, "install", ldflags, f"{package}@{tool.version}"], what=what, fetching=True,
                  env={"GOBIN": str(out)})
@@ -449,6 +485,10 @@ def _build_into(tool: GoTool, go: str, out: Path) -> None:
         src.mkdir()
         for name, text in wrapper_module(tool, go_mod).items():
             (src / name).write_text(text)
+        if tool.own_source:  # netviz's own program in place of upstream's commands
+            (src / "tools.go").unlink()
+            for path in (REPO / tool.own_source).glob("*.go"):
+                shutil.copy(path, src / path.name)
         _run([go, "mod", "tidy"], what=what, fetching=True, cwd=src)
         for binary, package in tool.packages().items():  # one at a time: `-o` names each binary
             _run([go, "build", ldflags, "-o", str(out / binary), package], what=what, cwd=src)
@@ -458,6 +498,7 @@ def _build_into(tool: GoTool, go: str, out: Path) -> None:
     if missing:
         raise GoToolError(f"building {what} left no {', '.join(missing)}")
     (out / STAMP).write_text(json.dumps({"module": tool.module, "version": tool.version, "method": method,
+                                         "source": tool.source_hash,
                                          "go": subprocess.run([go, "version"], capture_output=True, text=True).stdout.strip()},
                                         indent=1) + "\n")
 

@@ -63,6 +63,9 @@ class PrometheusServer:
         (only when `config` is a dict).
     scrape_interval: when `config` is a dict without `global.scrape_interval`, this one is set (1s,
         so tests wait little). Evaluation interval likewise.
+    storage_path: an existing TSDB folder to serve (benchmarks/dashboard_bench.py's), kept on stop;
+        default: a fresh one in the server's temp folder.
+    request_timeout: seconds an API call may take (the benchmark's raw queries take minutes).
     """
 
     def __init__(
@@ -73,12 +76,16 @@ class PrometheusServer:
         scrape_interval: str = "1s",
         extra_args: Iterable[str] = (),
         start_timeout: float = DEFAULT_TIMEOUT,
+        storage_path: Optional[str] = None,
+        request_timeout: float = 30,
     ):
         self._config = deepcopy(config)
         self._rule_files = dict(rule_files or {})
         self._scrape_interval = scrape_interval
         self._extra_args = list(extra_args)
         self._start_timeout = start_timeout
+        self._storage_path = storage_path
+        self._request_timeout = request_timeout
         self._proc: Optional[subprocess.Popen] = None
         self._dir: Optional[str] = None
         self._log_path: Optional[str] = None
@@ -119,7 +126,7 @@ class PrometheusServer:
             args = [
                 exe,
                 f"--config.file={self.config_path}",
-                f"--storage.tsdb.path={os.path.join(self._dir, 'data')}",
+                f"--storage.tsdb.path={self._storage_path or os.path.join(self._dir, 'data')}",
                 f"--web.listen-address=127.0.0.1:{self.port}",
                 "--web.enable-lifecycle",
                 "--web.enable-admin-api",
@@ -243,7 +250,7 @@ class PrometheusServer:
         if data is not None:
             req.add_header("Content-Type", "application/x-www-form-urlencoded")
         try:
-            with urllib.request.urlopen(req, timeout=30) as r:
+            with urllib.request.urlopen(req, timeout=self._request_timeout) as r:
                 body = r.read()
         except urllib.error.HTTPError as e:
             body = e.read().decode(errors="replace")

@@ -1,0 +1,149 @@
+"""Hourly rollups: what the dashboards read over long ranges, pre-aggregated by recording rules.
+
+`increase(counter[$__range])` reads every raw sample of the range: a week of the conversation and
+peer families is 260 million samples (issue 21: 61 s of Prometheus time for Network Flows). So for
+each flow metric a panel sums over its range, one rule group (`netviz-rollups`, every
+`monitoring.prometheus.rollup_interval`, 1h) records two series per key (the metric's own labels,
+plus the labels the scrape-job selector names, so the dashboards' selectors still match them):
+
+- `netviz:<metric>:rollup_increase` (the tiles): what each key grew by since the previous
+  evaluation, the difference of the newest values an interval apart, per raw series (a reset is a
+  series' own); `increase()` within the interval where that is no growth (a reset) or there is no
+  value an interval before (a series born, or a scrape gap longer than the interval, which would
+  otherwise count the whole counter). Consecutive tiles add up to the difference of the values
+  at their ends exactly: no `increase()` extrapolation;
+- `netviz:<metric>:rollup_last` (the snapshots): each key's newest value within the interval, to
+  join the tiles to the raw series at both ends of a range (and to tell which hosts were seen,
+  dashboards/devices.py);
+
+and one heartbeat, `netviz:rollups:evaluated` (1 at each evaluation).
+
+`over_range` is bytes per key over the dashboard's range, (from, to], built from three parts:
+
+    tiles   the tiles evaluated within the range: they cover (t0, tN], t0 the evaluation before
+            `from` and tN the newest, one sample per key and interval;
+    recent  raw now minus the snapshot at tN: (tN, to];
+    head    raw at `from` minus the snapshot at t0: (t0, from], taken off again.
+
+The parts are added up as one vector (each told apart by a `part` label), so a key missing from
+a part adds nothing: a series born after `from` has no head, one that ended before now no recent
+part. A counter reset within `recent` or `head` (at most an interval each) counts what that
+series added since the reset there. Until the rollups reach back to `from` (a new install, rules
+added to a running Prometheus: no heartbeat at or before it), the tiles and the snapshots at tN
+are left out, and the parts are the raw ends alone: raw now minus raw at `from` (or raw now, after
+a reset or for a series born in the range: it starts at 0, flow_exporter/series.py); a key whose
+series ended within the range then has no value now, so it shows once the rollups cover it.
+
+Cost: the tiles read one sample per key and interval, the rest one per key, so a week costs a
+fraction of a week of raw samples; what stays is a per-series cost in each TSDB block the range
+spans. PromQL evaluates both sides of every `or` (promql/engine.go rangeEval) and shares no
+subexpression, so no part may read the raw range, and the fallback for a new install is an `and`
+on the one-series heartbeat, not an `or` with a second copy of the expression.
+
+`from` is Grafana's `${__from:date:seconds}` (an instant query runs at `to`).
+"""
+
+from __future__ import annotations
+
+from flow_exporter.exposition import FLOW_METRICS
+
+from alerts.names import ROLLUP_GROUP
+
+from .config import _split_matchers, selector
+
+FROM = "${__from:date:seconds}"
+# How far back the newest snapshot (and the heartbeat) is looked for: past evaluations Prometheus
+# missed (a restart), whose hours the raw difference then covers instead.
+SNAPSHOT_LOOKBACK = "1d"
+
+# The flow metrics a panel sums over its range, and each one's labels (the exporter's own list).
+ROLLED_UP = ("netviz_flow_bytes_total", "netviz_host_bytes_total", "netviz_host_internet_bytes_total",
+             "netviz_external_bytes_total", "netviz_service_bytes_total", "netviz_conversation_bytes_total",
+             "netviz_policy_violation_bytes_total")
+LABELS = {name: labels for _families, _index, name, labels, _help in FLOW_METRICS if name in ROLLED_UP}
+assert set(LABELS) == set(ROLLED_UP), "a rolled-up metric the exporter does not export"
+
+
+HEARTBEAT = "netviz:rollups:evaluated"
+"""1 at each evaluation of the group: tells the dashboards whether the rollups reach back to a
+range's start. No labels: it says the same whichever scrape job a panel selects."""
+
+
+def _base(metric: str) -> str:
+    return metric.removeprefix("netviz_").removesuffix("_total")
+
+
+def increase_name(metric: str) -> str:
+    """The tiles: `increase()` over each rollup interval."""
+    return f"netviz:{_base(metric)}:rollup_increase"
+
+
+def last_name(metric: str) -> str:
+    """The snapshots: the raw sum at each evaluation."""
+    return f"netviz:{_base(metric)}:rollup_last"
+
+
+def _keys(sel: str, metric: str) -> str:
+    """The labels a rollup keeps: the metric's own, and those the selector matches on."""
+    selected = [m.split("=")[0].rstrip("!~").strip() for m in _split_matchers(sel)]
+    return ", ".join(dict.fromkeys([*selected, *LABELS[metric]]))
+
+
+def rules(sel: str, interval: str) -> list[dict]:
+    """The recording rules of the rollup group, for the flow exporter's selector `sel`, evaluated
+    every `interval` (monitoring.prometheus.rollup_interval)."""
+    out = [{"record": HEARTBEAT, "expr": "vector(1)"}]
+    for metric in ROLLED_UP:
+        raw, keys = f"{metric}{selector(sel)}", _keys(sel, metric)
+        value = f"last_over_time({raw}[{interval}])"
+        before = f"last_over_time({raw}[{interval}] offset {interval})"
+        # The difference of the two newest values, per raw series (a reset is a series' own), then
+        # summed per key: consecutive tiles add up to the snapshots' difference exactly. Where that
+        # is not a growth (a reset) or there is no value an interval before (a series born, or a
+        # scrape gap longer than the interval, which would count the whole counter), increase()
+        # within the interval instead.
+        grown = f"(({value} - {before}) >= 0) or increase({raw}[{interval}])"
+        out.append({"record": increase_name(metric), "expr": f"sum by ({keys}) ({grown})"})
+        out.append({"record": last_name(metric), "expr": f"sum by ({keys}) ({value})"})
+    return out
+
+
+def group(sel: str, interval: str = "1h") -> dict:
+    return {"name": ROLLUP_GROUP, "interval": interval, "rules": rules(sel, interval)}
+
+
+def history() -> str:
+    """Non-empty when the rollups reach back to the range's start: the group's heartbeat has a
+    sample at or before `from` (one series, where the keys' snapshots would be thousands, read by
+    every copy of every panel's expression)."""
+    return f"count(last_over_time({HEARTBEAT}[{SNAPSHOT_LOOKBACK}] @ {FROM})) > 0"
+
+
+def over_range(sel: str, metric: str, *matchers: str) -> str:
+    """Bytes per key of `metric` over the dashboard's range, from the rollups (module docstring)."""
+    keys, m = _keys(sel, metric), selector(sel, *matchers)
+    now = f"sum by ({keys}) ({metric}{m})"
+    at_from = f"sum by ({keys}) ({metric}{m} @ {FROM})"
+    # Without history at `from` the tiles and the newest snapshots are left out, so the parts add up
+    # to the raw ends alone: now minus `from` (the `and` costs one instant of the snapshots, not a second copy
+    # of the expression, as `or` would: PromQL evaluates both sides of either).
+    reaches = f"({history()})"
+    tiles = f"(sum_over_time({increase_name(metric)}{m}[$__range]) and on () {reaches})"
+    last = f"(last_over_time({last_name(metric)}{m}[{SNAPSHOT_LOOKBACK}]) and on () {reaches})"
+    last_at_from = f"last_over_time({last_name(metric)}{m}[{SNAPSHOT_LOOKBACK}] @ {FROM})"
+    # The parts, each once, told apart by a `part` label and added up: a key missing from a part
+    # (no tiles yet, no value at `from`) simply adds nothing.
+    parts = " or ".join(f'label_replace({expr}, "part", "{name}", "", "")' for name, expr in (
+        ("tiles", tiles),
+        ("recent", _since(now, last)),
+        ("head", f"-{_since(at_from, last_at_from)}"),
+    ))
+    # Below 0 only for a key that ended within the range while the rollups do not reach back to
+    # `from`: it had a value then and none now, and shows once the rollups cover it.
+    return f"sum without (part) ({parts}) >= 0"
+
+
+def _since(later: str, earlier: str) -> str:
+    """What a counter added from `earlier` to `later`: their difference, or, where it dropped (the
+    exporter restarted) or had no earlier value (a new series, from 0), the later value."""
+    return f"((({later} - {earlier}) >= 0) or {later})"
