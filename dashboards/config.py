@@ -61,7 +61,7 @@ class DashboardConfig:
 
     rollups: bool = True
     """Read what Network Flows sums over its range from the hourly rollups netviz's rule group
-    `netviz-rollups` records (dashboards/rollups.py), so a week costs about what an hour does. False:
+    `netviz-rollups` records (dashboards/rollups.py): a sample per key and hour, not per scrape. False:
     raw `increase()` only, for a Prometheus that does not load netviz's rules."""
 
     rollup_interval: str = "1h"

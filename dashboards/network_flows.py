@@ -102,13 +102,16 @@ def _conversations(cfg: DashboardConfig, local: bool) -> str:
     local = both ends in configured subnets, else exactly one end external. Each series is read
     once (disjoint selectors), and "an end in `$subnet`" is a label mark, not a second read."""
     proto = 'proto=~"$proto"'
-    local_ends, external = (f'src_subnet!="{EXTERNAL}"', f'dst_subnet!="{EXTERNAL}"'), EXTERNAL
+    src_local, dst_local = f'src_subnet!="{EXTERNAL}"', f'dst_subnet!="{EXTERNAL}"'
     if local:
-        ends = [local_ends]
+        ends = [(src_local, dst_local)]
     else:
-        ends = [(f'src_subnet="{external}"', local_ends[1]), (local_ends[0], f'dst_subnet="{external}"')]
+        ends = [(f'src_subnet="{EXTERNAL}"', dst_local), (src_local, f'dst_subnet="{EXTERNAL}"')]
     parts = " or ".join(_over_range(cfg, CONVERSATION_BYTES, proto, *matchers) for matchers in ends)
     return _with_an_end_in("$subnet", f"({parts})")
+
+
+MARK = "netviz_end_in_subnet"  # a temporary label: summed away by every caller
 
 
 def _with_an_end_in(subnets: str, expr: str) -> str:
@@ -119,9 +122,6 @@ def _with_an_end_in(subnets: str, expr: str) -> str:
     for end in ("src_subnet", "dst_subnet"):
         marked = f'label_replace({marked}, "{MARK}", "1", "{end}", "{subnets}")'
     return f'({marked} and on ({MARK}) label_replace(vector(1), "{MARK}", "1", "", ""))'
-
-
-MARK = "netviz_end_in_subnet"
 
 
 def map_conversations(cfg: DashboardConfig) -> str:
