@@ -33,6 +33,7 @@ from alerts.rules import AlertRulesConfig, rule_file_yaml, rule_groups
 from dashboards import rollups
 from dashboards.config import DashboardConfig
 from tests.dashboards.dashboard_exprs import leftover_variables, substitute, target
+from tests.flow_exporter.helpers import wait_until
 from tests.support.prometheus import PrometheusServer
 from tests.support.tools import require_tool
 
@@ -105,10 +106,16 @@ def served(tmp_path_factory):
                                f"--start={_rules_start(end)}", f"--end={end}", f"--output-dir={out}",
                                str(work / "rules.yml")], capture_output=True, text=True)
         assert done.returncode == 0, done.stdout + done.stderr
-    for block in out.iterdir():
-        if block.is_dir():
-            shutil.move(str(block), str(data / block.name))
+    blocks = [block for block in out.iterdir() if block.is_dir()]
+    assert blocks, f"promtool wrote no rule blocks\n{done.stdout}{done.stderr}"
+    for block in blocks:
+        shutil.move(str(block), str(data / block.name))
     with PrometheusServer({"scrape_configs": []}, **args) as prom:
+        # The rule blocks overlap the raw ones: Prometheus merges them (vertical compaction) after
+        # it starts. Wait until every evaluation's heartbeat is readable, not for a fixed time.
+        evaluations = f"count_over_time({rollups.HEARTBEAT}[{DAYS}d])"
+        wait_until(f"the {len(blocks)} rule blocks' heartbeats in Prometheus",
+                   lambda: (prom.query_value(evaluations, time=end) or 0) >= (end - _rules_start(end)) // 3600, timeout=120)
         yield prom, end, fresh["results"]
 
 
