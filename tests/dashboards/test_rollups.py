@@ -123,8 +123,12 @@ RANGES = [600, 3600, 5 * 3600 + 37 * 60, 86400, 2 * 86400 + 7 * 3600, 7 * 86400]
 
 
 def _rules_start(end: int) -> int:
-    """The rules began 12 hours into the data, as rules added to a Prometheus that has history."""
-    return end - DAYS * 86400 + 12 * 3600
+    """The rules began about 12 hours into the data, as rules added to a Prometheus that has
+    history. On a 2-hour boundary: `promtool tsdb create-blocks-from rules` (v3.14, cmd/promtool/
+    rules.go importRule) writes 2-hour blocks and stops a rule at the first block with no evaluation
+    in it (`break`, where it means `continue`), so a start late in a block, before the group's
+    evaluation offset (a hash of its name and file), would backfill none of the group."""
+    return (end - DAYS * 86400 + 12 * 3600) // 7200 * 7200
 
 
 def _over_range(prom, expr_text: str, at: float, range_s: int) -> dict:
