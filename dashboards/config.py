@@ -7,6 +7,8 @@ deployment whose jobs are named differently renders matching dashboards by passi
 
 from __future__ import annotations
 
+import math
+
 import re
 from dataclasses import dataclass
 
@@ -48,9 +50,14 @@ class DashboardConfig:
     top_n: int = 10
     """Rows in the "top" tables and bars (top talkers, connections, workloads, destinations)."""
 
-    edge_thickness_bytes: tuple[int, int, int] = (1024**2, 100 * 1024**2, 10 * 1024**3)
-    """Bytes over the range at which a node-graph edge steps to thickness 2, 3 and 4 (1 MiB, 100 MiB,
-    10 GiB): a byte count cannot be a stroke width, so edges get one of four widths."""
+    edge_width_from: int = 1024**2
+    """Bytes over the range at which a node-graph edge steps from width 1 to 2 (1 MiB). It steps to
+    3 at `edge_width_factor` times that (100 MiB) and to 4 at that factor squared times it (about
+    9.8 GiB): a byte count cannot be a stroke width, so edges get one of four widths, in geometric
+    steps so that PromQL computes an edge's width from its bytes' logarithm (edge_width)."""
+
+    edge_width_factor: int = 100
+    """The factor between an edge's width steps (100)."""
 
     map_local_conversations: int = 50
     """Conversations between local hosts drawn on "Network map": the busiest over the range."""
@@ -99,9 +106,10 @@ class DashboardConfig:
             problems.append(f"rollup_interval must be a Prometheus duration such as 1h, but {self.rollup_interval!r} was provided")
         if checks.duration(self.new_device_lookback):  # netviz_config's check: Prometheus' units
             problems.append(f"new_device_lookback must be a Prometheus duration such as 7d, but {self.new_device_lookback!r} was provided")
-        steps = self.edge_thickness_bytes
-        if len(steps) != 3 or any(b <= a for a, b in zip(steps, steps[1:])) or steps[0] <= 0:
-            problems.append(f"edge_thickness_bytes must be three increasing byte counts above 0, but {steps!r} was provided")
+        if not (isinstance(self.edge_width_from, int) and self.edge_width_from >= 1):
+            problems.append(f"edge_width_from must be a byte count of at least 1, but {self.edge_width_from!r} was provided")
+        if not (isinstance(self.edge_width_factor, int) and self.edge_width_factor >= 2):
+            problems.append(f"edge_width_factor must be a whole number of at least 2, but {self.edge_width_factor!r} was provided")
         if problems:
             raise ValueError("; ".join(problems))
 
@@ -131,6 +139,34 @@ def _split_matchers(selector: str) -> list[str]:
 def selector(*matchers: str) -> str:
     """`{a,b}` from matcher strings, skipping empty ones: `metric + selector(cfg.x, 'role="1"')`."""
     return "{" + ", ".join(m for m in matchers if m) + "}"
+
+
+def with_edge_width(cfg: DashboardConfig, edges: str) -> str:
+    """Node-graph edges `edges` (one series per `id`, the value its bytes) with label `thickness`,
+    "1" to "4": 1 below edge_width_from bytes, one more at each edge_width_factor times that. The
+    width is the bytes' logarithm in that base, clamped, so a step falls within a rounding error of
+    its byte count (one copy of `edges`; a comparison per step
+    would evaluate it once per width: PromQL shares no subexpression), made a label by
+    count_values and joined back to the bytes (a second copy)."""
+    steps = f"floor(ln(({edges}) / {cfg.edge_width_from}) / {math.log(cfg.edge_width_factor)!r})"
+    width = f'count_values by (id) ("thickness", clamp({steps} + 2, 1, 4))'
+    return f"({edges}) * on (id) group_left (thickness) {width}"
+
+
+def edge_width_steps(cfg: DashboardConfig) -> tuple[int, int, int]:
+    """The bytes at which an edge's width steps to 2, 3 and 4."""
+    return tuple(cfg.edge_width_from * cfg.edge_width_factor**k for k in range(3))
+
+
+def edge_width_text(cfg: DashboardConfig) -> str:
+    """The steps for the panels' descriptions: "1 MiB, 100 MiB and 9.8 GiB"."""
+    def iec(b: int) -> str:
+        for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+            if b < 1024 or unit == "TiB":
+                return f"{b:.1f}".removesuffix(".0") + f" {unit}"
+            b /= 1024
+    first, second, third = (iec(b) for b in edge_width_steps(cfg))
+    return f"{first}, {second} and {third}"
 
 
 def copy_labels(expr: str, mapping: list[tuple[str, str]]) -> str:

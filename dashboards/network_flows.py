@@ -18,7 +18,7 @@ from alerts.names import FLOW_ALERTS_PREFIX
 from netviz_config.schema import SERIES_FAMILIES
 
 from . import rollups, style
-from .config import DashboardConfig, copy_labels, selector
+from .config import DashboardConfig, copy_labels, edge_width_text, selector, with_edge_width
 from .devices import HOSTS as HOST_BYTES
 from .devices import INTERNET, new_devices
 from .names import HOST_INFO, with_name
@@ -160,10 +160,7 @@ def map_edges(cfg: DashboardConfig) -> str:
     value (the edge's main stat) is the bytes src sent to dst over the range."""
     edges = copy_labels(map_conversations(cfg), [("source", "src"), ("target", "dst")])
     edges = f'sum by (id, source, target) (label_join({edges}, "id", "->", "src", "dst"))'
-    low, mid, high = cfg.edge_thickness_bytes
-    buckets = [("1", f"{edges} < {low}"), ("2", f"{edges} >= {low} < {mid}"), ("3", f"{edges} >= {mid} < {high}"),
-               ("4", f"{edges} >= {high}")]
-    return " or ".join(f'label_replace({expr}, "thickness", "{width}", "id", ".*")' for width, expr in buckets)
+    return with_edge_width(cfg, edges)
 
 
 def top_conversations(cfg: DashboardConfig) -> str:
@@ -329,7 +326,7 @@ def build(cfg: DashboardConfig):
             "Who talks to whom over the selected time range. Nodes are hosts (title: name from network.toml, "
             "else from reverse DNS, else the address; subtitle: subnet; the address in the details) and the "
             "busiest external peers; edges are conversations, an arrow from the sender, with the bytes sent "
-            "over the range as main stat, thicker above 1 MiB, 100 MiB and 10 GiB. Shows the "
+            f"over the range as main stat, thicker above {edge_width_text(cfg)}. Shows the "
             f"{cfg.map_local_conversations} busiest conversations between local hosts and the "
             f"{cfg.map_external_conversations} busiest with external peers, of the chosen protocols, with an "
             "end in the chosen subnets. A Kubernetes node's menu links to K8s Pod Topology for that node.",

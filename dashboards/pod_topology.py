@@ -18,7 +18,7 @@ from __future__ import annotations
 from alerts.names import CARETTA_ALERTS_PREFIX
 
 from . import style
-from .config import DashboardConfig, copy_labels, selector
+from .config import DashboardConfig, copy_labels, edge_width_text, selector, with_edge_width
 
 METRIC = "caretta_links_observed"
 TITLE = "K8s Pod Topology"
@@ -74,15 +74,7 @@ def edges_bytes(cfg: DashboardConfig) -> str:
 
 def edges_query(cfg: DashboardConfig) -> str:
     """One row per edge: id, source, target, thickness (1-4 by bytes); value = bytes over range."""
-    edges = edges_bytes(cfg)
-    low, mid, high = cfg.edge_thickness_bytes
-    buckets = [
-        ("1", f"{edges} < {low}"),
-        ("2", f"{edges} >= {low} < {mid}"),
-        ("3", f"{edges} >= {mid} < {high}"),
-        ("4", f"{edges} >= {high}"),
-    ]
-    return " or ".join(f'label_replace({expr}, "thickness", "{width}", "id", ".*")' for width, expr in buckets)
+    return with_edge_width(cfg, edges_bytes(cfg))
 
 
 def workloads_throughput(cfg: DashboardConfig) -> str:
@@ -166,7 +158,7 @@ def build(cfg: DashboardConfig):
             "Workloads (title: name, subtitle: namespace, below the main stat: kind) joined by the TCP "
             "links Caretta saw. A node's main stat and an edge's main stat are the bytes sent and "
             "received over the selected time range, both directions summed; edges are thicker above "
-            "1 MiB, 100 MiB and 10 GiB. Click a node for its kind and links. The graph shows every "
+            f"{edge_width_text(cfg)}. Click a node for its kind and links. The graph shows every "
             "link with an end matching the variables, so the neighbours of a chosen workload show too.",
             nodes_query(cfg),
             edges_query(cfg),

@@ -166,7 +166,8 @@ def test_config_can_drop_selectors():
         ({"caretta_selector": "job=caretta"}, "caretta_selector must be PromQL label matchers without braces such as job=\"caretta\", but 'job=caretta' was provided"),
         ({"pod_topology_uid": "has space"}, "pod_topology_uid must be 1-40 letters, digits, '-' or '_', but 'has space' was provided"),
         ({"top_n": 0}, "top_n must be between 1 and 100, but 0 was provided"),
-        ({"edge_thickness_bytes": (10, 5, 20)}, "edge_thickness_bytes must be three increasing byte counts above 0, but (10, 5, 20) was provided"),
+        ({"edge_width_factor": 1}, "edge_width_factor must be a whole number of at least 2, but 1 was provided"),
+        ({"edge_width_from": 0}, "edge_width_from must be a byte count of at least 1, but 0 was provided"),
     ],
 )
 def test_config_errors_name_the_bad_value(kwargs, message):

@@ -25,6 +25,7 @@ import urllib.request
 import pytest
 
 import dashboards
+from dashboards.config import edge_width_steps
 from tests.dashboards import flows_fixture as ff
 from tests.dashboards.dashboard_exprs import leftover_variables, range_start, rate_over, substitute, target
 from tests.dashboards.dashboard_exprs import window as range_window
@@ -207,7 +208,7 @@ def test_top_conversations_are_the_bytes_each_sender_sent_each_receiver_named(fl
 def test_the_network_maps_edges_are_conversations_with_their_bytes_and_thickness(flows):
     edges = {r["metric"]["id"]: (r["metric"]["source"], r["metric"]["target"], r["metric"]["thickness"], float(r["value"][1]))
              for r in _run(flows, "Network map", "edges")}
-    low, mid, high = dashboards.DashboardConfig().edge_thickness_bytes
+    low, mid, high = edge_width_steps(dashboards.DashboardConfig())
     width = lambda b: "1" if b < low else "2" if b < mid else "3" if b < high else "4"  # noqa: E731
     assert edges == {f"{s}->{d}": (s, d, width(b), b) for (s, d), b in _conversations_truth().items()}
 
