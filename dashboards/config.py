@@ -54,7 +54,7 @@ class DashboardConfig:
     """Bytes over the range at which a node-graph edge steps from width 1 to 2 (1 MiB). It steps to
     3 at `edge_width_factor` times that (100 MiB) and to 4 at that factor squared times it (about
     9.8 GiB): a byte count cannot be a stroke width, so edges get one of four widths, in geometric
-    steps so that PromQL computes an edge's width from its bytes' logarithm (edge_width)."""
+    steps so that PromQL computes an edge's width from its bytes' logarithm (with_edge_width)."""
 
     edge_width_factor: int = 100
     """The factor between an edge's width steps (100)."""
