@@ -77,12 +77,12 @@ def protocols(cfg: DashboardConfig) -> str:
 def top_talkers(cfg: DashboardConfig) -> str:
     """Local hosts by bytes sent plus received over the range, each with its name (network.toml's,
     else reverse DNS, else the address: `_with_name`)."""
-    return _with_name(cfg, f"topk({cfg.top_n}, sum by (host, subnet) ({_over_range(cfg, HOST_BYTES)}))", "host", "name")
+    return _with_name(cfg, f"topk({cfg.top_n}, sum by (host, subnet) ({_over_range(cfg, HOST_BYTES)}))", HOST_BYTES, "host")
 
 
 def external_destinations(cfg: DashboardConfig) -> str:
     """External peers by bytes exchanged (both directions) over the range, with their names."""
-    return _with_name(cfg, f"topk({cfg.top_n}, sum by (peer) ({_over_range(cfg, EXTERNAL_BYTES)}))", "peer", "name")
+    return _with_name(cfg, f"topk({cfg.top_n}, sum by (peer) ({_over_range(cfg, EXTERNAL_BYTES)}))", EXTERNAL_BYTES, "peer")
 
 
 def services(cfg: DashboardConfig) -> str:
@@ -93,8 +93,18 @@ def services(cfg: DashboardConfig) -> str:
 # Names beside addresses: dashboards/names.py.
 
 
-def _with_name(cfg: DashboardConfig, expr: str, address_label: str, name_label: str) -> str:
-    return with_name(cfg.flow_exporter_selector, expr, address_label, name_label)
+def _with_name(cfg: DashboardConfig, expr: str, metric: str, address_label: str, name_label: str = "name",
+               *matchers: str) -> str:
+    """`expr`, bytes of `metric` over the range by `address_label` (one of its labels), with the
+    address's name in `name_label`. From the rollups, the join's right side covers every address
+    `expr` can hold (rollups.addresses), so `expr` is evaluated once, not twice (names.with_name)."""
+    return with_name(cfg.flow_exporter_selector, expr, address_label, name_label, _addresses(cfg, metric, address_label, *matchers))
+
+
+def _addresses(cfg: DashboardConfig, metric: str, label: str, *matchers: str) -> str | None:
+    if cfg.rollups and metric in rollups.ROLLED_UP:
+        return rollups.addresses(cfg.flow_exporter_selector, metric, label, *matchers)
+    return None
 
 
 def _conversations(cfg: DashboardConfig, local: bool) -> str:
@@ -150,8 +160,15 @@ def map_nodes(cfg: DashboardConfig) -> str:
     # {id, title[, detail__kubernetes_node]} for each named address and each node.
     known = (f"({names} * on (id) group_left (detail__kubernetes_node) {k8s}) or on (id) {names}"
              f" or on (id) {copy_labels(k8s, [('title', 'id')])}")
-    named = (f"(({nodes}) * on (id) group_left (title, detail__kubernetes_node) ({known}))"
-             f' or label_replace(({nodes}) unless on (id) ({known}), "title", "$1", "id", "(.*)")')
+    ends_seen = [_addresses(cfg, CONVERSATION_BYTES, end, 'proto=~"$proto"') for end in ("src", "dst")]
+    if None in ends_seen:
+        named = (f"(({nodes}) * on (id) group_left (title, detail__kubernetes_node) ({known}))"
+                 f' or label_replace(({nodes}) unless on (id) ({known}), "title", "$1", "id", "(.*)")')
+    else:
+        # Every address at an end of a conversation the range holds, titled by itself: with it the
+        # right side is complete, and one inner join keeps every node (names.with_name).
+        seen = " or ".join(copy_labels(a, [("id", end), ("title", end)]) for a, end in zip(ends_seen, ("src", "dst")))
+        named = f"({nodes}) * on (id) group_left (title, detail__kubernetes_node) ({known} or on (id) group by (id, title) ({seen}))"
     return copy_labels(named, [("detail__address", "id")])
 
 
@@ -168,7 +185,9 @@ def top_conversations(cfg: DashboardConfig) -> str:
     by = "src, dst, proto, service"
     both = f"{_conversations(cfg, True)} or {_conversations(cfg, False)}"
     top = f"topk({cfg.top_n}, sum by ({by}) ({both}))"
-    return _with_name(cfg, _with_name(cfg, top, "src", "src_name"), "dst", "dst_name")
+    proto = 'proto=~"$proto"'
+    named = _with_name(cfg, top, CONVERSATION_BYTES, "src", "src_name", proto)
+    return _with_name(cfg, named, CONVERSATION_BYTES, "dst", "dst_name", proto)
 
 
 # ---- policy ----------------------------------------------------------------------------------
@@ -180,7 +199,7 @@ def policy_violations(cfg: DashboardConfig) -> str:
     """Bytes of each conversation a segmentation rule forbids, over the range, with both names."""
     by = "rule, src, src_subnet, dst, dst_subnet, proto, port, service"
     broken = f"sum by ({by}) ({_over_range(cfg, POLICY_BYTES)}) > 0"
-    return _with_name(cfg, _with_name(cfg, broken, "src", "src_name"), "dst", "dst_name")
+    return _with_name(cfg, _with_name(cfg, broken, POLICY_BYTES, "src", "src_name"), POLICY_BYTES, "dst", "dst_name")
 
 
 # ---- devices ---------------------------------------------------------------------------------
@@ -197,7 +216,7 @@ def internet_usage(cfg: DashboardConfig, direction: str = "") -> str:
     sent, received, or (no direction) both."""
     matcher = f'direction="{direction}"' if direction else ""
     usage = f"sum by (host, subnet) ({_over_range(cfg, INTERNET, matcher)}) > 0"
-    return _with_name(cfg, usage, "host", "name")
+    return _with_name(cfg, usage, INTERNET, "host", "name", matcher)
 
 
 def _internet_usage_table(cfg: DashboardConfig, title: str, period: str, time_from: str):

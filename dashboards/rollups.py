@@ -143,6 +143,17 @@ def over_range(sel: str, metric: str, *matchers: str) -> str:
     return f"sum without (part) ({parts}) >= 0"
 
 
+def addresses(sel: str, metric: str, label: str, *matchers: str) -> str:
+    """One series (value 1) per value of `label` among the keys `over_range(sel, metric, *matchers)`
+    can give bytes: those with a snapshot within the range (their tiles) and those live now (the
+    recent part). A key only at `from` has none left after the head is taken off. The right side
+    of a name join that needs no second copy of the panel's expression (names.with_name): two
+    reads, where a copy is seven."""
+    m = selector(sel, *matchers)
+    return (f"(group by ({label}) (last_over_time({last_name(metric)}{m}[$__range]))"
+            f" or group by ({label}) ({metric}{m}))")
+
+
 def _since(later: str, earlier: str) -> str:
     """What a counter added from `earlier` to `later`: their difference, or, where it dropped (the
     exporter restarted) or had no earlier value (a new series, from 0), the later value."""
