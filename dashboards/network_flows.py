@@ -38,7 +38,7 @@ def _over_range(cfg: DashboardConfig, metric: str, *matchers: str) -> str:
     """Bytes per series of `metric` over the range: from the hourly rollups for the flow metrics
     (dashboards/rollups.py), raw `increase()` for the exporter's own counters."""
     if cfg.rollups and metric in rollups.ROLLED_UP:
-        return rollups.over_range(cfg.flow_exporter_selector, metric, *matchers)
+        return rollups.over_range(cfg.flow_exporter_selector, metric, *matchers, interval=cfg.rollup_interval)
     return f"increase({metric}{selector(cfg.flow_exporter_selector, *matchers)}[$__range])"
 
 

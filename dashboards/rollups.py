@@ -28,9 +28,9 @@ and one heartbeat, `netviz:rollups:evaluated` (1 at each evaluation).
 The parts are added up as one vector (each told apart by a `part` label), so a key missing from
 a part adds nothing: a series born after `from` has no head, one that ended before now no recent
 part. A counter reset within `recent` or `head` (at most an interval each) counts what that
-series added since the reset there. Until the rollups reach back to `from` (a new install, rules
-added to a running Prometheus: no heartbeat at or before it), the tiles and the snapshots at tN
-are left out, and the parts are the raw ends alone: raw now minus raw at `from` (or raw now, after
+series added since the reset there. Unless the rollups cover the range (a heartbeat within a few
+intervals before `from` and before now: not so on a new install, with rules added to a running
+Prometheus, or with rules that stopped), the tiles and the snapshots are left out, and the parts are the raw ends alone: raw now minus raw at `from` (or raw now, after
 a reset or for a series born in the range: it starts at 0, flow_exporter/series.py); a key whose
 series ended within the range then has no value now, so it shows once the rollups cover it.
 
@@ -49,12 +49,18 @@ from flow_exporter.exposition import FLOW_METRICS
 
 from alerts.names import ROLLUP_GROUP
 
+from netviz_config import checks
+
 from .config import _split_matchers, selector
 
 FROM = "${__from:date:seconds}"
-# How far back the newest snapshot (and the heartbeat) is looked for: past evaluations Prometheus
-# missed (a restart), whose hours the raw difference then covers instead.
+# How far back the "New devices" history looks for a snapshot (dashboards/devices.py).
 SNAPSHOT_LOOKBACK = "1d"
+# How many rollup intervals back from `from` and from now over_range looks for the newest snapshot
+# and heartbeat: one evaluation Prometheus missed (a restart) is tolerated. No more: Prometheus
+# reads each series of every selector in a query once per TSDB block between the query's earliest
+# and latest time, so a look-back of a day made a 1-hour range cost what a day does.
+LOOKBACK_INTERVALS = 3
 
 # The flow metrics a panel sums over its range, and each one's labels (the exporter's own list).
 ROLLED_UP = ("netviz_flow_bytes_total", "netviz_host_bytes_total", "netviz_host_internet_bytes_total",
@@ -112,25 +118,34 @@ def group(sel: str, interval: str = "1h") -> dict:
     return {"name": ROLLUP_GROUP, "interval": interval, "rules": rules(sel, interval)}
 
 
-def history() -> str:
-    """Non-empty when the rollups reach back to the range's start: the group's heartbeat has a
-    sample at or before `from` (one series, where the keys' snapshots would be thousands, read by
-    every copy of every panel's expression)."""
-    return f"count(last_over_time({HEARTBEAT}[{SNAPSHOT_LOOKBACK}] @ {FROM})) > 0"
+def lookback(interval: str) -> str:
+    """How far back the newest snapshot and heartbeat are looked for, rollups every `interval`."""
+    return f"{LOOKBACK_INTERVALS * int(checks.seconds(interval))}s"
 
 
-def over_range(sel: str, metric: str, *matchers: str) -> str:
-    """Bytes per key of `metric` over the dashboard's range, from the rollups (module docstring)."""
-    keys, m = _keys(sel, metric), selector(sel, *matchers)
+def history(interval: str = "1h") -> str:
+    """Non-empty when the rollups cover the whole range: the group's heartbeat has a sample within
+    `lookback` before `from` (they reach back to it) and before now (they still run: rules that
+    stopped leave no snapshot to take from now, which would count the whole counter). One series,
+    where the keys' snapshots would be thousands, read by every copy of every panel's expression."""
+    within = lookback(interval)
+    return (f"(count(last_over_time({HEARTBEAT}[{within}] @ {FROM})) > 0)"
+            f" and on () (count(last_over_time({HEARTBEAT}[{within}])) > 0)")
+
+
+def over_range(sel: str, metric: str, *matchers: str, interval: str = "1h") -> str:
+    """Bytes per key of `metric` over the dashboard's range, from the rollups made every `interval`
+    (module docstring)."""
+    keys, m, within = _keys(sel, metric), selector(sel, *matchers), lookback(interval)
     now = f"sum by ({keys}) ({metric}{m})"
     at_from = f"sum by ({keys}) ({metric}{m} @ {FROM})"
-    # Without history at `from` the tiles and the newest snapshots are left out, so the parts add up
-    # to the raw ends alone: now minus `from` (the `and` costs one instant of the snapshots, not a second copy
-    # of the expression, as `or` would: PromQL evaluates both sides of either).
-    reaches = f"({history()})"
+    # Without the rollups at both ends the tiles and the snapshots are left out, so the parts add
+    # up to the raw ends alone: now minus `from` (the `and` costs one instant of the heartbeat, not
+    # a second copy of the expression, as `or` would: PromQL evaluates both sides of either).
+    reaches = f"({history(interval)})"
     tiles = f"(sum_over_time({increase_name(metric)}{m}[$__range]) and on () {reaches})"
-    last = f"(last_over_time({last_name(metric)}{m}[{SNAPSHOT_LOOKBACK}]) and on () {reaches})"
-    last_at_from = f"last_over_time({last_name(metric)}{m}[{SNAPSHOT_LOOKBACK}] @ {FROM})"
+    last = f"(last_over_time({last_name(metric)}{m}[{within}]) and on () {reaches})"
+    last_at_from = f"(last_over_time({last_name(metric)}{m}[{within}] @ {FROM}) and on () {reaches})"
     # The parts, each once, told apart by a `part` label and added up: a key missing from a part
     # (no tiles yet, no value at `from`) simply adds nothing.
     parts = " or ".join(f'label_replace({expr}, "part", "{name}", "", "")' for name, expr in (
@@ -138,8 +153,8 @@ def over_range(sel: str, metric: str, *matchers: str) -> str:
         ("recent", _since(now, last)),
         ("head", f"-{_since(at_from, last_at_from)}"),
     ))
-    # Below 0 only for a key that ended within the range while the rollups do not reach back to
-    # `from`: it had a value then and none now, and shows once the rollups cover it.
+    # Below 0 only for a key that ended within the range while the rollups do not cover it: it had
+    # a value at `from` and none now, and shows once the rollups cover the range.
     return f"sum without (part) ({parts}) >= 0"
 
 
