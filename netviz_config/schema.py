@@ -345,6 +345,13 @@ class Prometheus:
         "(dashboards/rollups.py). At least 4 scrape intervals, at most 6h.",
         check=checks.positive_duration,
     )
+    retention: str = setting(
+        "31d",
+        doc="How long a Prometheus netviz installs (mode `managed`) keeps samples, the chart's "
+        "`server.retention` (its own default, 15d, would leave a 30-day dashboard range half empty). "
+        "A `server.retention` in values_file wins; an adopted release keeps its own.",
+        check=checks.positive_duration,
+    )
     values_file: str = setting(
         "",
         doc="Your own chart values (YAML), relative to this file; netviz's are merged on top and its "

@@ -42,6 +42,9 @@ class PrometheusServerProps:
     the rule file is left as the user's values have it."""
     user_values: Mapping[str, Any] = field(default_factory=dict)
     """The user's own chart values, merged under netviz's."""
+    retention: str = ""
+    """`server.retention` of a fresh install (monitoring.prometheus.retention), under the user's
+    values; none: the chart's own."""
     adopt: bool = False
     """Import the existing release `namespace/release_name` rather than install one."""
 
@@ -72,7 +75,11 @@ class PrometheusServer(Construct):
         # dashboards' alert lists, and where to send them is the user's choice (their values file
         # can turn it on, it comes after these defaults). Nothing pushes. An adopted release keeps
         # whatever it runs.
+        # Its retention is long enough for the dashboards' longest range (the chart's 15 days would
+        # leave a 30-day range half empty); the user's values file may set another.
         defaults = {} if props.adopt else {"alertmanager": {"enabled": False}, "prometheus-pushgateway": {"enabled": False}}
+        if props.retention and not props.adopt:
+            defaults["server"] = {"retention": props.retention}
         self.chart = PinnedChart(
             self,
             "chart",

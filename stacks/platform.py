@@ -111,6 +111,7 @@ class PlatformStack(NetvizStack):
                 scrape_targets=targets,
                 alert_rule_groups=groups,
                 user_values=_values_file(config, "prometheus"),
+                retention=m.prometheus.retention,
                 adopt=adopt,
             ),
         )

@@ -62,6 +62,21 @@ def test_managed_installs_fresh_releases_without_imports(synthesized):
     assert "monitoring_namespace" in platform["resource"]["kubernetes_namespace_v1"]
 
 
+def test_managed_keeps_samples_as_long_as_the_dashboards_longest_range(synthesized):
+    # the chart's own default (15d) would leave a 30-day range half empty
+    assert synthesized.helm_values("platform", "prometheus_chart_release")["server"] == {"retention": "31d"}
+
+
+def test_managed_retention_is_the_configs_and_the_users_values_file_wins(tmp_path):
+    text = with_monitoring('[monitoring.prometheus]\nretention = "45d"\n')
+    assert synth(text, outdir=str(tmp_path / "key")).helm_values("platform", "prometheus_chart_release")["server"] == {
+        "retention": "45d"}
+    (tmp_path / "prometheus-values.yaml").write_text(USER_PROMETHEUS_VALUES)
+    text = with_monitoring('[monitoring.prometheus]\nvalues_file = "prometheus-values.yaml"\n')
+    merged = synth(text, outdir=str(tmp_path)).helm_values("platform", "prometheus_chart_release")
+    assert merged["server"] == {"retention": "90d"}
+
+
 # ---- adopt --------------------------------------------------------------------------------------
 
 def test_adopt_imports_the_existing_releases_by_namespace_and_name(adopted):
