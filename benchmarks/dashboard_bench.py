@@ -32,9 +32,10 @@ sends it, over a TSDB the size of a network that fills netviz's series budgets.
    fails (timeout, too many samples) is counted and named; its panel is left out of the sums.
 
 Printed per range and dashboard: the whole dashboard (its queries' times added: Grafana runs a
-panel's queries at once, so this is the Prometheus time it costs) and the slowest panel; the last
-lines: `range=... raw_s=... raw_slowest_panel_s=... rollups_s=... rollups_slowest_panel_s=...
-pod_topology_s=... failed=...` per range.
+panel's queries at once, so this is the Prometheus time it costs), the slowest panel (its queries'
+times added) and the slowest query (the issue measured the network map's nodes and edges apart);
+the last lines: `range=... raw_s=... raw_slowest_panel_s=... raw_slowest_query_s=... rollups_s=...
+rollups_slowest_panel_s=... rollups_slowest_query_s=... pod_topology_s=... failed=...` per range.
 """
 
 from __future__ import annotations
@@ -257,8 +258,9 @@ def _panel_range(panel: dict, range_s: int, end: float) -> int:
 
 
 def run_dashboard(prom: PrometheusServer, board: dict, range_s: int, end: float, scrape_s: float) -> dict:
-    """{panel title: seconds of its queries, or None when one failed}, and the failures."""
-    times, failures = {}, []
+    """{panel title: seconds of its queries, or None when one failed}, {query: seconds}, and the
+    failures."""
+    times, queries, failures = {}, {}, []
     for panel in panels(board):
         for target in panel.get("targets", []) or []:
             own = _panel_range(panel, range_s, end)
@@ -281,11 +283,13 @@ def run_dashboard(prom: PrometheusServer, board: dict, range_s: int, end: float,
                 failures.append(f"{panel['title']} {target.get('refId')}: {str(e).splitlines()[0][:160]}")
                 took = None
             title = panel["title"]
+            if took is not None:
+                queries[f"{title} ({target.get('refId')})"] = took
             if took is None or times.get(title, 0) is None:
                 times[title] = None
             else:
                 times[title] = times.get(title, 0) + took
-    return {"times": times, "failures": failures}
+    return {"times": times, "queries": queries, "failures": failures}
 
 
 def main() -> int:
@@ -349,8 +353,10 @@ def main() -> int:
                     whole = sum(measured.values())
                     slowest = max(measured, key=measured.get)
                     failed += len(result["failures"])
+                    query = max(result["queries"], key=result["queries"].get)
                     print(f"{name} {board['title']} ({key}): whole dashboard {whole:.2f}s, slowest panel {slowest!r} "
-                          f"{measured[slowest]:.2f}s, {len(result['failures'])} failed", flush=True)
+                          f"{measured[slowest]:.2f}s, slowest query {query!r} {result['queries'][query]:.2f}s, "
+                          f"{len(result['failures'])} failed", flush=True)
                     for title, took in sorted(measured.items(), key=lambda kv: -kv[1])[:5]:
                         print(f"    {took:7.2f}s  {title}", flush=True)
                     for failure in result["failures"]:
@@ -358,6 +364,7 @@ def main() -> int:
                     line.append(f"{key}_s={whole:.2f}")
                     if key != "pod_topology":
                         line.append(f"{key}_slowest_panel_s={measured[slowest]:.2f}")
+                        line.append(f"{key}_slowest_query_s={result['queries'][query]:.2f}")
                 line.append(f"failed={failed}")
                 summary.append(" ".join(line))
         for line in summary:
