@@ -169,6 +169,13 @@ def edge_width_text(cfg: DashboardConfig) -> str:
     return f"{first}, {second} and {third}"
 
 
+def keep_marked(expr: str, mark: str) -> str:
+    """The series of `expr` that carry label `mark` (set to "1" by a label_replace whose regex
+    matched): a filter on an expression's labels that reads it once (PromQL has no other; a second
+    selector would read the series again)."""
+    return f'({expr} and on ({mark}) label_replace(vector(1), "{mark}", "1", "", ""))'
+
+
 def copy_labels(expr: str, mapping: list[tuple[str, str]]) -> str:
     """Nest label_replace(..., dst, "$1", src, "(.*)") for each (dst, src): copy src into dst (the
     node graphs' id, title, subtitle ... columns from the metrics' own labels)."""

@@ -18,7 +18,7 @@ from alerts.names import FLOW_ALERTS_PREFIX
 from netviz_config.schema import SERIES_FAMILIES
 
 from . import rollups, style
-from .config import DashboardConfig, copy_labels, edge_width_text, selector, with_edge_width
+from .config import DashboardConfig, copy_labels, edge_width_text, keep_marked, selector, with_edge_width
 from .devices import HOSTS as HOST_BYTES
 from .devices import INTERNET, new_devices
 from .names import HOST_INFO, with_name
@@ -131,7 +131,7 @@ def _with_an_end_in(subnets: str, expr: str) -> str:
     marked = expr
     for end in ("src_subnet", "dst_subnet"):
         marked = f'label_replace({marked}, "{MARK}", "1", "{end}", "{subnets}")'
-    return f'({marked} and on ({MARK}) label_replace(vector(1), "{MARK}", "1", "", ""))'
+    return keep_marked(marked, MARK)
 
 
 def map_conversations(cfg: DashboardConfig) -> str:

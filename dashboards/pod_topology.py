@@ -18,7 +18,7 @@ from __future__ import annotations
 from alerts.names import CARETTA_ALERTS_PREFIX
 
 from . import style
-from .config import DashboardConfig, copy_labels, edge_width_text, selector, with_edge_width
+from .config import DashboardConfig, copy_labels, edge_width_text, keep_marked, selector, with_edge_width
 
 METRIC = "caretta_links_observed"
 TITLE = "K8s Pod Topology"
@@ -39,9 +39,20 @@ def _links(cfg: DashboardConfig, function: str, end: str) -> str:
     return f"{function}({METRIC}{selector(cfg.caretta_selector, _end_filter(end))}[$__range])"
 
 
+MARK = "netviz_end_selected"  # temporary labels: summed away by every caller
+
+
 def links_bytes(cfg: DashboardConfig) -> str:
-    """Bytes per link series over the range, for links with either end selected (each series once)."""
-    return f"({_links(cfg, 'increase', 'client')} or {_links(cfg, 'increase', 'server')})"
+    """Bytes per link series over the range, for links with an end that matches every variable:
+    each series is read once, and each end whose namespace, kind and name (joined into one label,
+    Kubernetes names hold no `;`) match marks it (a selector per end would read every series twice
+    when both match, as with All)."""
+    port = 'server_port=~"$port"'
+    marked = f"increase({METRIC}{selector(cfg.caretta_selector, port)}[$__range])"
+    for end in _ENDS:
+        joined = f'label_join({marked}, "{MARK}_{end}", ";", "{end}_namespace", "{end}_kind", "{end}_name")'
+        marked = f'label_replace({joined}, "{MARK}", "1", "{MARK}_{end}", "($namespace);($kind);($workload)")'
+    return keep_marked(marked, MARK)
 
 
 def nodes_query(cfg: DashboardConfig) -> str:
