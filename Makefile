@@ -94,6 +94,7 @@ bench: setup go-tools
 	$(PY) benchmarks/collector_bench.py
 	$(PY) benchmarks/http_bench.py
 	$(PY) benchmarks/dashboard_bench.py
+	$(PY) benchmarks/rollup_memory_bench.py
 
 dashboards: setup
 	$(PY) -m dashboards
