@@ -30,15 +30,19 @@ a part adds nothing: a series born after `from` has no head, one that ended befo
 part. A counter reset within `recent` or `head` (at most an interval each) counts what that
 series added since the reset there. Unless the rollups cover the range (a heartbeat within a few
 intervals before `from` and before now: not so on a new install, with rules added to a running
-Prometheus, or with rules that stopped), the tiles and the snapshots are left out, and the parts are the raw ends alone: raw now minus raw at `from` (or raw now, after
-a reset or for a series born in the range: it starts at 0, flow_exporter/series.py); a key whose
-series ended within the range then has no value now, so it shows once the rollups cover it.
+Prometheus, or with rules that stopped), the tiles and the snapshots are left out, and the parts
+are the raw ends alone: raw now minus raw at `from` (or raw now, after a reset or for a series born
+in the range: it starts at 0, flow_exporter/series.py); a key whose series ended within the range
+then has no value now, so it shows once the rollups cover it.
 
 Cost: the tiles read one sample per key and interval, the rest one per key, so a week costs a
-fraction of a week of raw samples; what stays is a per-series cost in each TSDB block the range
-spans. PromQL evaluates both sides of every `or` (promql/engine.go rangeEval) and shares no
-subexpression, so no part may read the raw range, and the fallback for a new install is an `and`
-on the one-series heartbeat, not an `or` with a second copy of the expression.
+fraction of a week of raw samples. What stays is a per-series cost in each TSDB block between the
+query's earliest and latest time, paid by every selector of the query, instant ones too (the engine
+opens one querier over that whole span, promql/engine.go populateSeries): an over_range has seven
+reads of its family, so each copy of it in a query counts. PromQL evaluates both sides of every
+`or` (rangeEval) and shares no subexpression, so no part may read the raw range, the fallback for
+a new install is an `and` on the one-series heartbeat, not an `or` with a second copy of the
+expression, and the names join on `addresses` rather than on a second copy.
 
 `from` is Grafana's `${__from:date:seconds}` (an instant query runs at `to`).
 """
@@ -120,7 +124,11 @@ def group(sel: str, interval: str = "1h") -> dict:
 
 def lookback(interval: str) -> str:
     """How far back the newest snapshot and heartbeat are looked for, rollups every `interval`."""
-    return f"{LOOKBACK_INTERVALS * int(checks.seconds(interval))}s"
+    seconds = LOOKBACK_INTERVALS * int(checks.seconds(interval))
+    for unit, size in (("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
 
 
 def history(interval: str = "1h") -> str:
