@@ -48,7 +48,10 @@ def new_devices(sel: str, window: str, lookback: str, recent: str = "") -> str:
     seen_before = f"group by (host) (present_over_time({snapshots}[{lookback}] offset {window}))"
     configured = f"group by (host) ({HOST_INFO}{selector(sel, CONFIGURED)})"
     history = f"group (present_over_time({snapshots}[{rollups.SNAPSHOT_LOOKBACK}] offset {lookback}))"
-    return with_name(sel, f"(({seen_now} unless on (host) {seen_before}) unless on (host) {configured}) and on () {history}")
+    new = f"(({seen_now} unless on (host) {seen_before}) unless on (host) {configured}) and on () {history}"
+    # Over a dashboard's range, the name join's right side lists every host seen in the window, so
+    # the look-back (a read of `lookback` of snapshots) is not evaluated twice (names.with_name).
+    return with_name(sel, new, addresses=f"group by (host) ({seen_now})" if recent else None)
 
 
 def internet_total(sel: str, window: str, *matchers: str) -> str:
