@@ -22,21 +22,27 @@ def names(sel: str, address_label: str = "host", name_label: str = "name") -> st
     return info
 
 
-def with_name(sel: str, expr: str, address_label: str = "host", name_label: str = "name",
-              addresses: str | None = None) -> str:
-    """`expr` with label `name_label` holding the name of the address in `address_label`: its
-    netviz_host_info name, else the address itself (a left join: no row is lost).
+def left_join(expr: str, on: str, labels: str, known: str, itself: str, addresses: str | None = None) -> str:
+    """`expr` with `labels` (comma-separated) from `known` (one row per value of `on`); a row whose
+    `on` value `known` lacks keeps it, with label `itself` holding that value (a left join: no row
+    is lost).
 
     PromQL has no left join and shares no subexpression: without `addresses` the join is an inner
     join `or` the rows it missed, which evaluates `expr` twice. `addresses` (one series of value 1
-    per address, label `address_label`, covering every address `expr` can hold) makes the right side
-    complete instead: each address's name, else the address itself, so one inner join keeps every
-    row and `expr` is evaluated once."""
-    info = names(sel, address_label, name_label)
+    per value of `on`, covering every one `expr` can hold) makes the right side complete instead:
+    `known`, else the value itself, so one inner join keeps every row and `expr` is evaluated once."""
     if addresses is not None:
-        itself = f'label_replace({addresses}, "{name_label}", "$1", "{address_label}", "(.*)")'
-        return f"({expr}) * on ({address_label}) group_left ({name_label}) ({info} or on ({address_label}) {itself})"
+        default = f'label_replace({addresses}, "{itself}", "$1", "{on}", "(.*)")'
+        return f"({expr}) * on ({on}) group_left ({labels}) ({known} or on ({on}) {default})"
     return (
-        f"(({expr}) * on ({address_label}) group_left ({name_label}) {info}) or "
-        f'label_replace(({expr}) unless on ({address_label}) {info}, "{name_label}", "$1", "{address_label}", "(.*)")'
+        f"(({expr}) * on ({on}) group_left ({labels}) {known}) or "
+        f'label_replace(({expr}) unless on ({on}) {known}, "{itself}", "$1", "{on}", "(.*)")'
     )
+
+
+def with_name(sel: str, expr: str, address_label: str = "host", name_label: str = "name",
+              addresses: str | None = None) -> str:
+    """`expr` with label `name_label` holding the name of the address in `address_label`: its
+    netviz_host_info name, else the address itself (`left_join`; `addresses`: every address `expr`
+    can hold, so that `expr` is evaluated once)."""
+    return left_join(expr, address_label, name_label, names(sel, address_label, name_label), name_label, addresses)

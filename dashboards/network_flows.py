@@ -21,7 +21,7 @@ from . import rollups, style
 from .config import DashboardConfig, copy_labels, edge_width_text, keep_marked, selector, with_edge_width
 from .devices import HOSTS as HOST_BYTES
 from .devices import INTERNET, new_devices
-from .names import HOST_INFO, with_name
+from .names import HOST_INFO, left_join, with_name
 
 TITLE = "Network Flows"
 FILENAME = "netviz-network-flows.json"
@@ -149,7 +149,7 @@ def map_nodes(cfg: DashboardConfig) -> str:
     title (its name, else the address), subtitle (its subnet, or external), detail__kubernetes_node
     (the node name, for Kubernetes nodes only: the row's link to K8s Pod Topology); its value (the
     node's main stat) is the bytes it sent and received in the drawn conversations over the range.
-    The name and the node come in one left join (each join repeats the conversations' expression)."""
+    The name and the node come in one left join (names.left_join)."""
     conversations = map_conversations(cfg)
     ends = [copy_labels(conversations, [("id", f"{end}"), ("subtitle", f"{end}_subnet")]) for end in ("src", "dst")]
     nodes = f"sum by (id, subtitle) ({ends[0]} or {ends[1]})"
@@ -161,14 +161,10 @@ def map_nodes(cfg: DashboardConfig) -> str:
     known = (f"({names} * on (id) group_left (detail__kubernetes_node) {k8s}) or on (id) {names}"
              f" or on (id) {copy_labels(k8s, [('title', 'id')])}")
     ends_seen = [_addresses(cfg, CONVERSATION_BYTES, end, 'proto=~"$proto"') for end in ("src", "dst")]
-    if None in ends_seen:
-        named = (f"(({nodes}) * on (id) group_left (title, detail__kubernetes_node) ({known}))"
-                 f' or label_replace(({nodes}) unless on (id) ({known}), "title", "$1", "id", "(.*)")')
-    else:
-        # Every address at an end of a conversation the range holds, titled by itself: with it the
-        # right side is complete, and one inner join keeps every node (names.with_name).
-        seen = " or ".join(copy_labels(a, [("id", end), ("title", end)]) for a, end in zip(ends_seen, ("src", "dst")))
-        named = f"({nodes}) * on (id) group_left (title, detail__kubernetes_node) ({known} or on (id) group by (id, title) ({seen}))"
+    # From the rollups: every address at an end of a conversation the range holds (names.left_join).
+    seen = None if None in ends_seen else (
+        "group by (id) (" + " or ".join(copy_labels(a, [("id", end)]) for a, end in zip(ends_seen, ("src", "dst"))) + ")")
+    named = left_join(nodes, "id", "title, detail__kubernetes_node", f"({known})", "title", seen)
     return copy_labels(named, [("detail__address", "id")])
 
 
