@@ -75,12 +75,7 @@ class AlertRulesConfig:
         if self.settings.count_window:
             return self.settings.count_window
         window = max(MIN_RATE_WINDOW_SECONDS, SCRAPES_PER_RATE_WINDOW * checks.seconds(self.scrape_interval))
-        return _duration(window)
-
-
-def _duration(seconds: float) -> str:
-    whole = int(round(seconds))
-    return f"{whole // 60}m" if whole % 60 == 0 else f"{whole}s"
+        return checks.duration_text(window)
 
 
 def anchor(alert: str) -> str:
@@ -287,7 +282,7 @@ def flow_alerts(cfg: AlertRulesConfig) -> list[dict]:
 def device_interval(cfg: AlertRulesConfig) -> str:
     """How often DEVICE_GROUP is evaluated: every 10 minutes, or twice per alerts.new_device_window
     when that is shorter (a device is new for that long: the alert must see it)."""
-    return _duration(min(600, checks.seconds(cfg.settings.new_device_window) / 2))
+    return checks.duration_text(min(600, checks.seconds(cfg.settings.new_device_window) / 2))
 
 
 def device_alerts(cfg: AlertRulesConfig) -> list[dict]:

@@ -124,11 +124,7 @@ def group(sel: str, interval: str = "1h") -> dict:
 
 def lookback(interval: str) -> str:
     """How far back the newest snapshot and heartbeat are looked for, rollups every `interval`."""
-    seconds = LOOKBACK_INTERVALS * int(checks.seconds(interval))
-    for unit, size in (("h", 3600), ("m", 60)):
-        if seconds % size == 0:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
+    return checks.duration_text(LOOKBACK_INTERVALS * checks.seconds(interval))
 
 
 def history(interval: str = "1h") -> str:

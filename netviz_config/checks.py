@@ -189,6 +189,16 @@ def seconds(value: str) -> float:
     return sum(int(n) * _DURATION_UNITS[unit] for n, unit in re.findall(r"(\d+)(ms|s|m|h|d|w|y)", value))
 
 
+def duration_text(seconds: float) -> str:
+    """`seconds` (rounded to whole seconds) as a Prometheus duration in its largest whole unit:
+    `3h`, `5m`, `400s`."""
+    whole = int(round(seconds))
+    for unit, size in (("h", 3600), ("m", 60)):
+        if whole and whole % size == 0:
+            return f"{whole // size}{unit}"
+    return f"{whole}s"
+
+
 _BYTES = re.compile(r"^(\d+(?:\.\d+)?)\s*(B|kB|KB|MB|GB|TB|KiB|MiB|GiB|TiB)?$")
 _BYTE_UNITS = {None: 1, "B": 1, "kB": 10**3, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
                "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40}
