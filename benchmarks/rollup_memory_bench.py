@@ -23,10 +23,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import threading
 import time
 import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -37,12 +35,14 @@ from benchmarks.dashboard_bench import series_spec  # noqa: E402
 from dashboards import rollups  # noqa: E402
 from dashboards.config import DashboardConfig  # noqa: E402
 from tests.flow_exporter.helpers import wait_until  # noqa: E402
+from tests.support.goflow2 import metric_sum, parse_exposition  # noqa: E402
+from tests.support.http import MetricsServer  # noqa: E402
 from tests.support.prometheus import PrometheusServer  # noqa: E402
 
 SCRAPE_INTERVAL = "5s"
 
 
-def _exposition(series: list[dict], started: float) -> bytes:
+def _exposition(series: list[dict], started: float) -> str:
     """The series as Prometheus text, counters at rate x seconds since `started`. Their own `job`
     labels are kept (the scrape job honors them), as if each came from its own target."""
     elapsed = time.time() - started
@@ -51,42 +51,19 @@ def _exposition(series: list[dict], started: float) -> bytes:
         labels = ",".join(f'{k}="{v}"' for k, v in s["labels"].items() if k != "__name__")
         value = s["rate"] * elapsed if s["kind"] == "counter" else s["rate"]
         lines.append(f"{s['labels']['__name__']}{{{labels}}} {value:.0f}")
-    return ("\n".join(lines) + "\n").encode()
-
-
-def serve(series: list[dict]) -> ThreadingHTTPServer:
-    started = time.time()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802
-            body = _exposition(series, started)
-            self.send_response(200)
-            self.send_header("Content-Type", "text/plain; version=0.0.4")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
+    return "\n".join(lines) + "\n"
 
 
 def own_metrics(prom: PrometheusServer) -> dict[str, float]:
     """The server's own metrics after a garbage collection."""
     urllib.request.urlopen(prom.url + "/debug/pprof/heap?gc=1", timeout=60).read()
-    text = urllib.request.urlopen(prom.url + "/metrics", timeout=60).read().decode()
-    wanted = {"prometheus_tsdb_head_series": "head_series", "go_memstats_heap_inuse_bytes": "heap_inuse",
-              "process_resident_memory_bytes": "resident"}
-    out = {}
-    for line in text.splitlines():
-        name, _, value = line.partition(" ")
-        if name in wanted:
-            out[wanted[name]] = float(value)
-        elif name.startswith("prometheus_rule_group_last_duration_seconds{") and rollups.ROLLUP_GROUP in name:
-            out["evaluation_s"] = float(value)
+    samples = parse_exposition(urllib.request.urlopen(prom.url + "/metrics", timeout=60).read().decode())
+    out = {key: metric_sum(samples, name) for key, name in (
+        ("head_series", "prometheus_tsdb_head_series"), ("heap_inuse", "go_memstats_heap_inuse_bytes"),
+        ("resident", "process_resident_memory_bytes"))}
+    for (name, labels), value in samples.items():  # its rule_group label is "<file>;<group>"
+        if name == "prometheus_rule_group_last_duration_seconds" and dict(labels)["rule_group"].endswith(f";{rollups.ROLLUP_GROUP}"):
+            out["evaluation_s"] = value
     return out
 
 
@@ -100,10 +77,11 @@ def main() -> int:
     args = parser.parse_args()
     config = netviz_config.load(args.config)
     series = [s for s in series_spec(config, args.fill, args.seed) if s["labels"]["__name__"] != "netviz_bench_heartbeat"]
-    target = serve(series)
+    started = time.time()
+    target = MetricsServer(lambda: _exposition(series, started)).start()
     scrape = {"global": {"scrape_interval": SCRAPE_INTERVAL, "evaluation_interval": args.interval},
               "scrape_configs": [{"job_name": "network", "honor_labels": True,
-                                  "static_configs": [{"targets": [f"127.0.0.1:{target.server_port}"]}]}]}
+                                  "static_configs": [{"targets": [target.address]}]}]}
     group = rollups.group(DashboardConfig().flow_exporter_selector, args.interval)
     print(f"series={len(series)} scrape_interval={SCRAPE_INTERVAL} rollup_interval={args.interval} "
           f"rollup_rules={len(group['rules'])}", flush=True)
@@ -115,7 +93,7 @@ def main() -> int:
                        lambda: (rolled.query_value(evaluations) or 0) >= args.evaluations, timeout=3600)
             measured = {"baseline": own_metrics(baseline), "rollups": own_metrics(rolled)}
     finally:
-        target.shutdown()
+        target.stop()
     for name, m in measured.items():
         evaluation = f" evaluation_s={m['evaluation_s']:.2f}" if "evaluation_s" in m else ""
         print(f"{name}: head_series={m['head_series']:.0f} heap_inuse_mib={m['heap_inuse'] / 2**20:.1f} "

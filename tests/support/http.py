@@ -4,7 +4,8 @@
         target.address   # "127.0.0.1:PORT", for static_configs or a simulated pod
         target.set_text("# TYPE x gauge\\nx 2\\n")
 
-Serves `path` (default /metrics) on `host`:`port` (a free port by default) with the current text, counts the requests it answered
+Serves `path` (default /metrics) on `host`:`port` (a free port by default) with the current text (or,
+given a function, what it returns at each request: counters that grow), counts the requests it answered
 (`scrapes`), and 404s anything else. Runs in a daemon thread; always shut down on exit.
 """
 
@@ -12,12 +13,14 @@ from __future__ import annotations
 
 import http.server
 import threading
+from typing import Callable, Union
 
 
 class MetricsServer:
     CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
-    def __init__(self, text: str = "", path: str = "/metrics", host: str = "127.0.0.1", port: int = 0):
+    def __init__(self, text: Union[str, Callable[[], str]] = "", path: str = "/metrics", host: str = "127.0.0.1",
+                 port: int = 0):
         self._text = text
         self._lock = threading.Lock()
         self.path = path
@@ -30,7 +33,7 @@ class MetricsServer:
                     self.send_error(404)
                     return
                 with outer._lock:
-                    body = outer._text.encode()
+                    body = (outer._text() if callable(outer._text) else outer._text).encode()
                     outer.scrapes += 1
                 self.send_response(200)
                 self.send_header("Content-Type", outer.CONTENT_TYPE)
