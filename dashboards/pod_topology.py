@@ -28,10 +28,11 @@ FILENAME = "netviz-pod-topology.json"
 _ENDS = ("client", "server")
 
 
+PORT_FILTER = 'server_port=~"$port"'  # the server's port, whichever end is selected
+
+
 def _end_filter(end: str) -> str:
-    return (
-        f'{end}_namespace=~"$namespace", {end}_kind=~"$kind", {end}_name=~"$workload", server_port=~"$port"'
-    )
+    return f'{end}_namespace=~"$namespace", {end}_kind=~"$kind", {end}_name=~"$workload", {PORT_FILTER}'
 
 
 def _links(cfg: DashboardConfig, function: str, end: str) -> str:
@@ -47,8 +48,7 @@ def links_bytes(cfg: DashboardConfig) -> str:
     each series is read once, and each end whose namespace, kind and name (joined into one label,
     Kubernetes names hold no `;`) match marks it (a selector per end would read every series twice
     when both match, as with All)."""
-    port = 'server_port=~"$port"'
-    marked = f"increase({METRIC}{selector(cfg.caretta_selector, port)}[$__range])"
+    marked = f"increase({METRIC}{selector(cfg.caretta_selector, PORT_FILTER)}[$__range])"
     for end in _ENDS:
         joined = f'label_join({marked}, "{MARK}_{end}", ";", "{end}_namespace", "{end}_kind", "{end}_name")'
         marked = f'label_replace({joined}, "{MARK}", "1", "{MARK}_{end}", "($namespace);($kind);($workload)")'

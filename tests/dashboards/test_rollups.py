@@ -119,20 +119,20 @@ def served(tmp_path_factory):
             shutil.copytree(block, stalled_data / block.name)
     with PrometheusServer({"scrape_configs": []}, **{**args, "storage_path": str(stalled_data)}) as prom:
         wait_until("the rule blocks before the stall in Prometheus",
-                   lambda: prom.query_value(f"count_over_time({rollups.HEARTBEAT}[{DAYS}d])", time=end) or 0, timeout=120)
+                   lambda: prom.query_value(EVALUATIONS, time=end) or 0, timeout=120)
         fresh["stalled"] = {key: value for key, value in _compare(prom, end).items() if key[1] == end}
     for block in blocks:
         shutil.move(str(block), str(data / block.name))
     with PrometheusServer({"scrape_configs": []}, **args) as prom:
         # The rule blocks overlap the raw ones: Prometheus merges them (vertical compaction) after
         # it starts. Wait until every evaluation's heartbeat is readable, not for a fixed time.
-        evaluations = f"count_over_time({rollups.HEARTBEAT}[{DAYS}d])"
         wait_until(f"the {len(blocks)} rule blocks' heartbeats in Prometheus",
-                   lambda: (prom.query_value(evaluations, time=end) or 0) >= (end - _rules_start(end)) // 3600, timeout=120)
+                   lambda: (prom.query_value(EVALUATIONS, time=end) or 0) >= (end - _rules_start(end)) // 3600, timeout=120)
         yield prom, end, fresh
 
 
 STALLED = 4 * 3600  # more than rollups.LOOKBACK_INTERVALS intervals
+EVALUATIONS = f"count_over_time({rollups.HEARTBEAT}[{DAYS}d])"  # the rollup group's, at `end`
 RANGES = [600, 3600, 5 * 3600 + 37 * 60, 86400, 2 * 86400 + 7 * 3600, 7 * 86400]
 
 
@@ -197,7 +197,7 @@ def test_the_rule_blocks_hold_both_rollups_of_every_metric(served):
         # an hourly series: an instant query finds it only within 5 minutes of an evaluation
         assert prom.query_value(f"count(last_over_time({name}[{DAYS}d]))", time=end) == 5, f"no {name} in the backfilled blocks"
     # what tells the panels that the rollups reach back to a range's start
-    assert prom.query_value(f"count_over_time({rollups.HEARTBEAT}[{DAYS}d])", time=end) >= DAYS * 24 - 13
+    assert prom.query_value(EVALUATIONS, time=end) >= DAYS * 24 - 13
 
 
 def test_rolled_up_totals_equal_raw_increase_within_one_percent_at_every_range(served):
