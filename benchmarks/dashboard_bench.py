@@ -10,9 +10,12 @@ sends it, over a TSDB the size of a network that fills netviz's series budgets.
    the exporter's own metrics, names, Caretta's links).
 2. A TSDB of `--days` of them, a sample every `monitoring.prometheus.scrape_interval`, written by
    benchmarks/tsdbgen (Prometheus' own tsdb package, built by `make go-tools`), ending now, in
-   blocks as long as Prometheus' compactor makes them with a retention of `--days` + 1 (54 hours
-   for 30 days: a query reads each series once per block). With `--keep DIR` it is written there
-   once and reused while the spec is the same.
+   the blocks and the head a Prometheus with a retention of `--days` + 1 holds after running that
+   long (benchmarks/block_layout.py: blocks of 54 hours for 31 days and, nearer now, the shorter
+   ones its compactor has not merged yet; the newest 1 to 3 hours in the write-ahead log, which it
+   replays into its head). A query reads each series once per block it spans, so the figures
+   depend on the hour the bench ends at: each range's line says how many it spanned. With
+   `--keep DIR` it is written there once and reused while the spec is the same.
 3. netviz's rollups (dashboards/rollups.py) over those days, as a Prometheus that had run the
    rules all along holds them: written by tsdbgen beside the raw samples, every
    `monitoring.prometheus.rollup_interval`, each key's growth since the previous rollup and its
@@ -58,6 +61,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 import dashboards  # noqa: E402
+from benchmarks import block_layout  # noqa: E402
 import netviz_config  # noqa: E402
 from dashboards.config import DashboardConfig  # noqa: E402
 from flow_exporter.services import WELL_KNOWN_PORTS  # noqa: E402
@@ -213,17 +217,33 @@ def series_spec(config, fill: float, seed: int) -> list[dict]:
     return out
 
 
+def layout(spec: dict) -> dict:
+    """The spec's blocks and head (tsdbgen's `blocks` and `head_from_ms`) for its times."""
+    blocks, head = block_layout.steady_state(spec["start_ms"], spec["end_ms"],
+                                             block_layout.compaction_ranges(spec["max_block_ms"]))
+    return {"blocks": blocks, "head_from_ms": head}
+
+
+def spanned(spec: dict, range_s: int) -> int:
+    """How many blocks a query over the newest `range_s` (and its 5-minute look-back) reads, the
+    head counted as one."""
+    since = spec["end_ms"] - (range_s + 300) * 1000
+    return sum(1 for _low, high in spec["blocks"] if high > since) + (spec["head_from_ms"] < spec["end_ms"])
+
+
 def write_tsdb(directory: str, spec: dict) -> dict:
     """The TSDB of `spec` in `directory`, by tsdbgen; reused (with the times it was written for)
     when the same spec, but for its times, wrote it. Returns the spec it holds."""
     stamp = os.path.join(directory, "netviz-spec.json")
     timeless = {k: v for k, v in spec.items() if k not in ("start_ms", "end_ms")}
+    spec = {**spec, **layout(spec)}
     digest = hashlib.sha256(json.dumps(timeless, sort_keys=True).encode()).hexdigest()
     if os.path.exists(stamp):
         held = json.load(open(stamp))
         if held["digest"] == digest and held["end_ms"] - held["start_ms"] == spec["end_ms"] - spec["start_ms"]:
             print(f"reusing the TSDB in {directory}", flush=True)
-            return {**spec, "start_ms": held["start_ms"], "end_ms": held["end_ms"]}
+            held_spec = {**spec, "start_ms": held["start_ms"], "end_ms": held["end_ms"]}
+            return {**held_spec, **layout(held_spec)}
     shutil.rmtree(directory, ignore_errors=True)
     os.makedirs(directory)
     exe, tool = go_tools.binary("tsdbgen")
@@ -313,19 +333,18 @@ def main() -> int:
     families = {}
     for s in series:
         families[s["labels"]["__name__"]] = families.get(s["labels"]["__name__"], 0) + 1
-    hour_ms = 3_600_000
-    # Blocks as Prometheus' compactor leaves them with a retention that holds the longest range:
-    # the longest of 2h, 6h, 18h, 54h ... within a tenth of the retention (its max block duration).
-    retention_s = (args.days + 1) * 86400
-    block_ms = 2 * hour_ms
-    while block_ms * 3 <= min(retention_s * 100, 31 * 86_400_000):
-        block_ms *= 3
+    hour_ms = block_layout.HOUR_MS
+    # The blocks and the head as a Prometheus whose retention holds the longest range has them after
+    # running that long: full-length blocks (a tenth of the retention: 54 hours for 31 days) and,
+    # nearer now, the shorter ones its compactor has not merged yet (benchmarks/block_layout.py).
+    ranges_ms = block_layout.compaction_ranges(block_layout.max_block_ms((args.days + 1) * 86_400_000))
     end_ms = int(time.time() * 1000) // hour_ms * hour_ms
     rollup_interval = config.monitoring.prometheus.rollup_interval
     spec = {"start_ms": end_ms - args.days * 86_400_000, "end_ms": end_ms, "interval_ms": int(scrape_s * 1000),
-            "block_ms": block_ms, "rollup_ms": int(checks.seconds(rollup_interval) * 1000), "seed": args.seed,
+            "max_block_ms": ranges_ms[-1], "rollup_ms": int(checks.seconds(rollup_interval) * 1000), "seed": args.seed,
             "series": series}
-    print(f"series={len(series)} days={args.days} scrape_interval={scrape_s:g}s block={block_ms // hour_ms}h "
+    print(f"series={len(series)} days={args.days} scrape_interval={scrape_s:g}s "
+          f"block ranges={','.join(f'{r // hour_ms}h' for r in ranges_ms)} "
           f"samples={len(series) * args.days * 86400 // int(scrape_s)}", flush=True)
     print(" ".join(f"{name}={n}" for name, n in sorted(families.items()) if n > 20), flush=True)
     directory = args.keep or tempfile.mkdtemp(prefix="netviz-dashboard-bench-")
@@ -343,7 +362,7 @@ def main() -> int:
             prom.query("up", time=end)  # the index opened before the first measured query
             summary.append(rollup_cost(prom, end, rollup_interval))
             for name, range_s in ranges:
-                line = [f"range={name}"]
+                line = [f"range={name}", f"blocks={spanned(spec, range_s)}"]
                 failed = 0
                 for key, board in boards.items():
                     if key == "raw" and name not in args.raw_ranges.split(","):
