@@ -335,8 +335,9 @@ def main() -> int:
         families[s["labels"]["__name__"]] = families.get(s["labels"]["__name__"], 0) + 1
     hour_ms = block_layout.HOUR_MS
     # The blocks and the head as a Prometheus whose retention holds the longest range has them after
-    # running that long: full-length blocks (a tenth of the retention: 54 hours for 31 days) and,
-    # nearer now, the shorter ones its compactor has not merged yet (benchmarks/block_layout.py).
+    # running that long: full-length blocks (the longest range within a tenth of the retention: 54
+    # hours for 31 days) and, nearer now, the shorter ones its compactor has not merged yet
+    # (benchmarks/block_layout.py).
     ranges_ms = block_layout.compaction_ranges(block_layout.max_block_ms((args.days + 1) * 86_400_000))
     end_ms = int(time.time() * 1000) // hour_ms * hour_ms
     rollup_interval = config.monitoring.prometheus.rollup_interval
