@@ -277,14 +277,13 @@ def _panel_range(panel: dict, range_s: int, end: float) -> int:
     return max(1, int(end - calendar.timegm(start.timetuple())))
 
 
-def run_dashboard(prom: PrometheusServer, board: dict, range_s: int, end: float, scrape_s: float) -> dict:
-    """{panel title: seconds of its queries, or None when one failed}, {query: seconds}, and the
-    failures."""
-    times, queries, failures = {}, {}, []
+def dashboard_queries(board: dict, range_s: int, end: float, scrape_s: float):
+    """Each query of `board` as Grafana sends it over the newest `range_s`: (panel title, its
+    refId, the expression, whether a range query, its start (a range query's), its step)."""
     for panel in panels(board):
         for target in panel.get("targets", []) or []:
             own = _panel_range(panel, range_s, end)
-            is_range = target.get("range") and not target.get("instant")
+            is_range = bool(target.get("range") and not target.get("instant"))
             step = max(1, own // POINTS)
             values = {"__range": f"{own}s", "__from": f"{end - own:.3f}",
                       "__interval": f"{step}s" if is_range else f"{max(1, own // POINTS)}s",
@@ -292,23 +291,30 @@ def run_dashboard(prom: PrometheusServer, board: dict, range_s: int, end: float,
                       "subnet": ".*", "proto": ".*", "namespace": ".*", "kind": ".*", "workload": ".*", "port": ".*"}
             expr = substitute(target["expr"], values)
             assert not leftover_variables(expr), (panel["title"], leftover_variables(expr))
-            started = time.perf_counter()
-            try:
-                if is_range:
-                    prom.query_range(expr, end - own, end, step)
-                else:
-                    prom.query(expr, time=end)
-                took = time.perf_counter() - started
-            except PrometheusError as e:
-                failures.append(f"{panel['title']} {target.get('refId')}: {str(e).splitlines()[0][:160]}")
-                took = None
-            title = panel["title"]
-            if took is not None:
-                queries[f"{title} ({target.get('refId')})"] = took
-            if took is None or times.get(title, 0) is None:
-                times[title] = None
+            yield panel["title"], target.get("refId"), expr, is_range, end - own, step
+
+
+def run_dashboard(prom: PrometheusServer, board: dict, range_s: int, end: float, scrape_s: float) -> dict:
+    """{panel title: seconds of its queries, or None when one failed}, {query: seconds}, and the
+    failures."""
+    times, queries, failures = {}, {}, []
+    for title, ref, expr, is_range, start, step in dashboard_queries(board, range_s, end, scrape_s):
+        started = time.perf_counter()
+        try:
+            if is_range:
+                prom.query_range(expr, start, end, step)
             else:
-                times[title] = times.get(title, 0) + took
+                prom.query(expr, time=end)
+            took = time.perf_counter() - started
+        except PrometheusError as e:
+            failures.append(f"{title} {ref}: {str(e).splitlines()[0][:160]}")
+            took = None
+        if took is not None:
+            queries[f"{title} ({ref})"] = took
+        if took is None or times.get(title, 0) is None:
+            times[title] = None
+        else:
+            times[title] = times.get(title, 0) + took
     return {"times": times, "queries": queries, "failures": failures}
 
 

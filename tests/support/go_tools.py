@@ -45,9 +45,10 @@ release instead (`k8s.io/api => k8s.io/api v0.36.3` for Kubernetes v1.36.3; etcd
 etcd's own version): `sibling_version`.
 
 tsdbgen (benchmarks/tsdbgen/, netviz's own code): writes a Prometheus TSDB of synthetic series for
-benchmarks/dashboard_bench.py, with the tsdb package of the Prometheus module above. It is built
-the same way as a wrapper module, with its own Go files in place of tools.go; its folder's name
-carries a hash of those files, so an edit rebuilds it.
+benchmarks/dashboard_bench.py, with the tsdb package of the Prometheus module above; spanbench
+(benchmarks/spanbench/, likewise) runs queries through its promql engine for
+benchmarks/span_bench.py. Each is built the same way as a wrapper module, with its own Go files in
+place of tools.go; its folder's name carries a hash of those files, so an edit rebuilds it.
 
 A missing `go`, or a module the proxy cannot serve, stops with a message naming it.
 Standard library only.
@@ -188,17 +189,26 @@ def prometheus() -> GoTool:
     )
 
 
-def tsdbgen() -> GoTool:
+def _own_prometheus_program(name: str) -> GoTool:
+    """netviz's own Go program benchmarks/<name>, built against the pinned Prometheus module."""
     prometheus_tool = prometheus()
     return GoTool(
-        name="tsdbgen",
+        name=name,
         module=PROMETHEUS_MODULE,
         version=prometheus_tool.version,
         release=prometheus_tool.release,
-        commands=(("", "tsdbgen"),),
+        commands=(("", name),),
         ldflags="-s -w",
-        own_source="benchmarks/tsdbgen",
+        own_source=f"benchmarks/{name}",
     )
+
+
+def tsdbgen() -> GoTool:
+    return _own_prometheus_program("tsdbgen")
+
+
+def spanbench() -> GoTool:
+    return _own_prometheus_program("spanbench")
 
 
 def helm() -> GoTool:
@@ -265,7 +275,7 @@ def prometheus_operator() -> GoTool:
 
 
 def tools() -> list[GoTool]:
-    return [goflow2(), prometheus(), tsdbgen(), helm(), etcd(), kube_apiserver(), prometheus_operator()]
+    return [goflow2(), prometheus(), tsdbgen(), spanbench(), helm(), etcd(), kube_apiserver(), prometheus_operator()]
 
 
 BINARY_TOOLS = {
@@ -277,6 +287,7 @@ BINARY_TOOLS = {
     "kube-apiserver": kube_apiserver,
     "operator": prometheus_operator,
     "tsdbgen": tsdbgen,
+    "spanbench": spanbench,
 }
 
 
