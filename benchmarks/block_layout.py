@@ -33,6 +33,12 @@ def compaction_ranges(longest_ms: int) -> list[int]:
     return [r for r in ranges if r <= longest_ms] or [MIN_BLOCK_MS]
 
 
+def for_days(days: int) -> list[int]:
+    """The compaction ranges of the benchmarks' Prometheus: its retention `days` + 1, so that a
+    range of `days` is all there."""
+    return compaction_ranges(max_block_ms((days + 1) * 86_400_000))
+
+
 def _split_by_range(blocks: list[tuple[int, int]], length: int) -> list[list[tuple[int, int]]]:
     """The blocks in each aligned window of `length` (splitByRange); a block longer than the window
     it starts in belongs to none."""

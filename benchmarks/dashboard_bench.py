@@ -344,7 +344,7 @@ def main() -> int:
     # running that long: full-length blocks (the longest range within a tenth of the retention: 54
     # hours for 31 days) and, nearer now, the shorter ones its compactor has not merged yet
     # (benchmarks/block_layout.py).
-    ranges_ms = block_layout.compaction_ranges(block_layout.max_block_ms((args.days + 1) * 86_400_000))
+    ranges_ms = block_layout.for_days(args.days)
     end_ms = int(time.time() * 1000) // hour_ms * hour_ms
     rollup_interval = config.monitoring.prometheus.rollup_interval
     spec = {"start_ms": end_ms - args.days * 86_400_000, "end_ms": end_ms, "interval_ms": int(scrape_s * 1000),

@@ -70,7 +70,7 @@ def main() -> int:
                     query.update(time_ms=int(end * 1000))
                 queries.append(query)
     spec = {"dir": args.tsdb, "repeat": args.repeat, "queries": queries,
-            "max_block_ms": block_layout.compaction_ranges(block_layout.max_block_ms((days + 1) * 86_400_000))[-1]}
+            "max_block_ms": block_layout.for_days(days)[-1]}
     print(f"{len(queries)} queries over {args.tsdb} ({days} days), each the fastest of {args.repeat} runs", flush=True)
     done = subprocess.run([str(exe)], input=json.dumps(spec), text=True, capture_output=True)
     if done.returncode != 0:
