@@ -91,7 +91,7 @@ engine-env:
 
 # The dashboard benchmarks' 30-day TSDB (7 GB, 10-12 minutes to write): kept, and reused while its
 # spec is the same.
-BENCH_TSDB ?= .bench/tsdb
+BENCH_TSDB ?= $(CURDIR)/.bench/tsdb
 
 bench: setup go-tools
 	$(PY) benchmarks/flow_exporter_bench.py
