@@ -17,13 +17,14 @@ until it selects nothing.
 from __future__ import annotations
 
 HOUR_MS = 3_600_000
+DAY_MS = 24 * HOUR_MS
 MIN_BLOCK_MS = 2 * HOUR_MS  # --storage.tsdb.min-block-duration's default
 
 
 def max_block_ms(retention_ms: int) -> int:
     """--storage.tsdb.max-block-duration's default: a tenth of the retention, at most 31 days
     (cmd/prometheus)."""
-    return min(retention_ms // 10, 31 * 86_400_000)
+    return min(retention_ms // 10, 31 * DAY_MS)
 
 
 def compaction_ranges(longest_ms: int) -> list[int]:
@@ -36,7 +37,7 @@ def compaction_ranges(longest_ms: int) -> list[int]:
 def for_days(days: int) -> list[int]:
     """The compaction ranges of the benchmarks' Prometheus: its retention `days` + 1, so that a
     range of `days` is all there."""
-    return compaction_ranges(max_block_ms((days + 1) * 86_400_000))
+    return compaction_ranges(max_block_ms((days + 1) * DAY_MS))
 
 
 def _split_by_range(blocks: list[tuple[int, int]], length: int) -> list[list[tuple[int, int]]]:

@@ -217,11 +217,11 @@ def series_spec(config, fill: float, seed: int) -> list[dict]:
     return out
 
 
-def layout(spec: dict) -> dict:
-    """The spec's blocks and head (tsdbgen's `blocks` and `head_from_ms`) for its times."""
+def with_layout(spec: dict) -> dict:
+    """`spec` with the blocks and head for its times (tsdbgen's `blocks` and `head_from_ms`)."""
     blocks, head = block_layout.steady_state(spec["start_ms"], spec["end_ms"],
                                              block_layout.compaction_ranges(spec["max_block_ms"]))
-    return {"blocks": blocks, "head_from_ms": head}
+    return {**spec, "blocks": blocks, "head_from_ms": head}
 
 
 def spanned(spec: dict, range_s: int) -> int:
@@ -236,14 +236,13 @@ def write_tsdb(directory: str, spec: dict) -> dict:
     when the same spec, but for its times, wrote it. Returns the spec it holds."""
     stamp = os.path.join(directory, "netviz-spec.json")
     timeless = {k: v for k, v in spec.items() if k not in ("start_ms", "end_ms")}
-    spec = {**spec, **layout(spec)}
     digest = hashlib.sha256(json.dumps(timeless, sort_keys=True).encode()).hexdigest()
     if os.path.exists(stamp):
         held = json.load(open(stamp))
         if held["digest"] == digest and held["end_ms"] - held["start_ms"] == spec["end_ms"] - spec["start_ms"]:
             print(f"reusing the TSDB in {directory}", flush=True)
-            held_spec = {**spec, "start_ms": held["start_ms"], "end_ms": held["end_ms"]}
-            return {**held_spec, **layout(held_spec)}
+            return with_layout({**spec, "start_ms": held["start_ms"], "end_ms": held["end_ms"]})
+    spec = with_layout(spec)
     shutil.rmtree(directory, ignore_errors=True)
     os.makedirs(directory)
     exe, tool = go_tools.binary("tsdbgen")
@@ -347,7 +346,7 @@ def main() -> int:
     ranges_ms = block_layout.for_days(args.days)
     end_ms = int(time.time() * 1000) // hour_ms * hour_ms
     rollup_interval = config.monitoring.prometheus.rollup_interval
-    spec = {"start_ms": end_ms - args.days * 86_400_000, "end_ms": end_ms, "interval_ms": int(scrape_s * 1000),
+    spec = {"start_ms": end_ms - args.days * block_layout.DAY_MS, "end_ms": end_ms, "interval_ms": int(scrape_s * 1000),
             "max_block_ms": ranges_ms[-1], "rollup_ms": int(checks.seconds(rollup_interval) * 1000), "seed": args.seed,
             "series": series}
     print(f"series={len(series)} days={args.days} scrape_interval={scrape_s:g}s "

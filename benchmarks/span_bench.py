@@ -55,7 +55,7 @@ def main() -> int:
     config = netviz_config.load(args.config)
     scrape_s = checks.seconds(config.monitoring.prometheus.scrape_interval)
     end = held["end_ms"] / 1000 - scrape_s  # the newest samples, as dashboard_bench queries them
-    days = (held["end_ms"] - held["start_ms"]) // 86_400_000
+    days = (held["end_ms"] - held["start_ms"]) // block_layout.DAY_MS
     boards = {"network_flows": dashboards.render_network_flows(), "pod_topology": dashboards.render_pod_topology()}
     queries, where = [], {}
     for name in args.ranges.split(","):

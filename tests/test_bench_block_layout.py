@@ -12,11 +12,10 @@ from pathlib import Path
 import pytest
 
 from benchmarks import block_layout
-from benchmarks.block_layout import HOUR_MS
+from benchmarks.block_layout import DAY_MS, HOUR_MS
 from tests.support.prometheus import PrometheusServer
 from tests.support.tools import require_tool
 
-DAY_MS = 86_400_000
 # The benchmark's Prometheus: a retention of 31 days, so blocks of 2, 6, 18 and 54 hours.
 LONGEST = block_layout.max_block_ms(31 * DAY_MS)
 RANGES = block_layout.compaction_ranges(LONGEST)

@@ -11,10 +11,11 @@ import subprocess
 from benchmarks import block_layout
 from tests.support.tools import require_tool
 
+DAY_MS = block_layout.DAY_MS
 HOUR_MS = block_layout.HOUR_MS
 END = 1_796_378_400_000 + 7 * HOUR_MS
-START = END - 4 * 86_400_000
-RANGES = block_layout.compaction_ranges(block_layout.max_block_ms(31 * 86_400_000))
+START = END - 4 * DAY_MS
+RANGES = block_layout.for_days(30)  # the benchmark's Prometheus
 
 
 def spanbench(directory, queries: list[dict]) -> list[dict]:
@@ -32,13 +33,13 @@ def test_both_queriers_give_the_same_results_over_blocks_and_head(tmp_path):
             "blocks": blocks, "head_from_ms": head, "max_block_ms": RANGES[-1], "series": series}
     done = subprocess.run([require_tool("tsdbgen")], input=json.dumps(spec), capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
-    now, day_ago = END - 60_000, (END - 86_400_000) / 1000
+    now, day_ago = END - 60_000, (END - DAY_MS) / 1000
     metric = "netviz_conversation_bytes_total"
     # what the dashboards mix: reads at now, at the range's start (in another block), over the range
     instant = f"sum by (src) ({metric}) - sum by (src) ({metric} @ {day_ago}) + 0 * sum by (src) (increase({metric}[1d]))"
     results = spanbench(tmp_path, [
         {"name": "instant", "expr": instant, "time_ms": now},
-        {"name": "range", "expr": f"sum(rate({metric}[5m]))", "start_ms": now - 86_400_000, "end_ms": now, "step_ms": 3_600_000},
+        {"name": "range", "expr": f"sum(rate({metric}[5m]))", "start_ms": now - DAY_MS, "end_ms": now, "step_ms": 3_600_000},
     ])
     assert [r["name"] for r in results] == ["instant", "range"]
     assert all(r["same"] for r in results), results

@@ -131,17 +131,7 @@ func main() {
 	}
 	if s.HeadFromMs < s.EndMs {
 		// The head: appended to the TSDB itself, so it is in the write-ahead log Prometheus replays.
-		// No retention (the blocks are older than its default), and the compactor's ranges up to
-		// max_block_ms, under which the blocks are as its planner leaves them.
-		opts := tsdb.DefaultOptions()
-		opts.RetentionDuration = 0
-		if s.MaxBlockMs > 0 {
-			opts.MaxBlockDuration = s.MaxBlockMs
-		}
-		db, err := tsdb.Open(s.Dir, slog.New(slog.DiscardHandler), nil, opts, nil)
-		if err != nil {
-			fail("opening the TSDB to write the head: %v", err)
-		}
+		db := open(s.Dir, s.MaxBlockMs)
 		w.write(ctx, func(ctx context.Context) storage.Appender { return db.Appender(ctx) }, s.HeadFromMs, s.EndMs)
 		if err := db.Close(); err != nil {
 			fail("closing the TSDB: %v", err)
@@ -207,6 +197,22 @@ func (w *writer) write(ctx context.Context, newAppender func(context.Context) st
 	if err := app.Commit(); err != nil {
 		fail("commit: %v", err)
 	}
+}
+
+// open opens the TSDB in dir as Prometheus would: no retention (the benchmark's blocks are older
+// than its default), and the compactor's ranges up to maxBlockMs (when > 0), under which the
+// blocks are as its planner leaves them.
+func open(dir string, maxBlockMs int64) *tsdb.DB {
+	opts := tsdb.DefaultOptions()
+	opts.RetentionDuration = 0
+	if maxBlockMs > 0 {
+		opts.MaxBlockDuration = maxBlockMs
+	}
+	db, err := tsdb.Open(dir, slog.New(slog.DiscardHandler), nil, opts, nil)
+	if err != nil {
+		fail("opening the TSDB in %s: %v", dir, err)
+	}
+	return db
 }
 
 // endAt sets the maxTime of the block in dir.
@@ -289,13 +295,7 @@ func grow(args []string) {
 	if interval == 0 || end <= start {
 		fail("grow needs INTERVAL_MS > 0 and END_MS > START_MS")
 	}
-	opts := tsdb.DefaultOptions()
-	opts.RetentionDuration = 0
-	opts.MaxBlockDuration = maxBlock
-	db, err := tsdb.Open(args[0], slog.New(slog.DiscardHandler), nil, opts, nil)
-	if err != nil {
-		fail("open: %v", err)
-	}
+	db := open(args[0], maxBlock)
 	db.DisableCompactions() // its own loop compacts by the clock: only the calls below, by the samples' times
 	ctx := context.Background()
 	series := labels.FromStrings(labels.MetricName, "up")
